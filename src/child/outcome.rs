@@ -1,0 +1,82 @@
+//! What training one child produced: status, per-epoch metrics and reward.
+
+use serde::{Deserialize, Serialize};
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildStatus {
+    /// Trained to the end; the reward comes from its validation metric.
+    Ok,
+    /// The loss became NaN or infinite; stopped at once, failure reward.
+    Diverged,
+    /// An error, a panic, out of memory or a timeout; failure reward.
+    Failed,
+    /// The same architecture (canonical hash) was trained before in this run; its reward is reused.
+    Cached,
+}
+
+/// Metrics of one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss (cross-entropy) over the epoch's batches.
+    pub train_loss: f64,
+    /// Mean validation loss.
+    pub val_loss: f64,
+    /// Validation accuracy in [0, 1] (CNN) or validation perplexity (language model).
+    pub val_metric: f64,
+    /// Wall time of the epoch, training and validation, in seconds.
+    pub seconds: f64,
+}
+
+/// The result of training one child.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildOutcome {
+    pub status: ChildStatus,
+    /// The controller's reward (the failure reward unless `status` is ok or cached).
+    pub reward: f64,
+    /// The metric the reward was computed from: the best validation accuracy
+    /// of the reward window (CNN) or the final validation perplexity (LM).
+    pub metric: Option<f64>,
+    pub epochs: Vec<EpochMetrics>,
+    /// Trainable parameters of the child.
+    pub params: usize,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+    /// Why it diverged or failed.
+    pub message: Option<String>,
+}
+
+impl ChildOutcome {
+    /// A failed or diverged child with the failure reward.
+    pub fn failure(status: ChildStatus, reward: f64, message: impl Into<String>) -> ChildOutcome {
+        ChildOutcome {
+            status,
+            reward,
+            metric: None,
+            epochs: Vec::new(),
+            params: 0,
+            seconds: 0.0,
+            message: Some(message.into()),
+        }
+    }
+}
+
+/// Progress callbacks of a child's training; every method has a no-op default.
+pub trait Progress {
+    /// After each training batch.
+    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f64) {}
+    /// After each epoch's validation.
+    fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    /// Polled between batches; true stops the child (status failed, "cancelled").
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Progress that reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

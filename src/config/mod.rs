@@ -1,0 +1,642 @@
+//! Typed TOML configuration: every tunable of a search, with documented
+//! defaults, and validation whose messages name the file, the key and (where
+//! it can be found) the line.
+//!
+//! A config file has these tables: `[experiment]`, `[devices]`, `[search]`,
+//! `[controller]`, `[space.cnn]`, `[space.cell]`, `[child]` (with
+//! `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`, `[data]` and
+//! `[retrain]`. Only `[experiment]`, `[search]` and `[data]` are required.
+
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::space::cell::{Activation, Combination};
+
+/// A config that could not be read, parsed or validated.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The config file.
+    pub path: PathBuf,
+    /// 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// The whole configuration of one search.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub experiment: ExperimentConfig,
+    #[serde(default)]
+    pub devices: DevicesConfig,
+    pub search: SearchConfig,
+    #[serde(default)]
+    pub controller: ControllerConfig,
+    #[serde(default)]
+    pub space: SpaceConfig,
+    #[serde(default)]
+    pub child: ChildConfig,
+    #[serde(default)]
+    pub reward: RewardConfig,
+    pub data: DataConfig,
+    #[serde(default)]
+    pub retrain: RetrainConfig,
+}
+
+/// `[experiment]`: identity, output and budget of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// A name for the run, shown in the terminal and the report.
+    pub name: String,
+    /// The run directory (created by `nas-actor run`).
+    pub output_dir: PathBuf,
+    /// The one seed every random choice derives from. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Total number of children to train. The paper: 12,800 for CIFAR-10.
+    pub budget: usize,
+}
+
+/// Which GPUs to use: `"all"`, `"none"`, a count (the least loaded ones) or a list of ids.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum GpuSelection {
+    Count(usize),
+    List(Vec<usize>),
+    Named(String),
+}
+
+impl Default for GpuSelection {
+    fn default() -> Self {
+        GpuSelection::Named("all".into())
+    }
+}
+
+/// `[devices]`: device slots for trainers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevicesConfig {
+    /// `"all"` (default), `"none"`, a number N (the N least loaded GPUs) or a list of GPU ids.
+    pub gpus: GpuSelection,
+    /// Children trained at once on each GPU. Default 1.
+    pub children_per_gpu: usize,
+    /// Trainer slots when no GPU is used. Default 1.
+    pub cpu_workers: usize,
+    /// Torch threads per CPU slot; default: the machine's cores divided by `cpu_workers`.
+    pub threads_per_worker: Option<usize>,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        DevicesConfig {
+            gpus: GpuSelection::default(),
+            children_per_gpu: 1,
+            cpu_workers: 1,
+            threads_per_worker: None,
+        }
+    }
+}
+
+/// Which search space the controller samples from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SpaceKind {
+    /// Convolutional networks (CIFAR-10, Fashion-MNIST).
+    Cnn,
+    /// Recurrent cells (Penn Treebank).
+    Cell,
+}
+
+/// How architectures are proposed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The paper's controller trained with REINFORCE.
+    #[default]
+    Reinforce,
+    /// Uniform sampling from the same space, no controller updates (baseline).
+    Random,
+}
+
+/// `[search]`: the distributed layout of the paper, on one machine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// `"cnn"` or `"cell"`.
+    pub space: SpaceKind,
+    /// `"reinforce"` (default) or `"random"`.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// K: controller replicas. Default 1.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// m: children sampled per replica and controller update. Default 1.
+    #[serde(default = "one")]
+    pub children_per_replica: usize,
+    /// S: parameter-store shards. Default 1.
+    #[serde(default = "one")]
+    pub shards: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `[controller]`: the LSTM policy and its REINFORCE update.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    /// Hidden units per LSTM layer. Paper: 35.
+    pub hidden_size: usize,
+    /// LSTM layers. Paper: 2.
+    pub layers: usize,
+    /// Weights are drawn uniformly from [-init_range, init_range]. Paper: 0.08.
+    pub init_range: f64,
+    /// Adam learning rate. Default: 0.0006 for the CNN space, 0.0005 for the cell space (the paper's).
+    pub learning_rate: Option<f64>,
+    /// Adam β1. Default 0.9.
+    pub adam_beta1: f64,
+    /// Adam β2. Default 0.999.
+    pub adam_beta2: f64,
+    /// Adam ε. Default 1e-8.
+    pub adam_eps: f64,
+    /// Decay of the exponential moving average baseline. Default 0.95.
+    pub baseline_decay: f64,
+    /// Divide logits by this temperature (off by default, as in the paper).
+    pub temperature: Option<f64>,
+    /// Squash logits as c·tanh(logits) (off by default, as in the paper).
+    pub tanh_constant: Option<f64>,
+    /// Weight of an entropy bonus in the loss. Default 0 (the paper's setting).
+    pub entropy_weight: f64,
+    /// Clip the gradient's global norm (off by default).
+    pub grad_clip: Option<f64>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            hidden_size: 35,
+            layers: 2,
+            init_range: 0.08,
+            learning_rate: None,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            baseline_decay: 0.95,
+            temperature: None,
+            tanh_constant: None,
+            entropy_weight: 0.0,
+            grad_clip: None,
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// The Adam learning rate for a space: the configured one, else the paper's.
+    pub fn learning_rate_for(&self, space: SpaceKind) -> f64 {
+        self.learning_rate.unwrap_or(match space {
+            SpaceKind::Cnn => 0.0006,
+            SpaceKind::Cell => 0.0005,
+        })
+    }
+}
+
+/// `[space]`: choice lists of both spaces (only the one `search.space` names is used).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpaceConfig {
+    pub cnn: CnnSpaceConfig,
+    pub cell: CellSpaceConfig,
+}
+
+/// `[space.cnn]`: the CNN search space.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CnnSpaceConfig {
+    /// Number of layers (when `growth` is off). Default 15.
+    pub layers: usize,
+    /// Filter heights. Paper: [1, 3, 5, 7].
+    pub filter_heights: Vec<usize>,
+    /// Filter widths. Paper: [1, 3, 5, 7].
+    pub filter_widths: Vec<usize>,
+    /// Numbers of filters. Paper: [24, 36, 48, 64].
+    pub num_filters: Vec<usize>,
+    /// Whether the controller predicts stride height and width (paper v2). Default false (stride 1).
+    pub predict_strides: bool,
+    /// Stride choices when `predict_strides`. Paper: [1, 2, 3].
+    pub strides: Vec<usize>,
+    /// Whether the controller decides a max-pooling after each layer (paper v3). Default false.
+    pub predict_pooling: bool,
+    /// Pooling window and stride. Default 2.
+    pub pool_size: usize,
+    /// Whether skip connections are sampled (anchor points). Default true; false = a plain chain.
+    pub skip_connections: bool,
+    /// The paper's layer-count schedule; off by default.
+    pub growth: Option<GrowthConfig>,
+}
+
+impl Default for CnnSpaceConfig {
+    fn default() -> Self {
+        CnnSpaceConfig {
+            layers: 15,
+            filter_heights: vec![1, 3, 5, 7],
+            filter_widths: vec![1, 3, 5, 7],
+            num_filters: vec![24, 36, 48, 64],
+            predict_strides: false,
+            strides: vec![1, 2, 3],
+            predict_pooling: false,
+            pool_size: 2,
+            skip_connections: true,
+            growth: None,
+        }
+    }
+}
+
+/// `[space.cnn.growth]`: start with `start_layers`, add `add_layers` every `every` sampled architectures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrowthConfig {
+    /// Paper: 6.
+    pub start_layers: usize,
+    /// Paper: 2.
+    pub add_layers: usize,
+    /// Paper: 1,600.
+    pub every: usize,
+    /// Upper bound on the layer count; default: `space.cnn.layers`.
+    pub max_layers: Option<usize>,
+}
+
+impl Default for GrowthConfig {
+    fn default() -> Self {
+        GrowthConfig {
+            start_layers: 6,
+            add_layers: 2,
+            every: 1600,
+            max_layers: None,
+        }
+    }
+}
+
+impl CnnSpaceConfig {
+    /// Layers of the architectures sampled after `sampled` earlier ones.
+    pub fn layers_at(&self, sampled: usize) -> usize {
+        match &self.growth {
+            None => self.layers,
+            Some(g) => {
+                let n = g.start_layers + g.add_layers * (sampled / g.every.max(1));
+                n.min(g.max_layers.unwrap_or(self.layers).max(g.start_layers))
+            }
+        }
+    }
+}
+
+/// `[space.cell]`: the recurrent-cell search space.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CellSpaceConfig {
+    /// Leaves of the tree; a power of two ≥ 2. Paper: 8.
+    pub base: usize,
+    /// Combination methods. Paper: ["add", "elem_mult"]; "max" optional.
+    pub combinations: Vec<Combination>,
+    /// Activations. Paper: ["identity", "tanh", "sigmoid", "relu"]; "sin" optional.
+    pub activations: Vec<Activation>,
+}
+
+impl Default for CellSpaceConfig {
+    fn default() -> Self {
+        CellSpaceConfig {
+            base: 8,
+            combinations: vec![Combination::Add, Combination::ElemMult],
+            activations: vec![
+                Activation::Identity,
+                Activation::Tanh,
+                Activation::Sigmoid,
+                Activation::Relu,
+            ],
+        }
+    }
+}
+
+/// Where children are trained.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Real children trained with libtorch.
+    #[default]
+    Tch,
+    /// Reward = a deterministic function of the architecture after a delay (tests, scale simulation).
+    Synthetic,
+}
+
+/// Which model a cell-space child is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildModel {
+    /// The sampled architecture.
+    #[default]
+    Searched,
+    /// tch's LSTM language model (the baseline every found cell is compared with).
+    Lstm,
+}
+
+/// `[child]`: how each child is trained.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChildConfig {
+    /// `"tch"` (default) or `"synthetic"`.
+    pub backend: Backend,
+    /// `"searched"` (default) or `"lstm"` (cell space only).
+    pub model: ChildModel,
+    /// Training batches per epoch (a slice, for small machines); default: all.
+    pub train_batches: Option<usize>,
+    /// Validation batches per evaluation; default: all.
+    pub val_batches: Option<usize>,
+    /// A child running longer than this (checked between batches) fails. Default: none.
+    pub timeout_s: Option<f64>,
+    pub cnn: CnnChildConfig,
+    pub lm: LmChildConfig,
+    pub synthetic: SyntheticConfig,
+}
+
+impl Default for ChildConfig {
+    fn default() -> Self {
+        ChildConfig {
+            backend: Backend::Tch,
+            model: ChildModel::Searched,
+            train_batches: None,
+            val_batches: None,
+            timeout_s: None,
+            cnn: CnnChildConfig::default(),
+            lm: LmChildConfig::default(),
+            synthetic: SyntheticConfig::default(),
+        }
+    }
+}
+
+/// Learning-rate schedule of a CNN child.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// Constant learning rate (the paper's search setting).
+    #[default]
+    Constant,
+    /// Cosine decay to 0 over the epochs.
+    Cosine,
+    /// Multiply by `lr_decay` every `lr_decay_every` epochs.
+    Step,
+}
+
+/// `[child.cnn]`: CNN child training (paper: SGD, Nesterov 0.9, lr 0.1, wd 1e-4, 50 epochs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CnnChildConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub lr_schedule: LrSchedule,
+    /// Factor of the `step` schedule. Default 0.1.
+    pub lr_decay: f64,
+    /// Epochs between `step` decays. Default 20.
+    pub lr_decay_every: usize,
+    /// Batch-norm ε. Default 1e-5.
+    pub bn_eps: f64,
+    /// Pad-and-crop and horizontal flips on training batches. Default true.
+    pub augment: bool,
+}
+
+impl Default for CnnChildConfig {
+    fn default() -> Self {
+        CnnChildConfig {
+            epochs: 50,
+            batch_size: 128,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+            lr_schedule: LrSchedule::Constant,
+            lr_decay: 0.1,
+            lr_decay_every: 20,
+            bn_eps: 1e-5,
+            augment: true,
+        }
+    }
+}
+
+/// `[child.lm]`: language-model child training (defaults: the "medium" model of Zaremba et al.).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LmChildConfig {
+    pub epochs: usize,
+    /// Word embedding size. Default 650.
+    pub embedding_size: usize,
+    /// Hidden size of each of the two recurrent layers. Default 650.
+    pub hidden_size: usize,
+    /// Recurrent layers. Default 2.
+    pub layers: usize,
+    /// Truncated BPTT length. Default 35.
+    pub bptt: usize,
+    pub batch_size: usize,
+    /// Dropout on embeddings, between layers and before the decoder. Default 0.5.
+    pub dropout: f64,
+    /// Tie input and output embeddings ("shared embeddings"); needs embedding_size == hidden_size.
+    pub tied: bool,
+    /// Plain SGD learning rate. Default 1.0.
+    pub learning_rate: f64,
+    /// Multiply the learning rate by this every epoch from `decay_start_epoch`. Default 1/1.2.
+    pub lr_decay: f64,
+    /// First epoch (1-based) whose learning rate is decayed. Default 7.
+    pub decay_start_epoch: usize,
+    /// Clip the gradient's global norm. Default 5.
+    pub grad_clip: f64,
+    /// Uniform init range of weights. Default 0.05.
+    pub init_range: f64,
+}
+
+impl Default for LmChildConfig {
+    fn default() -> Self {
+        LmChildConfig {
+            epochs: 35,
+            embedding_size: 650,
+            hidden_size: 650,
+            layers: 2,
+            bptt: 35,
+            batch_size: 20,
+            dropout: 0.5,
+            tied: false,
+            learning_rate: 1.0,
+            lr_decay: 1.0 / 1.2,
+            decay_start_epoch: 7,
+            grad_clip: 5.0,
+            init_range: 0.05,
+        }
+    }
+}
+
+/// `[child.synthetic]`: the synthetic backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticConfig {
+    /// Time each synthetic child takes, in milliseconds. Default 0.
+    pub delay_ms: f64,
+    /// Fraction of children that fail on purpose (tests of failure handling). Default 0.
+    pub failure_rate: f64,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        SyntheticConfig {
+            delay_ms: 0.0,
+            failure_rate: 0.0,
+        }
+    }
+}
+
+/// `[reward]`: turning validation metrics into the controller's reward.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardConfig {
+    /// CNN: the maximum validation accuracy over this many last epochs. Paper: 5.
+    pub accuracy_window: usize,
+    /// CNN: ... raised to this power. Paper: 3.
+    pub accuracy_exponent: f64,
+    /// Language model: c / perplexity^exponent. Paper: c = 80.
+    pub perplexity_c: f64,
+    /// Paper: 2.
+    pub perplexity_exponent: f64,
+    /// Reward of a child that diverged or failed. Default 0.
+    pub failure: f64,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        RewardConfig {
+            accuracy_window: 5,
+            accuracy_exponent: 3.0,
+            perplexity_c: 80.0,
+            perplexity_exponent: 2.0,
+            failure: 0.0,
+        }
+    }
+}
+
+/// Which data set children are trained on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Dataset {
+    /// Penn Treebank (ptb.train/valid/test.txt).
+    Ptb,
+    /// CIFAR-10 binary batches.
+    Cifar10,
+    /// MNIST-format IDX files (Fashion-MNIST, MNIST), plain or gzipped.
+    Idx,
+}
+
+/// `[data]`: where the data lives and how much of it a child sees.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `"ptb"`, `"cifar10"` or `"idx"`.
+    pub dataset: Dataset,
+    /// Directory of the files.
+    pub dir: PathBuf,
+    /// Images held out of the training files for validation. Paper: 5,000.
+    #[serde(default = "default_val_size")]
+    pub val_size: usize,
+    /// Use only the first N training tokens/images (a slice for small machines).
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Use only the first N validation tokens/images.
+    #[serde(default)]
+    pub val_limit: Option<usize>,
+}
+
+fn default_val_size() -> usize {
+    5000
+}
+
+/// `[retrain]`: the final grid of `nas-actor retrain` (the paper's four knobs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrainConfig {
+    /// Architectures to retrain. Default 5.
+    pub top: usize,
+    /// Learning rates to try (empty: the child's).
+    pub learning_rates: Vec<f64>,
+    /// Weight decays to try (empty: the child's).
+    pub weight_decays: Vec<f64>,
+    /// Batch-norm ε values to try (CNN; empty: the child's).
+    pub bn_eps: Vec<f64>,
+    /// Epochs at which the learning rate starts to decay (empty: the child's).
+    pub decay_epochs: Vec<usize>,
+    /// Epochs of the final training; default: the child's.
+    pub epochs: Option<usize>,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        RetrainConfig {
+            top: 5,
+            learning_rates: Vec::new(),
+            weight_decays: Vec::new(),
+            bn_eps: Vec::new(),
+            decay_epochs: Vec::new(),
+            epochs: None,
+        }
+    }
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parse and validate config text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| {
+                let start = s.start.min(text.len());
+                text[..start].matches('\n').count() + 1
+            });
+            let mut message = e.message().trim().replace('\n', " ");
+            if let Some(key) = line.and_then(|l| validate::key_at(text, l)) {
+                message = format!("`{key}`: {message}");
+            }
+            ConfigError {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
+        })?;
+        validate::validate(&config).map_err(|(key, message)| ConfigError {
+            path: path.to_path_buf(),
+            line: validate::line_of(text, &key),
+            message: format!("`{key}`: {message}"),
+        })?;
+        Ok(config)
+    }
+
+    /// The config as TOML (the resolved config written into a run directory).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))
+    }
+
+    /// The Adam learning rate of the controller for this config's space.
+    pub fn controller_learning_rate(&self) -> f64 {
+        self.controller.learning_rate_for(self.search.space)
+    }
+}

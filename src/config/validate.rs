@@ -1,0 +1,347 @@
+//! Semantic checks of a parsed config, and locating a key's line in the text.
+
+use super::{Backend, ChildModel, Config, Dataset, GpuSelection, SpaceKind};
+
+/// A failed check: the dotted key and what is wrong with it.
+type Invalid = (String, String);
+
+fn bad(key: &str, message: impl Into<String>) -> Invalid {
+    (key.to_string(), message.into())
+}
+
+fn positive(key: &str, v: usize) -> Result<(), Invalid> {
+    if v == 0 {
+        Err(bad(key, "must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
+fn positive_f(key: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(bad(key, format!("must be a positive number, got {v}")))
+    }
+}
+
+fn non_negative_f(key: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(bad(key, format!("must be zero or positive, got {v}")))
+    }
+}
+
+fn choice_list(key: &str, values: &[usize]) -> Result<(), Invalid> {
+    if values.is_empty() {
+        return Err(bad(key, "is an empty choice list; give at least one value"));
+    }
+    if values.contains(&0) {
+        return Err(bad(key, "contains 0; every choice must be at least 1"));
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != values.len() {
+        return Err(bad(key, "lists a value twice; give each choice once"));
+    }
+    Ok(())
+}
+
+fn unique<T: PartialEq + std::fmt::Debug>(key: &str, values: &[T]) -> Result<(), Invalid> {
+    if values.is_empty() {
+        return Err(bad(key, "is an empty choice list; give at least one value"));
+    }
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(bad(key, format!("lists {v:?} twice; give each choice once")));
+        }
+    }
+    Ok(())
+}
+
+/// Check everything serde cannot: ranges, empty lists, contradictions.
+pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
+    if c.experiment.name.trim().is_empty() {
+        return Err(bad("experiment.name", "must not be empty"));
+    }
+    if c.experiment.output_dir.as_os_str().is_empty() {
+        return Err(bad("experiment.output_dir", "must not be empty"));
+    }
+    positive("experiment.budget", c.experiment.budget)?;
+
+    match &c.devices.gpus {
+        GpuSelection::Named(s) if s != "all" && s != "none" => {
+            return Err(bad(
+                "devices.gpus",
+                format!("\"{s}\" is not a GPU selection; use \"all\", \"none\", a count such as 2, or a list of ids such as [0, 1]"),
+            ))
+        }
+        GpuSelection::List(ids) if ids.is_empty() => {
+            return Err(bad("devices.gpus", "is an empty list; use \"none\" for CPU only"))
+        }
+        GpuSelection::List(ids) => unique("devices.gpus", ids)?,
+        _ => {}
+    }
+    positive("devices.children_per_gpu", c.devices.children_per_gpu)?;
+    positive("devices.cpu_workers", c.devices.cpu_workers)?;
+    if let Some(t) = c.devices.threads_per_worker {
+        positive("devices.threads_per_worker", t)?;
+    }
+
+    positive("search.replicas", c.search.replicas)?;
+    positive("search.children_per_replica", c.search.children_per_replica)?;
+    positive("search.shards", c.search.shards)?;
+
+    let k = &c.controller;
+    positive("controller.hidden_size", k.hidden_size)?;
+    positive("controller.layers", k.layers)?;
+    positive_f("controller.init_range", k.init_range)?;
+    if let Some(lr) = k.learning_rate {
+        positive_f("controller.learning_rate", lr)?;
+    }
+    for (key, v) in [
+        ("controller.adam_beta1", k.adam_beta1),
+        ("controller.adam_beta2", k.adam_beta2),
+        ("controller.baseline_decay", k.baseline_decay),
+    ] {
+        if !(0.0..1.0).contains(&v) {
+            return Err(bad(key, format!("must be in [0, 1), got {v}")));
+        }
+    }
+    positive_f("controller.adam_eps", k.adam_eps)?;
+    if let Some(t) = k.temperature {
+        positive_f("controller.temperature", t)?;
+    }
+    if let Some(t) = k.tanh_constant {
+        positive_f("controller.tanh_constant", t)?;
+    }
+    non_negative_f("controller.entropy_weight", k.entropy_weight)?;
+    if let Some(g) = k.grad_clip {
+        positive_f("controller.grad_clip", g)?;
+    }
+
+    match c.search.space {
+        SpaceKind::Cnn => validate_cnn(c)?,
+        SpaceKind::Cell => validate_cell(c)?,
+    }
+    validate_child(c)?;
+
+    let r = &c.reward;
+    positive("reward.accuracy_window", r.accuracy_window)?;
+    positive_f("reward.accuracy_exponent", r.accuracy_exponent)?;
+    positive_f("reward.perplexity_c", r.perplexity_c)?;
+    positive_f("reward.perplexity_exponent", r.perplexity_exponent)?;
+    if !r.failure.is_finite() {
+        return Err(bad("reward.failure", "must be a finite number"));
+    }
+
+    if c.data.dir.as_os_str().is_empty() {
+        return Err(bad("data.dir", "must not be empty"));
+    }
+    if let Some(n) = c.data.train_limit {
+        positive("data.train_limit", n)?;
+    }
+    if let Some(n) = c.data.val_limit {
+        positive("data.val_limit", n)?;
+    }
+    match (c.search.space, c.data.dataset) {
+        (SpaceKind::Cell, Dataset::Ptb) | (SpaceKind::Cnn, Dataset::Cifar10 | Dataset::Idx) => {}
+        (SpaceKind::Cell, d) => {
+            return Err(bad(
+                "data.dataset",
+                format!("{d:?} is image data but search.space is \"cell\" (a language model); use dataset = \"ptb\""),
+            ))
+        }
+        (SpaceKind::Cnn, _) => {
+            return Err(bad(
+                "data.dataset",
+                "\"ptb\" is text but search.space is \"cnn\"; use \"cifar10\" or \"idx\"",
+            ))
+        }
+    }
+    if c.data.dataset != Dataset::Ptb {
+        positive("data.val_size", c.data.val_size)?;
+    }
+    positive("retrain.top", c.retrain.top)?;
+    Ok(())
+}
+
+fn validate_cnn(c: &Config) -> Result<(), Invalid> {
+    let s = &c.space.cnn;
+    positive("space.cnn.layers", s.layers)?;
+    choice_list("space.cnn.filter_heights", &s.filter_heights)?;
+    choice_list("space.cnn.filter_widths", &s.filter_widths)?;
+    choice_list("space.cnn.num_filters", &s.num_filters)?;
+    if s.predict_strides {
+        choice_list("space.cnn.strides", &s.strides)?;
+    }
+    if s.predict_pooling {
+        positive("space.cnn.pool_size", s.pool_size)?;
+    }
+    if let Some(g) = &s.growth {
+        positive("space.cnn.growth.start_layers", g.start_layers)?;
+        positive("space.cnn.growth.every", g.every)?;
+        if let Some(m) = g.max_layers {
+            if m < g.start_layers {
+                return Err(bad(
+                    "space.cnn.growth.max_layers",
+                    format!("is {m}, below start_layers = {}", g.start_layers),
+                ));
+            }
+        }
+    }
+    if c.child.model == ChildModel::Lstm {
+        return Err(bad(
+            "child.model",
+            "\"lstm\" is a language-model baseline; it needs search.space = \"cell\"",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_cell(c: &Config) -> Result<(), Invalid> {
+    let s = &c.space.cell;
+    if s.base < 2 || !s.base.is_power_of_two() {
+        return Err(bad(
+            "space.cell.base",
+            format!("is {}; the tree needs a power of two of at least 2 leaves (2, 4, 8, 16)", s.base),
+        ));
+    }
+    if s.base > 64 {
+        return Err(bad("space.cell.base", format!("is {}; at most 64 leaves are supported", s.base)));
+    }
+    unique("space.cell.combinations", &s.combinations)?;
+    unique("space.cell.activations", &s.activations)?;
+    Ok(())
+}
+
+fn validate_child(c: &Config) -> Result<(), Invalid> {
+    let ch = &c.child;
+    if let Some(n) = ch.train_batches {
+        positive("child.train_batches", n)?;
+    }
+    if let Some(n) = ch.val_batches {
+        positive("child.val_batches", n)?;
+    }
+    if let Some(t) = ch.timeout_s {
+        positive_f("child.timeout_s", t)?;
+    }
+    let cnn = &ch.cnn;
+    positive("child.cnn.epochs", cnn.epochs)?;
+    positive("child.cnn.batch_size", cnn.batch_size)?;
+    positive_f("child.cnn.learning_rate", cnn.learning_rate)?;
+    non_negative_f("child.cnn.momentum", cnn.momentum)?;
+    non_negative_f("child.cnn.weight_decay", cnn.weight_decay)?;
+    positive_f("child.cnn.lr_decay", cnn.lr_decay)?;
+    positive("child.cnn.lr_decay_every", cnn.lr_decay_every)?;
+    positive_f("child.cnn.bn_eps", cnn.bn_eps)?;
+    if cnn.nesterov && cnn.momentum == 0.0 {
+        return Err(bad("child.cnn.nesterov", "Nesterov needs child.cnn.momentum > 0"));
+    }
+    if c.search.space == SpaceKind::Cnn && c.reward.accuracy_window > cnn.epochs {
+        return Err(bad(
+            "reward.accuracy_window",
+            format!(
+                "is {} but children train only {} epochs (child.cnn.epochs); lower the window or raise the epochs",
+                c.reward.accuracy_window, cnn.epochs
+            ),
+        ));
+    }
+    let lm = &ch.lm;
+    positive("child.lm.epochs", lm.epochs)?;
+    positive("child.lm.embedding_size", lm.embedding_size)?;
+    positive("child.lm.hidden_size", lm.hidden_size)?;
+    positive("child.lm.layers", lm.layers)?;
+    positive("child.lm.bptt", lm.bptt)?;
+    positive("child.lm.batch_size", lm.batch_size)?;
+    if !(0.0..1.0).contains(&lm.dropout) {
+        return Err(bad("child.lm.dropout", format!("must be in [0, 1), got {}", lm.dropout)));
+    }
+    positive_f("child.lm.learning_rate", lm.learning_rate)?;
+    positive_f("child.lm.lr_decay", lm.lr_decay)?;
+    positive("child.lm.decay_start_epoch", lm.decay_start_epoch)?;
+    positive_f("child.lm.grad_clip", lm.grad_clip)?;
+    positive_f("child.lm.init_range", lm.init_range)?;
+    if lm.tied && lm.embedding_size != lm.hidden_size {
+        return Err(bad(
+            "child.lm.tied",
+            format!(
+                "tied embeddings need embedding_size == hidden_size, got {} and {}",
+                lm.embedding_size, lm.hidden_size
+            ),
+        ));
+    }
+    let syn = &ch.synthetic;
+    non_negative_f("child.synthetic.delay_ms", syn.delay_ms)?;
+    if !(0.0..=1.0).contains(&syn.failure_rate) {
+        return Err(bad(
+            "child.synthetic.failure_rate",
+            format!("must be in [0, 1], got {}", syn.failure_rate),
+        ));
+    }
+    if ch.backend == Backend::Tch && ch.synthetic.failure_rate > 0.0 {
+        return Err(bad(
+            "child.synthetic.failure_rate",
+            "only applies to child.backend = \"synthetic\"",
+        ));
+    }
+    Ok(())
+}
+
+/// The 1-based line where `key` (dotted, e.g. `search.replicas`) is set, if it can be found.
+/// Falls back to the line of its table header.
+pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = match key.rsplit_once('.') {
+        Some((t, l)) => (t, l),
+        None => ("", key),
+    };
+    let mut current = String::new();
+    let mut header_line = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if let Some(h) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = h.trim_matches(['[', ']', ' ']).to_string();
+            if current == table {
+                header_line = Some(i + 1);
+            }
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            let full = if current.is_empty() {
+                k.to_string()
+            } else {
+                format!("{current}.{k}")
+            };
+            if full == key || (current == table && k == leaf) {
+                return Some(i + 1);
+            }
+        }
+    }
+    header_line
+}
+
+/// The dotted key set on 1-based `line`, if that line sets one.
+pub(super) fn key_at(text: &str, line: usize) -> Option<String> {
+    let mut current = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.split('#').next().unwrap_or("").trim();
+        if let Some(h) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = h.trim_matches(['[', ']', ' ']).to_string();
+        } else if i + 1 == line {
+            let (k, _) = l.split_once('=')?;
+            let k = k.trim().trim_matches('"');
+            return Some(if current.is_empty() {
+                k.to_string()
+            } else {
+                format!("{current}.{k}")
+            });
+        }
+        if i + 1 >= line {
+            break;
+        }
+    }
+    None
+}

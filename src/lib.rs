@@ -1,0 +1,14 @@
+//! nas-actor: Neural Architecture Search with reinforcement learning
+//! (Zoph & Le, ICLR 2017) as an actor-based orchestrator for one machine.
+//!
+//! Layers (pure ones never import actix): [`config`], [`space`],
+//! [`controller`], [`child`], [`data`], [`devices`], [`store`], [`actors`].
+
+pub mod actors;
+pub mod child;
+pub mod config;
+pub mod controller;
+pub mod data;
+pub mod devices;
+pub mod space;
+pub mod store;

@@ -1,0 +1,240 @@
+//! Search spaces: the token schema the controller samples, decoding tokens
+//! into an [`Architecture`], validation, canonical form and hash.
+//!
+//! Pure: no tch, no actors. A token sequence is a flat `Vec<usize>`; the
+//! [`Schema`] says what each position means:
+//! - [`Step::Choice`]: one token, an index into the choice list of a head
+//!   (each head has its own softmax and input embedding in the controller);
+//! - [`Step::Anchor`]: the anchor point of CNN layer `layer`, followed by
+//!   `layer` tokens in {0, 1}, one per earlier layer j (1 = layer j feeds it).
+
+pub mod cell;
+pub mod cnn;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, SpaceKind};
+pub use cell::{CellArch, CellNode, CellSpace};
+pub use cnn::{CnnArch, CnnLayer, CnnSpace};
+
+/// A token sequence or an architecture that does not fit a space.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpaceError {
+    #[error("expected {expected} tokens, got {got}")]
+    WrongLength { expected: usize, got: usize },
+    #[error("token {position} ({head}) is {value}, but that decision has only {size} options")]
+    OutOfRange {
+        position: usize,
+        head: String,
+        value: usize,
+        size: usize,
+    },
+    #[error("the architecture does not fit the configured space: {0}")]
+    Mismatch(String),
+}
+
+/// One decision type: its own softmax head and input embedding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// e.g. `filter_height`, `node_activation`.
+    pub name: &'static str,
+    /// Number of options.
+    pub size: usize,
+}
+
+/// One position of the controller's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A categorical decision from head `head`.
+    Choice { head: usize },
+    /// The anchor point of CNN layer `layer` (0-based): `layer` binary skip decisions follow.
+    Anchor { layer: usize },
+}
+
+/// What every position of a token sequence means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    /// The decision heads (fixed for a space, whatever the layer count).
+    pub heads: Vec<Head>,
+    /// The steps in sampling order.
+    pub steps: Vec<Step>,
+}
+
+impl Schema {
+    /// Number of tokens a sequence of this schema has.
+    pub fn num_tokens(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Choice { .. } => 1,
+                Step::Anchor { layer } => *layer,
+            })
+            .sum()
+    }
+
+    /// Check length and ranges of a token sequence.
+    pub fn check(&self, tokens: &[usize]) -> Result<(), SpaceError> {
+        let expected = self.num_tokens();
+        if tokens.len() != expected {
+            return Err(SpaceError::WrongLength {
+                expected,
+                got: tokens.len(),
+            });
+        }
+        let mut pos = 0;
+        for step in &self.steps {
+            let (name, size, count) = match *step {
+                Step::Choice { head } => (self.heads[head].name, self.heads[head].size, 1),
+                Step::Anchor { layer } => ("skip", 2, layer),
+            };
+            for _ in 0..count {
+                if tokens[pos] >= size {
+                    return Err(SpaceError::OutOfRange {
+                        position: pos,
+                        head: name.to_string(),
+                        value: tokens[pos],
+                        size,
+                    });
+                }
+                pos += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A sampled architecture of either space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "space", rename_all = "snake_case")]
+pub enum Architecture {
+    Cnn(CnnArch),
+    Cell(CellArch),
+}
+
+impl Architecture {
+    /// The canonical form: architectures that build the same network are equal.
+    pub fn canonical(&self) -> Architecture {
+        match self {
+            Architecture::Cnn(a) => Architecture::Cnn(a.canonical()),
+            Architecture::Cell(a) => Architecture::Cell(a.canonical()),
+        }
+    }
+
+    /// A stable 64-bit hash of the canonical form, as 16 hex digits.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(&self.canonical()).unwrap_or_default();
+        format!("{:016x}", fnv1a(json.as_bytes()))
+    }
+
+    /// A readable one-line description.
+    pub fn describe(&self) -> String {
+        match self {
+            Architecture::Cnn(a) => a.describe(),
+            Architecture::Cell(a) => a.describe(),
+        }
+    }
+
+    /// The space this architecture belongs to.
+    pub fn kind(&self) -> SpaceKind {
+        match self {
+            Architecture::Cnn(_) => SpaceKind::Cnn,
+            Architecture::Cell(_) => SpaceKind::Cell,
+        }
+    }
+}
+
+/// FNV-1a: a tiny hash whose value never changes between Rust versions.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A configured search space.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchSpace {
+    Cnn(CnnSpace),
+    Cell(CellSpace),
+}
+
+impl SearchSpace {
+    /// The space `search.space` names, with its choice lists.
+    pub fn from_config(config: &Config) -> SearchSpace {
+        match config.search.space {
+            SpaceKind::Cnn => SearchSpace::Cnn(CnnSpace::new(config.space.cnn.clone())),
+            SpaceKind::Cell => SearchSpace::Cell(CellSpace::new(config.space.cell.clone())),
+        }
+    }
+
+    /// The decision heads (the same for every schema of this space).
+    pub fn heads(&self) -> Vec<Head> {
+        match self {
+            SearchSpace::Cnn(s) => s.heads(),
+            SearchSpace::Cell(s) => s.heads(),
+        }
+    }
+
+    /// The schema of the architecture sampled after `sampled` earlier ones
+    /// (the CNN growth schedule changes the layer count; otherwise fixed).
+    pub fn schema(&self, sampled: usize) -> Schema {
+        match self {
+            SearchSpace::Cnn(s) => s.schema(s.config().layers_at(sampled)),
+            SearchSpace::Cell(s) => s.schema(),
+        }
+    }
+
+    /// The schema that decodes `tokens`, if any layer count fits their length.
+    pub fn schema_for_len(&self, len: usize) -> Result<Schema, SpaceError> {
+        match self {
+            SearchSpace::Cnn(s) => s.schema_for_len(len),
+            SearchSpace::Cell(s) => {
+                let schema = s.schema();
+                if schema.num_tokens() == len {
+                    Ok(schema)
+                } else {
+                    Err(SpaceError::WrongLength {
+                        expected: schema.num_tokens(),
+                        got: len,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Decode a token sequence into an architecture.
+    pub fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError> {
+        match self {
+            SearchSpace::Cnn(s) => s.decode(tokens).map(Architecture::Cnn),
+            SearchSpace::Cell(s) => s.decode(tokens).map(Architecture::Cell),
+        }
+    }
+
+    /// Encode an architecture as the token sequence that decodes to it.
+    pub fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError> {
+        match (self, arch) {
+            (SearchSpace::Cnn(s), Architecture::Cnn(a)) => s.encode(a),
+            (SearchSpace::Cell(s), Architecture::Cell(a)) => s.encode(a),
+            _ => Err(SpaceError::Mismatch(format!(
+                "a {:?} architecture in a {:?} space",
+                arch.kind(),
+                self.kind()
+            ))),
+        }
+    }
+
+    /// Check that an architecture (e.g. read from JSON) fits this space.
+    pub fn check(&self, arch: &Architecture) -> Result<(), SpaceError> {
+        self.encode(arch).map(|_| ())
+    }
+
+    /// Which space this is.
+    pub fn kind(&self) -> SpaceKind {
+        match self {
+            SearchSpace::Cnn(_) => SpaceKind::Cnn,
+            SearchSpace::Cell(_) => SpaceKind::Cell,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The integration test suite: one binary, one module per area.
+
+mod common;
+
+mod child;
+mod cli;
+mod config;
+mod controller;
+mod data;
+mod devices;
+mod orchestrator;
+mod space;
+mod store;
