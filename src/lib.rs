@@ -6,9 +6,11 @@
 
 pub mod actors;
 pub mod child;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod data;
 pub mod devices;
 pub mod space;
 pub mod store;
+pub mod synthetic;

@@ -1,2 +1,315 @@
-//! The actors of a search: ParamStore, Controller replicas, Trainers,
-//! Reporter and Recorder, and the messages between them.
+//! The actors of a search and the run that wires them together.
+//!
+//! - [`param_store::ParamStore`]: θ in S shards with Adam, versions, checkpoints;
+//! - [`controller::Replica`] × K: sample m, wait for m rewards, push REINFORCE gradients;
+//! - [`trainer`] threads, one per device slot, fed by one crossbeam queue;
+//! - [`reporter::Reporter`]: bars on a terminal, plain lines otherwise;
+//! - [`recorder::Recorder`]: the append-only child log, cache, best.json, the end of the run.
+//!
+//! [`run`] is what `nas-actor run` calls.
+
+pub mod controller;
+pub mod messages;
+pub mod param_store;
+pub mod recorder;
+pub mod reporter;
+pub mod trainer;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use actix::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use self::controller::{Budget, Replica, ReplicaShared};
+use self::messages::{Notice, ReplicaState};
+use self::param_store::{Checkpoint, ParamStore, SetRecorder};
+use self::recorder::{Interrupt, JsonlAppender, Outcome, Recorder, RunEnd, Summary};
+use self::reporter::{MetricName, Reporter};
+use self::trainer::TrainerShared;
+use crate::config::{Backend, Config, Dataset, Strategy};
+use crate::controller::{Adam, Baseline, Controller};
+use crate::devices::{self, Discovery};
+use crate::space::SearchSpace;
+use crate::store::{ChildRecord, RunDir};
+
+/// Why a run did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad input: config, data, devices, run directory (exit code 2).
+    #[error("{0}")]
+    Input(String),
+    /// The run failed while going (disk, every slot retired; exit code 1).
+    #[error("{0}")]
+    Runtime(String),
+    /// Stopped by Ctrl-C; the checkpoint is written (exit code 130).
+    #[error("interrupted; continue with `nas-actor run CONFIG --resume`")]
+    Interrupted(Box<Summary>),
+}
+
+/// Options of `nas-actor run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Continue the run in `experiment.output_dir` from its checkpoint and log.
+    pub resume: bool,
+}
+
+/// The seed of replica `i`'s sampling RNG.
+pub fn replica_seed(seed: u64, replica: usize) -> u64 {
+    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        .wrapping_add(replica as u64 + 1)
+}
+
+/// Where Ctrl-C sends its interrupt (set while a run is going).
+static INTERRUPT: OnceLock<Mutex<Option<Addr<Recorder>>>> = OnceLock::new();
+static CTRL_C: AtomicUsize = AtomicUsize::new(0);
+
+fn install_ctrl_c(recorder: Addr<Recorder>) {
+    let slot = INTERRUPT.get_or_init(|| Mutex::new(None));
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(recorder);
+    }
+    let _ = ctrlc::set_handler(|| {
+        if CTRL_C.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("\nsecond Ctrl-C: exiting at once");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping, writing the checkpoint (press again to exit at once)");
+        if let Some(Ok(s)) = INTERRUPT.get().map(|m| m.lock()) {
+            if let Some(r) = s.as_ref() {
+                r.do_send(Interrupt);
+            }
+        }
+    });
+}
+
+/// Run (or resume) the search a config describes, until its budget is spent.
+pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
+    let config = Arc::new(config);
+    let space = Arc::new(SearchSpace::from_config(&config));
+    let seed = config.experiment.seed;
+
+    let data = match config.child.backend {
+        Backend::Synthetic => None,
+        Backend::Tch => Some(Arc::new(
+            crate::data::load(&config.data, seed).map_err(|e| RunError::Input(e.to_string()))?,
+        )),
+    };
+    let discovery = match config.child.backend {
+        Backend::Synthetic => Discovery::None("synthetic children: CPU slots".into()),
+        Backend::Tch => devices::discover(),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (slots, device_notice) = devices::assign_slots(&config.devices, &discovery, cores)
+        .map_err(|e| RunError::Input(e.to_string()))?;
+
+    let out = &config.experiment.output_dir;
+    let run_dir = if options.resume {
+        RunDir::open_resume(out, &config)
+    } else {
+        RunDir::create(out, &config)
+    }
+    .map_err(|e| RunError::Input(e.to_string()))?;
+    let _lock = run_dir.lock().map_err(|e| RunError::Input(e.to_string()))?;
+    let mut notices: Vec<String> = device_notice.into_iter().collect();
+
+    let mut records: Vec<ChildRecord> = Vec::new();
+    let mut run_dir = run_dir;
+    if options.resume {
+        let log = run_dir
+            .read_children()
+            .map_err(|e| RunError::Input(e.to_string()))?;
+        if let Some(tail) = log.dropped_tail {
+            notices.push(format!("resume: dropped a last log line cut short by the stop: {tail}"));
+            run_dir
+                .repair_tail()
+                .map_err(|e| RunError::Runtime(e.to_string()))?;
+        }
+        records = log.records;
+        check_records(&records, &space, run_dir.path())?;
+    }
+    let checkpoint: Option<Checkpoint> = if options.resume {
+        run_dir
+            .read_checkpoint()
+            .map_err(|e| RunError::Input(e.to_string()))?
+    } else {
+        None
+    };
+
+    let heads = space.heads();
+    let lr = config.controller_learning_rate();
+    let reinforce = config.search.strategy == Strategy::Reinforce;
+    let controller0 = Controller::new(&heads, &config.controller, seed);
+    let state = match checkpoint {
+        Some(c) => {
+            if c.weights.len() != controller0.num_params() {
+                return Err(RunError::Input(format!(
+                    "{}: the checkpoint holds {} controller parameters, this config's controller has {}; resume with the run's own config",
+                    run_dir.path().join("checkpoint").display(),
+                    c.weights.len(),
+                    controller0.num_params()
+                )));
+            }
+            notices.push(format!(
+                "resume: {} children recorded, θ version {}",
+                records.len(),
+                c.version
+            ));
+            c
+        }
+        None => Checkpoint::fresh(controller0.flat_params(), config.search.shards, |n| {
+            Adam::new(n, &config.controller, lr)
+        }),
+    };
+
+    let done = records.len();
+    let next_id = records.iter().map(|r| r.id + 1).max().unwrap_or(0);
+    let remaining = config.experiment.budget.saturating_sub(done);
+    let budget = Arc::new(Budget::new(next_id, remaining));
+    let sampled = Arc::new(AtomicUsize::new(state.sampled.max(done)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy_ns = Arc::new(AtomicU64::new(0));
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let updates_log = JsonlAppender::open(&run_dir.path().join("updates.jsonl")).map_err(RunError::Runtime)?;
+    let run_path = run_dir.path().to_path_buf();
+    let run_dir = Arc::new(Mutex::new(run_dir));
+    let metric = match (config.child.backend, config.data.dataset) {
+        (Backend::Synthetic, _) => MetricName::Synthetic,
+        (_, Dataset::Ptb) => MetricName::Perplexity,
+        _ => MetricName::Accuracy,
+    };
+    let n_slots = slots.len();
+    let replicas = config.search.replicas;
+    let started = Instant::now();
+    let (job_tx, job_rx) = crossbeam_channel::unbounded();
+
+    let system = System::new();
+    let trainers = system.block_on(async {
+        let reporter = Reporter::new(&config.experiment.name, config.experiment.budget, done, slots.clone(), metric).start();
+        for n in &notices {
+            reporter.do_send(Notice(n.clone()));
+        }
+        let replica_states = state.replicas.clone();
+        let store = ParamStore::new(state, run_dir.clone(), reporter.clone(), updates_log, sampled.clone()).start();
+        let recorder = Recorder::new(
+            run_dir.clone(),
+            &records,
+            job_tx,
+            reporter.clone(),
+            store.clone(),
+            replicas,
+            stop.clone(),
+            outcome.clone(),
+        )
+        .start();
+        store.do_send(SetRecorder(recorder.clone()));
+        install_ctrl_c(recorder.clone());
+        let shared = TrainerShared {
+            config: config.clone(),
+            space: space.clone(),
+            data: data.clone(),
+            recorder: recorder.clone(),
+            reporter: reporter.clone(),
+            stop: stop.clone(),
+            busy_ns: busy_ns.clone(),
+            active: Arc::new(AtomicUsize::new(n_slots)),
+        };
+        let mut handles = Vec::new();
+        for slot in slots {
+            match trainer::spawn(slot, job_rx.clone(), shared.clone()) {
+                Ok(h) => handles.push(h),
+                Err(e) => reporter.do_send(Notice(format!("warning: cannot start a trainer thread: {e}"))),
+            }
+        }
+        let replica_shared = ReplicaShared {
+            config: config.clone(),
+            space: space.clone(),
+            budget: budget.clone(),
+            sampled: sampled.clone(),
+            stop: stop.clone(),
+            store: store.clone(),
+            recorder: recorder.clone(),
+        };
+        for i in 0..replicas {
+            let state = replica_states.get(&i).cloned().unwrap_or_else(|| ReplicaState {
+                baseline: Baseline::new(config.controller.baseline_decay),
+                rng: ChaCha8Rng::seed_from_u64(replica_seed(seed, i)),
+                updates: 0,
+            });
+            let controller = reinforce.then(|| Controller::new(&heads, &config.controller, seed));
+            Replica::new(i, replica_shared.clone(), controller, state).start();
+        }
+        handles
+    });
+    system
+        .run()
+        .map_err(|e| RunError::Runtime(format!("actor system: {e}")))?;
+    stop.store(true, Ordering::SeqCst);
+    for h in trainers {
+        let _ = h.join();
+    }
+    if let Some(Ok(mut s)) = INTERRUPT.get().map(|m| m.lock()) {
+        *s = None;
+    }
+
+    let wall = started.elapsed().as_secs_f64();
+    let o = match outcome.lock() {
+        Ok(o) => o,
+        Err(p) => p.into_inner(),
+    };
+    let stats = o.stats.clone();
+    let summary = Summary {
+        children: o.done,
+        failures: o.failures,
+        cached: o.cached,
+        best: o.best.clone(),
+        wall_seconds: wall,
+        slot_utilisation: busy_ns.load(Ordering::SeqCst) as f64 / 1e9 / (n_slots.max(1) as f64 * wall.max(1e-9)),
+        updates: stats.as_ref().map_or(0, |s| s.updates),
+        staleness_mean: stats.as_ref().map_or(0.0, |s| s.staleness_mean),
+        staleness_max: stats.as_ref().map_or(0, |s| s.staleness_max),
+        interrupted: matches!(o.end, Some(RunEnd::Interrupted)),
+    };
+    let end = o.end.clone();
+    drop(o);
+    if let Ok(r) = run_dir.lock() {
+        if let Err(e) = r.write_json("summary.json", &summary) {
+            if !matches!(end, Some(RunEnd::Failed(_))) {
+                return Err(RunError::Runtime(e.to_string()));
+            }
+        }
+    }
+    let _ = run_path;
+    match end {
+        Some(RunEnd::Finished) => Ok(summary),
+        Some(RunEnd::Interrupted) => Err(RunError::Interrupted(Box::new(summary))),
+        Some(RunEnd::Failed(m)) => Err(RunError::Runtime(m)),
+        None => Err(RunError::Runtime("the actor system stopped before the run ended".into())),
+    }
+}
+
+/// The records of a resumed run must have unique ids and fit the space.
+fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Result<(), RunError> {
+    let mut seen = HashSet::new();
+    for r in records {
+        if !seen.insert(r.id) {
+            return Err(RunError::Input(format!(
+                "{}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
+                dir.join("children.jsonl").display(),
+                r.id
+            )));
+        }
+        if let Err(e) = space.check(&r.arch) {
+            return Err(RunError::Input(format!(
+                "{}: child {}: {e}; the log does not belong to this config's space",
+                dir.join("children.jsonl").display(),
+                r.id
+            )));
+        }
+    }
+    Ok(())
+}

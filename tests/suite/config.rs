@@ -1,1 +1,114 @@
-//! Tests of `config`.
+//! Tests of `config`: every shipped config parses; each malformed config in
+//! tests/configs/bad gives its exact message, naming the file (and the line).
+
+use std::path::Path;
+
+use nas_actor::config::{Config, SpaceKind};
+
+use crate::common::root;
+
+#[test]
+fn shipped_configs_parse() {
+    for name in ["ptb", "cifar10", "quickstart", "fashion_mnist"] {
+        let path = root().join("configs").join(format!("{name}.toml"));
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.experiment.name, name);
+    }
+}
+
+#[test]
+fn shipped_configs_follow_the_paper() {
+    let ptb = Config::load(&root().join("configs/ptb.toml")).expect("ptb.toml");
+    assert_eq!(ptb.search.space, SpaceKind::Cell);
+    assert_eq!((ptb.search.shards, ptb.search.replicas, ptb.search.children_per_replica), (20, 400, 1));
+    assert_eq!(ptb.space.cell.base, 8);
+    assert_eq!(ptb.controller_learning_rate(), 0.0005);
+    assert_eq!((ptb.controller.hidden_size, ptb.controller.layers), (35, 2));
+    assert_eq!(ptb.child.lm.epochs, 35);
+    assert_eq!(ptb.reward.perplexity_c, 80.0);
+    let cifar = Config::load(&root().join("configs/cifar10.toml")).expect("cifar10.toml");
+    assert_eq!((cifar.search.shards, cifar.search.replicas, cifar.search.children_per_replica), (20, 100, 8));
+    assert_eq!(cifar.controller_learning_rate(), 0.0006);
+    assert_eq!(cifar.experiment.budget, 12800);
+    assert_eq!(cifar.space.cnn.filter_heights, vec![1, 3, 5, 7]);
+    assert_eq!(cifar.space.cnn.num_filters, vec![24, 36, 48, 64]);
+    assert_eq!(cifar.child.cnn.epochs, 50);
+    assert_eq!((cifar.child.cnn.learning_rate, cifar.child.cnn.momentum, cifar.child.cnn.weight_decay), (0.1, 0.9, 1e-4));
+    assert!(cifar.child.cnn.nesterov);
+    assert_eq!((cifar.reward.accuracy_window, cifar.reward.accuracy_exponent), (5, 3.0));
+    // Growth schedule: 6 layers, +2 every 1,600 sampled architectures.
+    assert_eq!(cifar.space.cnn.layers_at(0), 6);
+    assert_eq!(cifar.space.cnn.layers_at(1599), 6);
+    assert_eq!(cifar.space.cnn.layers_at(1600), 8);
+    assert_eq!(cifar.space.cnn.layers_at(12799), 15);
+}
+
+#[test]
+fn defaults_fill_missing_tables() {
+    let text = "[experiment]\nname = \"x\"\noutput_dir = \"o\"\nbudget = 2\n[search]\nspace = \"cell\"\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
+    let c = Config::from_toml(text, Path::new("x.toml")).expect("minimal config");
+    assert_eq!(c.controller.hidden_size, 35);
+    assert_eq!(c.controller.init_range, 0.08);
+    assert_eq!(c.controller_learning_rate(), 0.0005);
+    assert_eq!(c.search.replicas, 1);
+    assert_eq!(c.space.cell.base, 8);
+    // The resolved config round-trips through TOML.
+    let again = Config::from_toml(&c.to_toml(), Path::new("resolved.toml")).expect("resolved");
+    assert_eq!(again, c);
+}
+
+/// The malformed configs and their exact messages.
+#[test]
+fn malformed_configs_give_their_messages() {
+    let dir = root().join("tests/configs/bad");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/configs/bad")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 30, "only {} malformed configs", cases.len());
+    for path in cases {
+        let expect_path = path.with_extension("expect");
+        let expected = std::fs::read_to_string(&expect_path).expect("a .expect file per case");
+        let expected = expected.trim_end_matches('\n');
+        let err = match Config::load(&path) {
+            Ok(_) => panic!("{} parsed but must fail", path.display()),
+            Err(e) => e,
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&path.display().to_string()),
+            "{}: the message must name the file: {shown}",
+            path.display()
+        );
+        assert!(
+            shown.contains(expected),
+            "{}: expected {expected:?} in {shown:?}",
+            path.display()
+        );
+        // Key errors say which line the key is on.
+        if err.message.starts_with('`') || err.message.contains("unknown field") {
+            assert!(err.line.is_some(), "{}: no line in {shown:?}", path.display());
+        }
+    }
+}
+
+#[test]
+fn the_line_of_a_bad_value_is_reported() {
+    let text = "[experiment]\nname = \"x\"\noutput_dir = \"o\"\nbudget = 2\n[search]\nspace = \"cell\"\nreplicas = 0\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
+    let err = Config::from_toml(text, Path::new("x.toml")).expect_err("replicas = 0");
+    assert_eq!(err.line, Some(7));
+    assert!(err.to_string().starts_with("x.toml:7: `search.replicas`"), "{err}");
+    let text = text.replace("replicas = 0", "replicas = \"a\"");
+    let err = Config::from_toml(&text, Path::new("x.toml")).expect_err("wrong type");
+    assert_eq!(err.line, Some(7), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = Config::load(Path::new("no/such/config.toml")).expect_err("missing");
+    assert!(err.to_string().contains("no/such/config.toml"), "{err}");
+    assert!(err.to_string().contains("cannot read"), "{err}");
+}

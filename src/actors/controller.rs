@@ -1,0 +1,264 @@
+//! Controller replica: one of the K replicas of the paper's distributed
+//! search. Each round it pulls θ from the ParamStore, samples m
+//! architectures, sends m `TrainChild` jobs, waits until exactly its m
+//! results have arrived, computes the REINFORCE gradient against the θ
+//! version it sampled with, pushes it, and starts over. It keeps its own
+//! moving-average baseline and sampling RNG.
+//!
+//! With `search.strategy = "random"` it samples uniformly and pushes no
+//! gradient (the random-search baseline).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+
+use super::messages::{
+    ChildResult, Fatal, Params, PullParams, PushGradient, ReplicaCheckpoint, ReplicaDone,
+    ReplicaState, TrainChild,
+};
+use super::param_store::ParamStore;
+use super::recorder::Recorder;
+use crate::config::{Config, Strategy};
+use crate::controller::{clip_global_norm, Controller};
+use crate::space::{sample_uniform, Schema, SearchSpace};
+
+/// The children budget, shared by the replicas: ids are handed out once.
+#[derive(Debug)]
+pub struct Budget {
+    next_id: AtomicU64,
+    remaining: Mutex<usize>,
+}
+
+impl Budget {
+    /// `remaining` children left, the first of them numbered `next_id`.
+    pub fn new(next_id: u64, remaining: usize) -> Budget {
+        Budget {
+            next_id: AtomicU64::new(next_id),
+            remaining: Mutex::new(remaining),
+        }
+    }
+
+    /// Reserve up to `n` child ids (fewer at the end of the budget, none when spent).
+    pub fn reserve(&self, n: usize) -> Vec<u64> {
+        let mut rem = match self.remaining.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let k = n.min(*rem);
+        *rem -= k;
+        let first = self.next_id.fetch_add(k as u64, Ordering::SeqCst);
+        (first..first + k as u64).collect()
+    }
+}
+
+/// What all replicas share.
+#[derive(Clone)]
+pub struct ReplicaShared {
+    pub config: Arc<Config>,
+    pub space: Arc<SearchSpace>,
+    pub budget: Arc<Budget>,
+    /// Architectures sampled so far (the CNN growth schedule).
+    pub sampled: Arc<AtomicUsize>,
+    /// Set on Ctrl-C or a fatal error: dispatch nothing more.
+    pub stop: Arc<AtomicBool>,
+    pub store: Addr<ParamStore>,
+    pub recorder: Addr<Recorder>,
+}
+
+/// A batch in flight: m children sampled with θ at `version`.
+struct Batch {
+    version: u64,
+    schema: Schema,
+    ids: Vec<u64>,
+    tokens: Vec<Vec<usize>>,
+    rewards: Vec<Option<f64>>,
+}
+
+/// One controller replica.
+pub struct Replica {
+    id: usize,
+    shared: ReplicaShared,
+    controller: Option<Controller>,
+    state: ReplicaState,
+    batch: Option<Batch>,
+}
+
+impl Replica {
+    /// A replica with its restored (or fresh) state; `controller` is None for random search.
+    pub fn new(
+        id: usize,
+        shared: ReplicaShared,
+        controller: Option<Controller>,
+        state: ReplicaState,
+    ) -> Replica {
+        Replica {
+            id,
+            shared,
+            controller,
+            state,
+            batch: None,
+        }
+    }
+
+    fn fatal(&self, message: String, ctx: &mut Context<Self>) {
+        self.shared.recorder.do_send(Fatal(message));
+        ctx.stop();
+    }
+
+    fn finish(&self, ctx: &mut Context<Self>) {
+        self.shared.recorder.do_send(ReplicaDone { replica: self.id });
+        ctx.stop();
+    }
+
+    /// Sample and dispatch a batch with θ at `params.version`.
+    fn dispatch(&mut self, params: Params, ctx: &mut Context<Self>) {
+        if self.shared.stop.load(Ordering::SeqCst) {
+            return self.finish(ctx);
+        }
+        let m = self.shared.config.search.children_per_replica;
+        let ids = self.shared.budget.reserve(m);
+        if ids.is_empty() {
+            return self.finish(ctx);
+        }
+        let sampled = self.shared.sampled.fetch_add(ids.len(), Ordering::SeqCst);
+        let schema = self.shared.space.schema(sampled);
+        let tokens: Vec<Vec<usize>> = match &mut self.controller {
+            Some(c) => {
+                if let Err(e) = c.set_flat_params(&params.weights) {
+                    return self.fatal(format!("replica {}: {e}", self.id), ctx);
+                }
+                c.sample(&schema, ids.len(), &mut self.state.rng)
+                    .into_iter()
+                    .map(|s| s.tokens)
+                    .collect()
+            }
+            None => (0..ids.len())
+                .map(|_| sample_uniform(&schema, &mut self.state.rng))
+                .collect(),
+        };
+        let reply = ctx.address().recipient::<ChildResult>();
+        for (id, t) in ids.iter().zip(&tokens) {
+            let arch = match self.shared.space.decode(t) {
+                Ok(a) => a,
+                Err(e) => return self.fatal(format!("replica {}: sampled tokens do not decode: {e}", self.id), ctx),
+            };
+            self.shared.recorder.do_send(TrainChild {
+                id: *id,
+                replica: self.id,
+                version: params.version,
+                tokens: t.clone(),
+                hash: arch.hash(),
+                arch,
+                reply: reply.clone(),
+            });
+        }
+        self.batch = Some(Batch {
+            version: params.version,
+            schema,
+            rewards: vec![None; ids.len()],
+            ids,
+            tokens,
+        });
+    }
+
+    /// All m rewards are in: update (or, for random search, just checkpoint) and start over.
+    fn complete(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        let rewards: Vec<f64> = batch.rewards.iter().map(|r| r.unwrap_or(0.0)).collect();
+        let Some(controller) = &self.controller else {
+            self.state.updates += 1;
+            self.shared.store.do_send(ReplicaCheckpoint {
+                replica: self.id,
+                state: self.state.clone(),
+            });
+            ctx.notify(Round);
+            return;
+        };
+        let advantages = self.state.baseline.advantages(&rewards);
+        let (mut grad, loss) =
+            match controller.reinforce_gradient(&batch.schema, &batch.tokens, &advantages) {
+                Ok(g) => g,
+                Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
+            };
+        let grad_norm = match self.shared.config.controller.grad_clip {
+            Some(max) => clip_global_norm(&mut grad, max),
+            None => grad.iter().map(|g| f64::from(*g).powi(2)).sum::<f64>().sqrt(),
+        };
+        self.state.updates += 1;
+        let push = PushGradient {
+            replica: self.id,
+            sampled_version: batch.version,
+            grad,
+            children: batch.ids,
+            rewards,
+            loss,
+            grad_norm,
+            state: self.state.clone(),
+        };
+        ctx.spawn(
+            self.shared
+                .store
+                .send(push)
+                .into_actor(self)
+                .map(|res, act, ctx| match res {
+                    Ok(_) => ctx.notify(Round),
+                    Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
+                }),
+        );
+    }
+}
+
+impl Actor for Replica {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.notify(Round);
+    }
+}
+
+/// Replica → itself: start a round (pull, sample, dispatch).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Round;
+
+impl Handler<Round> for Replica {
+    type Result = ();
+    fn handle(&mut self, _: Round, ctx: &mut Context<Self>) {
+        if self.shared.stop.load(Ordering::SeqCst) {
+            return self.finish(ctx);
+        }
+        ctx.spawn(
+            self.shared
+                .store
+                .send(PullParams)
+                .into_actor(self)
+                .map(|res, act, ctx| match res {
+                    Ok(p) => act.dispatch(p, ctx),
+                    Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
+                }),
+        );
+    }
+}
+
+impl Handler<ChildResult> for Replica {
+    type Result = ();
+    /// One of this replica's children is recorded; when all m are in, update.
+    fn handle(&mut self, msg: ChildResult, ctx: &mut Context<Self>) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        if let Some(i) = batch.ids.iter().position(|&id| id == msg.id) {
+            batch.rewards[i] = Some(msg.reward);
+        }
+        if batch.rewards.iter().all(Option::is_some) {
+            if let Some(b) = self.batch.take() {
+                self.complete(b, ctx);
+            }
+        }
+    }
+}
+
+/// Which strategy a config asks for.
+pub fn uses_controller(config: &Config) -> bool {
+    config.search.strategy == Strategy::Reinforce
+}

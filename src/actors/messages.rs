@@ -1,0 +1,167 @@
+//! The messages between the actors of a search. They carry token sequences,
+//! flat f32 weights and gradients and plain metrics — never tensors.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::child::ChildStatus;
+use crate::space::Architecture;
+use crate::store::ChildRecord;
+
+/// Controller replica → ParamStore: the current θ, please.
+#[derive(Message)]
+#[rtype(result = "Params")]
+pub struct PullParams;
+
+/// ParamStore → Controller replica: θ at a version.
+#[derive(Debug, Clone, MessageResponse)]
+pub struct Params {
+    pub version: u64,
+    pub weights: Arc<Vec<f32>>,
+}
+
+/// What a replica must keep across a restart (checkpointed with θ).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaState {
+    /// Moving-average baseline of the replica's previous rewards.
+    pub baseline: crate::controller::Baseline,
+    /// The replica's sampling RNG after its last update.
+    pub rng: ChaCha8Rng,
+    /// Controller updates this replica has pushed.
+    pub updates: u64,
+}
+
+/// Controller replica → ParamStore: a REINFORCE gradient computed against θ_version.
+#[derive(Message)]
+#[rtype(result = "Pushed")]
+pub struct PushGradient {
+    pub replica: usize,
+    /// The θ version the replica sampled its m architectures with.
+    pub sampled_version: u64,
+    /// Flat gradient, same layout as θ.
+    pub grad: Vec<f32>,
+    /// Ids of the children whose rewards made this gradient (exactly m, or fewer at the budget's end).
+    pub children: Vec<u64>,
+    pub rewards: Vec<f64>,
+    pub loss: f64,
+    pub grad_norm: f64,
+    /// The replica's state after the update (checkpointed).
+    pub state: ReplicaState,
+}
+
+/// ParamStore → Controller replica: the gradient was applied.
+#[derive(Debug, Clone, MessageResponse)]
+pub struct Pushed {
+    pub version: u64,
+    pub staleness: u64,
+}
+
+/// Random-search replica → ParamStore: state to checkpoint after a batch (no gradient).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplicaCheckpoint {
+    pub replica: usize,
+    pub state: ReplicaState,
+}
+
+/// ParamStore: write the checkpoint now if anything changed (sent to itself, and by the Recorder at the end).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct FlushCheckpoint;
+
+/// Controller replica → Recorder: train this architecture (or reuse a cached reward).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct TrainChild {
+    pub id: u64,
+    pub replica: usize,
+    pub version: u64,
+    pub tokens: Vec<usize>,
+    pub arch: Architecture,
+    pub hash: String,
+    /// Where the result goes once it is recorded.
+    pub reply: Recipient<ChildResult>,
+}
+
+/// Trainer → Recorder: a finished child, to be recorded before its reward is used.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChildFinished {
+    pub record: ChildRecord,
+    pub reply: Recipient<ChildResult>,
+    /// The trainer slot that trained it (None when cached).
+    pub slot: Option<usize>,
+}
+
+/// Recorder → Controller replica: a recorded child's reward.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ChildResult {
+    pub id: u64,
+    pub reward: f64,
+    pub status: ChildStatus,
+}
+
+/// Controller replica → Recorder: this replica has nothing left to do.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplicaDone {
+    pub replica: usize,
+}
+
+/// Anyone → Recorder: the run cannot go on (disk error, every slot retired, …).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Fatal(pub String);
+
+/// Trainer → Reporter: where a slot is.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub enum SlotEvent {
+    /// Started child `child`.
+    Started { slot: usize, child: u64 },
+    /// Training progress.
+    Batch {
+        slot: usize,
+        child: u64,
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+    },
+    /// Waiting for a job.
+    Idle { slot: usize },
+    /// Retired after too many failures in a row.
+    Retired { slot: usize, reason: String },
+}
+
+/// Recorder → Reporter: a child was recorded.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ChildRecorded {
+    pub id: u64,
+    pub status: ChildStatus,
+    pub reward: f64,
+    pub metric: Option<f64>,
+    pub done: usize,
+    pub best_reward: f64,
+    pub best_metric: Option<f64>,
+    pub failures: usize,
+}
+
+/// ParamStore → Reporter: a controller update was applied.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct UpdateApplied {
+    pub updates: u64,
+    pub baseline: f64,
+    pub staleness: u64,
+}
+
+/// Anyone → Reporter: a one-line notice for the user.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Notice(pub String);

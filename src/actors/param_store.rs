@@ -1,0 +1,285 @@
+//! ParamStore: owns the controller parameters θ, split into S shards, each
+//! with its own slice of the Adam state. Answers pulls with (version,
+//! weights); applies pushed gradients in arrival order, shard by shard, and
+//! bumps the version; records the staleness of every update; writes the
+//! checkpoint (θ, Adam, versions, replica baselines and RNGs, counters)
+//! atomically after updates, coalescing bursts into one write.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::messages::{
+    FlushCheckpoint, Fatal, Params, PullParams, PushGradient, Pushed, ReplicaCheckpoint,
+    ReplicaState, UpdateApplied,
+};
+use super::recorder::Recorder;
+use super::reporter::Reporter;
+use crate::controller::Adam;
+use crate::store::RunDir;
+
+/// One shard: a contiguous slice of θ and its Adam state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shard {
+    pub start: usize,
+    pub adam: Adam,
+}
+
+/// Everything a resumed run needs to continue the search where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Format version of this structure.
+    pub format: u32,
+    /// θ version: the number of updates applied.
+    pub version: u64,
+    pub weights: Vec<f32>,
+    pub shards: Vec<Shard>,
+    pub replicas: BTreeMap<usize, ReplicaState>,
+    /// Architectures sampled so far (drives the CNN growth schedule).
+    pub sampled: usize,
+    /// Sum and maximum of the staleness of all updates.
+    pub staleness_sum: u64,
+    pub staleness_max: u64,
+}
+
+impl Checkpoint {
+    pub const FORMAT: u32 = 1;
+
+    /// A fresh checkpoint for θ split into `shards` shards.
+    pub fn fresh(weights: Vec<f32>, shards: usize, make_adam: impl Fn(usize) -> Adam) -> Checkpoint {
+        let n = weights.len();
+        let s = shards.clamp(1, n.max(1));
+        let shards = (0..s)
+            .map(|i| {
+                let start = i * n / s;
+                let end = (i + 1) * n / s;
+                Shard {
+                    start,
+                    adam: make_adam(end - start),
+                }
+            })
+            .collect();
+        Checkpoint {
+            format: Checkpoint::FORMAT,
+            version: 0,
+            weights,
+            shards,
+            replicas: BTreeMap::new(),
+            sampled: 0,
+            staleness_sum: 0,
+            staleness_max: 0,
+        }
+    }
+}
+
+/// One line of updates.jsonl.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UpdateRecord {
+    pub version: u64,
+    pub replica: usize,
+    pub sampled_version: u64,
+    pub staleness: u64,
+    pub children: Vec<u64>,
+    pub rewards: Vec<f64>,
+    pub baseline: f64,
+    pub loss: f64,
+    pub grad_norm: f64,
+}
+
+/// The parameter-store actor.
+pub struct ParamStore {
+    state: Checkpoint,
+    snapshot: Arc<Vec<f32>>,
+    run: Arc<Mutex<RunDir>>,
+    recorder: Option<Addr<Recorder>>,
+    reporter: Addr<Reporter>,
+    /// Architectures sampled so far, shared with the replicas.
+    sampled: Arc<AtomicUsize>,
+    dirty: bool,
+    flush_scheduled: bool,
+    updates_log: super::recorder::JsonlAppender,
+}
+
+impl ParamStore {
+    pub fn new(
+        state: Checkpoint,
+        run: Arc<Mutex<RunDir>>,
+        reporter: Addr<Reporter>,
+        updates_log: super::recorder::JsonlAppender,
+        sampled: Arc<AtomicUsize>,
+    ) -> ParamStore {
+        ParamStore {
+            snapshot: Arc::new(state.weights.clone()),
+            state,
+            run,
+            recorder: None,
+            reporter,
+            sampled,
+            dirty: false,
+            flush_scheduled: false,
+            updates_log,
+        }
+    }
+
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        self.dirty = true;
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            // Queued behind the messages already waiting, so a burst of updates is written once.
+            ctx.notify(FlushCheckpoint);
+        }
+    }
+
+    fn fail(&self, message: String) {
+        if let Some(r) = &self.recorder {
+            r.do_send(Fatal(message));
+        }
+    }
+}
+
+impl Actor for ParamStore {
+    type Context = Context<Self>;
+}
+
+/// Sent by the run set-up once the Recorder exists.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRecorder(pub Addr<Recorder>);
+
+impl Handler<SetRecorder> for ParamStore {
+    type Result = ();
+    fn handle(&mut self, msg: SetRecorder, _: &mut Context<Self>) {
+        self.recorder = Some(msg.0);
+    }
+}
+
+impl Handler<PullParams> for ParamStore {
+    type Result = Params;
+    /// Current θ and its version (shared, copied only when it changes).
+    fn handle(&mut self, _: PullParams, _: &mut Context<Self>) -> Params {
+        Params {
+            version: self.state.version,
+            weights: self.snapshot.clone(),
+        }
+    }
+}
+
+impl Handler<PushGradient> for ParamStore {
+    type Result = Pushed;
+    /// Apply a gradient shard by shard with Adam, bump the version, log the update.
+    fn handle(&mut self, msg: PushGradient, ctx: &mut Context<Self>) -> Pushed {
+        let n = self.state.weights.len();
+        if msg.grad.len() != n {
+            self.fail(format!(
+                "replica {} pushed a gradient of {} values for {} parameters",
+                msg.replica,
+                msg.grad.len(),
+                n
+            ));
+            return Pushed {
+                version: self.state.version,
+                staleness: 0,
+            };
+        }
+        let starts: Vec<usize> = self.state.shards.iter().map(|s| s.start).collect();
+        for (i, shard) in self.state.shards.iter_mut().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(n);
+            shard
+                .adam
+                .step(&mut self.state.weights[shard.start..end], &msg.grad[shard.start..end]);
+        }
+        let staleness = self.state.version.saturating_sub(msg.sampled_version);
+        self.state.version += 1;
+        self.state.staleness_sum += staleness;
+        self.state.staleness_max = self.state.staleness_max.max(staleness);
+        let baseline = msg.state.baseline.value();
+        self.state.replicas.insert(msg.replica, msg.state);
+        self.snapshot = Arc::new(self.state.weights.clone());
+        let record = UpdateRecord {
+            version: self.state.version,
+            replica: msg.replica,
+            sampled_version: msg.sampled_version,
+            staleness,
+            children: msg.children,
+            rewards: msg.rewards,
+            baseline,
+            loss: msg.loss,
+            grad_norm: msg.grad_norm,
+        };
+        if let Err(e) = self.updates_log.append(&record) {
+            self.fail(e);
+        }
+        self.reporter.do_send(UpdateApplied {
+            updates: self.state.version,
+            baseline,
+            staleness,
+        });
+        self.schedule_flush(ctx);
+        Pushed {
+            version: self.state.version,
+            staleness,
+        }
+    }
+}
+
+impl Handler<ReplicaCheckpoint> for ParamStore {
+    type Result = ();
+    /// Random search: keep the replica's RNG for the checkpoint.
+    fn handle(&mut self, msg: ReplicaCheckpoint, ctx: &mut Context<Self>) {
+        self.state.replicas.insert(msg.replica, msg.state);
+        self.schedule_flush(ctx);
+    }
+}
+
+impl Handler<FlushCheckpoint> for ParamStore {
+    type Result = Result<(), String>;
+    /// Write the checkpoint atomically if anything changed since the last write.
+    fn handle(&mut self, _: FlushCheckpoint, _: &mut Context<Self>) -> Result<(), String> {
+        self.flush_scheduled = false;
+        if !self.dirty {
+            return Ok(());
+        }
+        self.dirty = false;
+        self.state.sampled = self.sampled.load(Ordering::SeqCst);
+        let written = match self.run.lock() {
+            Ok(run) => run.write_checkpoint(&self.state).map_err(|e| e.to_string()),
+            Err(_) => Err("the run directory handle is poisoned".to_string()),
+        };
+        if let Err(m) = &written {
+            self.fail(m.clone());
+        }
+        written
+    }
+}
+
+/// Statistics for the run summary.
+#[derive(Message)]
+#[rtype(result = "StoreStats")]
+pub struct GetStats;
+
+/// Updates applied and their staleness.
+#[derive(Debug, Clone, MessageResponse, Serialize)]
+pub struct StoreStats {
+    pub updates: u64,
+    pub staleness_mean: f64,
+    pub staleness_max: u64,
+}
+
+impl Handler<GetStats> for ParamStore {
+    type Result = StoreStats;
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> StoreStats {
+        let u = self.state.version;
+        StoreStats {
+            updates: u,
+            staleness_mean: if u == 0 {
+                0.0
+            } else {
+                self.state.staleness_sum as f64 / u as f64
+            },
+            staleness_max: self.state.staleness_max,
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Recorder: owns the run directory's child log. Every finished child is
+//! appended and flushed to disk *before* its reward goes back to the replica
+//! that asked for it. It answers repeated architectures from its cache
+//! (status `cached`), feeds new ones to the trainers' shared job queue, keeps
+//! best.json current, and ends the run: when every replica is done, on a
+//! fatal error, or on Ctrl-C.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use crossbeam_channel::Sender;
+use serde::Serialize;
+
+use super::messages::{
+    ChildFinished, ChildRecorded, ChildResult, Fatal, FlushCheckpoint, Notice, ReplicaDone,
+    TrainChild,
+};
+use super::param_store::{GetStats, ParamStore, StoreStats};
+use super::reporter::Reporter;
+use crate::child::ChildStatus;
+use crate::store::{ChildRecord, RunDir};
+
+/// A job on the trainers' shared queue.
+pub struct Job {
+    pub child: TrainChild,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub enum RunEnd {
+    /// Every replica finished: the budget is spent.
+    Finished,
+    /// Stopped by Ctrl-C; resume with `--resume`.
+    Interrupted,
+    /// A fatal error (disk, every slot retired, …).
+    Failed(String),
+}
+
+/// Appends JSON lines to a file, flushing each (updates.jsonl).
+pub struct JsonlAppender {
+    path: PathBuf,
+    file: File,
+}
+
+impl JsonlAppender {
+    /// Open for appending; a last line cut short by a kill is cut off first.
+    pub fn open(path: &Path) -> Result<JsonlAppender, String> {
+        let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(err)?;
+        if !text.is_empty() && text.last() != Some(&b'\n') {
+            let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64).map_err(err)?;
+            file.seek(SeekFrom::End(0)).map_err(err)?;
+        }
+        Ok(JsonlAppender {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Append one value as a line.
+    pub fn append<T: Serialize>(&mut self, value: &T) -> Result<(), String> {
+        let mut line = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|_| self.file.flush())
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+/// What the cache keeps of a trained architecture.
+#[derive(Debug, Clone)]
+struct Cached {
+    reward: f64,
+    metric: Option<f64>,
+    params: usize,
+}
+
+/// The run summary (also written to summary.json).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub children: usize,
+    pub failures: usize,
+    pub cached: usize,
+    pub best: Option<ChildRecord>,
+    pub wall_seconds: f64,
+    pub slot_utilisation: f64,
+    pub updates: u64,
+    pub staleness_mean: f64,
+    pub staleness_max: u64,
+    pub interrupted: bool,
+}
+
+/// Shared counters the run set-up reads at the end.
+#[derive(Default)]
+pub struct Outcome {
+    pub end: Option<RunEnd>,
+    pub stats: Option<StoreStats>,
+    pub done: usize,
+    pub failures: usize,
+    pub cached: usize,
+    pub best: Option<ChildRecord>,
+}
+
+/// The recorder actor.
+pub struct Recorder {
+    pub(super) run: Arc<Mutex<RunDir>>,
+    pub(super) cache: HashMap<String, Cached>,
+    pub(super) jobs: Option<Sender<Job>>,
+    pub(super) reporter: Addr<Reporter>,
+    pub(super) store: Addr<ParamStore>,
+    pub(super) done: usize,
+    pub(super) failures: usize,
+    pub(super) cached: usize,
+    pub(super) best: Vec<ChildRecord>,
+    pub(super) best_top: usize,
+    pub(super) replicas: usize,
+    pub(super) replicas_done: usize,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) outcome: Arc<Mutex<Outcome>>,
+    pub(super) ending: bool,
+}
+
+impl Recorder {
+    /// A recorder over `run`, with the records of a resumed run already in `previous`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        run: Arc<Mutex<RunDir>>,
+        previous: &[ChildRecord],
+        jobs: Sender<Job>,
+        reporter: Addr<Reporter>,
+        store: Addr<ParamStore>,
+        replicas: usize,
+        stop: Arc<AtomicBool>,
+        outcome: Arc<Mutex<Outcome>>,
+    ) -> Recorder {
+        let mut r = Recorder {
+            run,
+            cache: HashMap::new(),
+            jobs: Some(jobs),
+            reporter,
+            store,
+            done: 0,
+            failures: 0,
+            cached: 0,
+            best: Vec::new(),
+            best_top: 10,
+            replicas,
+            replicas_done: 0,
+            stop,
+            outcome,
+            ending: false,
+        };
+        for rec in previous {
+            r.count(rec);
+        }
+        r
+    }
+
+    /// Update counters, cache and the top list with a record; true if the top list changed.
+    fn count(&mut self, rec: &ChildRecord) -> bool {
+        self.done += 1;
+        match rec.status {
+            ChildStatus::Ok | ChildStatus::Diverged => {
+                self.cache.entry(rec.hash.clone()).or_insert(Cached {
+                    reward: rec.reward,
+                    metric: rec.metric,
+                    params: rec.params,
+                });
+            }
+            ChildStatus::Cached => self.cached += 1,
+            ChildStatus::Failed => {}
+        }
+        if matches!(rec.status, ChildStatus::Diverged | ChildStatus::Failed) {
+            self.failures += 1;
+        }
+        if rec.status != ChildStatus::Ok {
+            return false;
+        }
+        let worst = self.best.last().map(|b| b.reward);
+        if self.best.len() >= self.best_top && worst.is_some_and(|w| rec.reward <= w) {
+            return false;
+        }
+        self.best.push(rec.clone());
+        self.best.sort_by(|a, b| b.reward.total_cmp(&a.reward));
+        self.best.truncate(self.best_top);
+        true
+    }
+
+    /// Append a record to disk, then count it and answer the replica.
+    fn record(&mut self, rec: ChildRecord, reply: Recipient<ChildResult>, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        let appended = match self.run.lock() {
+            Ok(mut run) => run.append_child(&rec).map_err(|e| e.to_string()),
+            Err(_) => Err("the run directory handle is poisoned".to_string()),
+        };
+        if let Err(e) = appended {
+            return self.end(RunEnd::Failed(e), ctx);
+        }
+        let top_changed = self.count(&rec);
+        if top_changed {
+            if let Err(e) = self.write_best() {
+                return self.end(RunEnd::Failed(e), ctx);
+            }
+        }
+        reply.do_send(ChildResult {
+            id: rec.id,
+            reward: rec.reward,
+            status: rec.status,
+        });
+        let best = self.best.first();
+        self.reporter.do_send(ChildRecorded {
+            id: rec.id,
+            status: rec.status,
+            reward: rec.reward,
+            metric: rec.metric,
+            done: self.done,
+            best_reward: best.map_or(0.0, |b| b.reward),
+            best_metric: best.and_then(|b| b.metric),
+            failures: self.failures,
+        });
+    }
+
+    /// Stop dispatching, write the final checkpoint, stop the system.
+    pub(super) fn end(&mut self, end: RunEnd, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        self.stop.store(true, Ordering::SeqCst);
+        self.jobs = None; // trainers see a closed queue once it drains
+        if let RunEnd::Failed(m) = &end {
+            self.reporter.do_send(Notice(format!("error: {m}")));
+        }
+        let _ = self.write_best();
+        if let Ok(mut o) = self.outcome.lock() {
+            o.done = self.done;
+            o.failures = self.failures;
+            o.cached = self.cached;
+            o.best = self.best.first().cloned();
+        }
+        let outcome = self.outcome.clone();
+        let store = self.store.clone();
+        ctx.spawn(
+            async move {
+                let flushed = store.send(FlushCheckpoint).await;
+                let stats = store.send(GetStats).await.ok();
+                let end = match (end, flushed) {
+                    (RunEnd::Failed(m), _) => RunEnd::Failed(m),
+                    (_, Ok(Err(m))) => RunEnd::Failed(m),
+                    (e, _) => e,
+                };
+                if let Ok(mut o) = outcome.lock() {
+                    o.end = Some(end);
+                    o.stats = stats;
+                }
+                System::current().stop();
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn write_best(&self) -> Result<(), String> {
+        match self.run.lock() {
+            Ok(run) => run
+                .write_best(&self.best, self.best_top)
+                .map_err(|e| e.to_string()),
+            Err(_) => Err("the run directory handle is poisoned".to_string()),
+        }
+    }
+
+    /// The records of the top list (best first).
+    pub fn best(&self) -> &[ChildRecord] {
+        &self.best
+    }
+}
+
+impl Actor for Recorder {
+    type Context = Context<Self>;
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Handler<TrainChild> for Recorder {
+    type Result = ();
+    /// A replica asks for a child: answer from the cache or queue it for a trainer.
+    fn handle(&mut self, msg: TrainChild, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        if let Some(c) = self.cache.get(&msg.hash).cloned() {
+            let rec = ChildRecord {
+                id: msg.id,
+                replica: msg.replica,
+                version: msg.version,
+                tokens: msg.tokens,
+                arch: msg.arch,
+                hash: msg.hash,
+                status: ChildStatus::Cached,
+                reward: c.reward,
+                metric: c.metric,
+                epochs: Vec::new(),
+                params: c.params,
+                device: "cache".into(),
+                started: unix_now(),
+                seconds: 0.0,
+                message: None,
+            };
+            return self.record(rec, msg.reply, ctx);
+        }
+        let sent = self.jobs.as_ref().map(|j| j.send(Job { child: msg }));
+        if let Some(Err(_)) = sent {
+            self.end(RunEnd::Failed("every trainer slot has stopped".into()), ctx);
+        }
+    }
+}
+
+impl Handler<ChildFinished> for Recorder {
+    type Result = ();
+    /// A trainer finished a child: record it, then pass the reward on.
+    fn handle(&mut self, msg: ChildFinished, ctx: &mut Context<Self>) {
+        self.record(msg.record, msg.reply, ctx);
+    }
+}
+
+impl Handler<ReplicaDone> for Recorder {
+    type Result = ();
+    /// When every replica is done, the run ends.
+    fn handle(&mut self, _: ReplicaDone, ctx: &mut Context<Self>) {
+        self.replicas_done += 1;
+        if self.replicas_done >= self.replicas {
+            let end = if self.stop.load(Ordering::SeqCst) {
+                RunEnd::Interrupted
+            } else {
+                RunEnd::Finished
+            };
+            self.end(end, ctx);
+        }
+    }
+}
+
+impl Handler<Fatal> for Recorder {
+    type Result = ();
+    fn handle(&mut self, msg: Fatal, ctx: &mut Context<Self>) {
+        self.end(RunEnd::Failed(msg.0), ctx);
+    }
+}
+
+/// Ctrl-C → Recorder: stop dispatching, checkpoint, exit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Interrupt;
+
+impl Handler<Interrupt> for Recorder {
+    type Result = ();
+    fn handle(&mut self, _: Interrupt, ctx: &mut Context<Self>) {
+        self.end(RunEnd::Interrupted, ctx);
+    }
+}
+
+/// Wall-clock helper for the summary.
+pub fn elapsed(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64()
+}

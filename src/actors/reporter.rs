@@ -1,0 +1,271 @@
+//! Reporter: the terminal. On a terminal, indicatif bars: the overall bar
+//! (children done / budget, rate, ETA), one line per trainer slot (device,
+//! child, epoch/batch, loss) and a status line (controller updates, baseline,
+//! best reward with its metric, failures, GPU utilisation and memory from
+//! NVML). When stdout is not a terminal, plain log lines at a steady pace.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::messages::{ChildRecorded, Notice, SlotEvent, UpdateApplied};
+use crate::devices::{GpuMonitor, Slot};
+
+/// Slot lines drawn at most (the rest are summarised).
+const MAX_SLOT_LINES: usize = 16;
+
+/// How the metric of the best child is named.
+#[derive(Debug, Clone, Copy)]
+pub enum MetricName {
+    Accuracy,
+    Perplexity,
+    Synthetic,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    status: ProgressBar,
+    slots: Vec<ProgressBar>,
+}
+
+/// The reporter actor.
+pub struct Reporter {
+    name: String,
+    budget: usize,
+    slots: Vec<Slot>,
+    metric: MetricName,
+    bars: Option<Bars>,
+    gpus: Option<GpuMonitor>,
+    interval: Duration,
+    started: Instant,
+    start_done: usize,
+    done: usize,
+    updates: u64,
+    baseline: f64,
+    best_reward: f64,
+    best_metric: Option<f64>,
+    failures: usize,
+    gpu_line: String,
+}
+
+impl Reporter {
+    /// A reporter for a run of `budget` children, `done` of them already recorded.
+    pub fn new(name: &str, budget: usize, done: usize, slots: Vec<Slot>, metric: MetricName) -> Reporter {
+        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NAS_ACTOR_PLAIN").is_none();
+        let bars = terminal.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+            let overall = multi.add(ProgressBar::new(budget as u64));
+            overall.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:40.cyan/blue}] {pos}/{len} children  {per_sec}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            overall.set_prefix(name.to_string());
+            overall.set_position(done as u64);
+            let status = multi.add(ProgressBar::new_spinner());
+            let slot_bars = slots
+                .iter()
+                .take(MAX_SLOT_LINES)
+                .map(|s| {
+                    let b = multi.add(ProgressBar::new_spinner());
+                    b.set_message(format!("{:>10}  idle", s.label));
+                    b
+                })
+                .collect();
+            Bars {
+                multi,
+                overall,
+                status,
+                slots: slot_bars,
+            }
+        });
+        Reporter {
+            name: name.to_string(),
+            budget,
+            slots,
+            metric,
+            bars,
+            gpus: GpuMonitor::new(),
+            interval: Duration::from_secs(2),
+            started: Instant::now(),
+            start_done: done,
+            done,
+            updates: 0,
+            baseline: 0.0,
+            best_reward: 0.0,
+            best_metric: None,
+            failures: 0,
+            gpu_line: String::new(),
+        }
+    }
+
+    fn metric_text(&self) -> String {
+        match (self.metric, self.best_metric) {
+            (MetricName::Accuracy, Some(m)) => format!(" (accuracy {:.2}%)", 100.0 * m),
+            (MetricName::Perplexity, Some(m)) => format!(" (perplexity {m:.1})"),
+            _ => String::new(),
+        }
+    }
+
+    fn status_text(&self) -> String {
+        let mut s = format!(
+            "updates {} | baseline {:.4} | best reward {:.4}{} | failures {}",
+            self.updates,
+            self.baseline,
+            self.best_reward,
+            self.metric_text(),
+            self.failures
+        );
+        if self.slots.len() > MAX_SLOT_LINES {
+            s += &format!(" | {} slots ({} shown)", self.slots.len(), MAX_SLOT_LINES);
+        }
+        if !self.gpu_line.is_empty() {
+            s += " | ";
+            s += &self.gpu_line;
+        }
+        s
+    }
+
+    fn plain_line(&self) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = (self.done - self.start_done) as f64 / secs.max(1e-9);
+        let left = self.budget.saturating_sub(self.done);
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", left as f64 / rate)
+        } else {
+            "?".into()
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "[{}] {:>7.1}s children {}/{} ({:.2}/s, ETA {}) | {}",
+            self.name,
+            secs,
+            self.done,
+            self.budget,
+            rate,
+            eta,
+            self.status_text()
+        );
+        let _ = out.flush();
+    }
+
+    fn refresh_gpus(&mut self) {
+        if let Some(m) = &self.gpus {
+            self.gpu_line = m
+                .sample()
+                .iter()
+                .map(|g| {
+                    format!(
+                        "gpu{} {}% {:.1}/{:.1} GiB",
+                        g.index,
+                        g.utilization,
+                        g.memory_used as f64 / 1073741824.0,
+                        g.memory_total as f64 / 1073741824.0
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+    }
+
+    /// Print the last state (called when the run ends).
+    pub fn finish(&mut self) {
+        match &self.bars {
+            Some(b) => {
+                b.status.set_message(self.status_text());
+                b.overall.abandon();
+                b.status.abandon();
+                for s in &b.slots {
+                    s.finish_and_clear();
+                }
+            }
+            None => self.plain_line(),
+        }
+    }
+}
+
+impl Actor for Reporter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.bars.is_none() {
+            self.plain_line();
+        }
+        ctx.run_interval(self.interval, |act, _| {
+            act.refresh_gpus();
+            match &act.bars {
+                Some(b) => b.status.set_message(act.status_text()),
+                None => act.plain_line(),
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.finish();
+    }
+}
+
+impl Handler<SlotEvent> for Reporter {
+    type Result = ();
+    fn handle(&mut self, msg: SlotEvent, _: &mut Context<Self>) {
+        let Some(b) = &self.bars else { return };
+        let (slot, text) = match msg {
+            SlotEvent::Started { slot, child } => (slot, format!("child {child} starting")),
+            SlotEvent::Batch {
+                slot,
+                child,
+                epoch,
+                batch,
+                batches,
+                loss,
+            } => (
+                slot,
+                format!("child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"),
+            ),
+            SlotEvent::Idle { slot } => (slot, "idle".to_string()),
+            SlotEvent::Retired { slot, reason } => (slot, format!("retired ({reason})")),
+        };
+        if let (Some(bar), Some(s)) = (b.slots.get(slot), self.slots.get(slot)) {
+            bar.set_message(format!("{:>10}  {text}", s.label));
+        }
+    }
+}
+
+impl Handler<ChildRecorded> for Reporter {
+    type Result = ();
+    fn handle(&mut self, msg: ChildRecorded, _: &mut Context<Self>) {
+        self.done = msg.done;
+        self.best_reward = msg.best_reward;
+        self.best_metric = msg.best_metric;
+        self.failures = msg.failures;
+        if let Some(b) = &self.bars {
+            b.overall.set_position(msg.done as u64);
+            b.status.set_message(self.status_text());
+        }
+    }
+}
+
+impl Handler<UpdateApplied> for Reporter {
+    type Result = ();
+    fn handle(&mut self, msg: UpdateApplied, _: &mut Context<Self>) {
+        self.updates = msg.updates;
+        self.baseline = msg.baseline;
+    }
+}
+
+impl Handler<Notice> for Reporter {
+    type Result = ();
+    fn handle(&mut self, msg: Notice, _: &mut Context<Self>) {
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(&msg.0);
+            }
+            None => eprintln!("{}", msg.0),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! What each subcommand does.
+
+use std::io::Write;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::{CliError, Command};
+use crate::actors::{self, RunError, RunOptions};
+use crate::child::{self, EpochMetrics, Progress};
+use crate::config::{Backend, Config, SpaceKind};
+use crate::controller::Controller;
+use crate::devices::{self, Discovery};
+use crate::space::{sample_uniform, Architecture, SearchSpace};
+
+/// Run a parsed command.
+pub fn dispatch(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run { config, resume } => run(&config, resume),
+        Command::Sample {
+            config,
+            n,
+            seed,
+            uniform,
+        } => sample(&config, n, seed, uniform),
+        Command::Train {
+            config,
+            arch,
+            device,
+            epochs,
+            seed,
+        } => train(&config, &arch, device.as_deref(), epochs, seed),
+        Command::Devices { config } => show_devices(config.as_deref()),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, CliError> {
+    Config::load(path).map_err(|e| CliError::input(e.to_string()))
+}
+
+fn out(line: &str) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{line}").map_err(|e| CliError::runtime(format!("cannot write to stdout: {e}")))
+}
+
+fn run(path: &Path, resume: bool) -> Result<(), CliError> {
+    let config = load(path)?;
+    let dir = config.experiment.output_dir.clone();
+    match actors::run(config, &RunOptions { resume }) {
+        Ok(s) => {
+            out(&format!(
+                "done: {} children ({} failed, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%",
+                s.children,
+                s.failures,
+                s.cached,
+                s.wall_seconds,
+                s.updates,
+                100.0 * s.slot_utilisation
+            ))?;
+            if let Some(b) = &s.best {
+                out(&format!(
+                    "best: child {} reward {:.4}{}: {}",
+                    b.id,
+                    b.reward,
+                    b.metric.map(|m| format!(" (metric {m:.4})")).unwrap_or_default(),
+                    b.arch.describe()
+                ))?;
+            }
+            out(&format!("run directory: {}", dir.display()))
+        }
+        Err(RunError::Input(m)) => Err(CliError::input(m)),
+        Err(RunError::Runtime(m)) => Err(CliError::runtime(format!(
+            "{m}\nthe last checkpoint in {} is intact; fix the cause and continue with --resume",
+            dir.display()
+        ))),
+        Err(e @ RunError::Interrupted(_)) => Err(CliError {
+            code: 130,
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(), CliError> {
+    let config = load(path)?;
+    let seed = seed.unwrap_or(config.experiment.seed);
+    let space = SearchSpace::from_config(&config);
+    let schema = space.schema(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(actors::replica_seed(seed, 0));
+    let samples: Vec<(Vec<usize>, Option<f64>)> = if uniform {
+        (0..n).map(|_| (sample_uniform(&schema, &mut rng), None)).collect()
+    } else {
+        let controller = Controller::new(&space.heads(), &config.controller, seed);
+        controller
+            .sample(&schema, n, &mut rng)
+            .into_iter()
+            .map(|s| (s.tokens, Some(s.log_prob)))
+            .collect()
+    };
+    for (tokens, log_prob) in samples {
+        let arch = space
+            .decode(&tokens)
+            .map_err(|e| CliError::runtime(format!("sampled tokens do not decode: {e}")))?;
+        let line = json!({
+            "hash": arch.hash(),
+            "description": arch.describe(),
+            "log_prob": log_prob,
+            "tokens": tokens,
+            "architecture": arch,
+        });
+        out(&line.to_string())?;
+    }
+    Ok(())
+}
+
+/// Read an architecture: plain JSON, or a line of `nas-actor sample`.
+pub fn read_architecture(path: &Path, space: &SearchSpace) -> Result<Architecture, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
+        CliError::input(format!(
+            "{}: not valid JSON ({e}); give an architecture as printed by `nas-actor sample`",
+            path.display()
+        ))
+    })?;
+    let inner = value.get("architecture").cloned().unwrap_or(value);
+    let arch: Architecture = serde_json::from_value(inner).map_err(|e| {
+        CliError::input(format!(
+            "{}: not an architecture ({e}); give one as printed by `nas-actor sample`",
+            path.display()
+        ))
+    })?;
+    space.check(&arch).map_err(|e| {
+        CliError::input(format!(
+            "{}: {e}; use a config whose [space] matches the architecture",
+            path.display()
+        ))
+    })?;
+    Ok(arch)
+}
+
+/// Parse `cpu` or `cuda:N`.
+pub fn parse_device(s: Option<&str>) -> Result<tch::Device, CliError> {
+    match s {
+        None => Ok(tch::Device::cuda_if_available()),
+        Some("cpu") => Ok(tch::Device::Cpu),
+        Some(d) => {
+            let i = d
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse::<usize>().ok())
+                .ok_or_else(|| CliError::input(format!("--device {d}: use `cpu` or `cuda:N`")))?;
+            let count = tch::Cuda::device_count();
+            if i as i64 >= count {
+                return Err(CliError::input(format!(
+                    "--device {d}: CUDA sees {count} device(s); use `cpu` or a smaller index"
+                )));
+            }
+            Ok(tch::Device::Cuda(i))
+        }
+    }
+}
+
+/// A progress bar for one child.
+struct BarProgress {
+    bar: ProgressBar,
+}
+
+impl Progress for BarProgress {
+    fn on_batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
+        self.bar.set_length(batches as u64);
+        self.bar.set_position(batch as u64);
+        self.bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
+    }
+
+    fn on_epoch(&mut self, m: &EpochMetrics) {
+        self.bar.println(format!(
+            "epoch {}: train loss {:.4}, validation {:.4} (loss {:.4}), {:.1}s",
+            m.epoch, m.train_loss, m.val_metric, m.val_loss, m.seconds
+        ));
+    }
+}
+
+fn train(
+    path: &Path,
+    arch_path: &Path,
+    device: Option<&str>,
+    epochs: Option<usize>,
+    seed: Option<u64>,
+) -> Result<(), CliError> {
+    let mut config = load(path)?;
+    if let Some(e) = epochs {
+        if e == 0 {
+            return Err(CliError::input("--epochs must be at least 1"));
+        }
+        config.child.cnn.epochs = e;
+        config.child.lm.epochs = e;
+        config.reward.accuracy_window = config.reward.accuracy_window.min(e);
+    }
+    let space = SearchSpace::from_config(&config);
+    let arch = read_architecture(arch_path, &space)?;
+    let device = parse_device(device)?;
+    let seed = seed.unwrap_or(config.experiment.seed);
+    let outcome = if config.child.backend == Backend::Synthetic {
+        crate::synthetic::evaluate(&space, &arch, &config, seed)
+    } else {
+        let data = crate::data::load(&config.data, config.experiment.seed)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:40.cyan/blue}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let mut progress = BarProgress { bar };
+        let o = child::train(&arch, &config, &data, device, seed, &mut progress);
+        progress.bar.finish_and_clear();
+        o
+    };
+    let metric_name = match config.search.space {
+        SpaceKind::Cnn => "validation_accuracy",
+        SpaceKind::Cell => "validation_perplexity",
+    };
+    let line = json!({
+        "hash": arch.hash(),
+        "description": arch.describe(),
+        "device": format!("{device:?}"),
+        "status": outcome.status,
+        "reward": outcome.reward,
+        metric_name: outcome.metric,
+        "params": outcome.params,
+        "seconds": outcome.seconds,
+        "epochs": outcome.epochs,
+        "message": outcome.message,
+    });
+    out(&line.to_string())
+}
+
+fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
+    let discovery = devices::discover();
+    match &discovery {
+        Discovery::Gpus(gpus) => {
+            for g in gpus {
+                out(&format!(
+                    "gpu {}: {} ({}), memory {:.1}/{:.1} GiB, utilisation {}%",
+                    g.index,
+                    g.name,
+                    g.pci_bus_id,
+                    g.memory_used as f64 / 1073741824.0,
+                    g.memory_total as f64 / 1073741824.0,
+                    g.utilization
+                ))?;
+            }
+        }
+        Discovery::None(notice) => out(notice)?,
+    }
+    out(&format!(
+        "libtorch: CUDA {}",
+        if tch::Cuda::is_available() {
+            format!("available, {} device(s)", tch::Cuda::device_count())
+        } else {
+            "not available".to_string()
+        }
+    ))?;
+    if let Some(p) = path {
+        let config = load(p)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (slots, notice) = devices::assign_slots(&config.devices, &discovery, cores)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        if let Some(n) = notice {
+            out(&n)?;
+        }
+        out(&format!("{}: {} trainer slot(s)", p.display(), slots.len()))?;
+        for s in slots {
+            out(&format!("  slot {}: {} ({} thread(s))", s.id, s.label, s.threads))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The command line: subcommands, their arguments, and exit codes
+//! (0 success, 1 a run that failed while going, 2 bad input, 130 Ctrl-C).
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use commands::dispatch;
+
+/// An error for a person, with the process exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    /// Bad input (config, data, arguments, files): exit code 2.
+    pub fn input(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// A failure while running: exit code 1.
+    pub fn runtime(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// Neural Architecture Search with reinforcement learning (Zoph & Le, 2017),
+/// orchestrated by actors on one multi-GPU machine.
+#[derive(Debug, Parser)]
+#[command(name = "nas-actor", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run (or resume) the search a config describes.
+    Run {
+        /// The TOML config (e.g. configs/ptb.toml).
+        config: PathBuf,
+        /// Continue the run in the config's output_dir from its checkpoint and log.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Print N architectures sampled by a fresh controller, as JSON lines.
+    Sample {
+        config: PathBuf,
+        /// How many.
+        #[arg(short = 'n', long = "num", default_value_t = 5)]
+        n: usize,
+        /// Seed (default: the config's experiment.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Sample uniformly instead of from the controller.
+        #[arg(long)]
+        uniform: bool,
+    },
+    /// Train one architecture (as printed by `sample`) and print its metrics and reward as JSON.
+    Train {
+        config: PathBuf,
+        /// A file with the architecture JSON, or one line of `nas-actor sample`.
+        #[arg(long)]
+        arch: PathBuf,
+        /// `cpu` or `cuda:N` (default: cuda:0 when CUDA is available, else cpu).
+        #[arg(long)]
+        device: Option<String>,
+        /// Override the epochs of the config.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seed (default: the config's experiment.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Show the GPUs NVML sees and the trainer slots a config would get.
+    Devices {
+        /// A config whose [devices] table to apply.
+        config: Option<PathBuf>,
+    },
+}
