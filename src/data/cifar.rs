@@ -63,7 +63,7 @@ fn append_records(path: &Path, bytes: &[u8], set: &mut ImageSet) -> Result<(), D
             path: path.to_path_buf(),
         });
     }
-    if bytes.len() % RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
         return Err(DataError::RecordSize {
             path: path.to_path_buf(),
             size: bytes.len(),

@@ -54,8 +54,12 @@ pub fn write_cifar_batches(dir: &Path, per_file: usize, seed: u64) -> io::Result
             for colour in COLOURS[c] {
                 for y in 0..h {
                     for x in 0..w {
-                        let along = if c % 2 == 0 { y } else { x };
-                        let stripe = if (along / period) % 2 == 0 { 30 } else { -30 };
+                        let along = if c.is_multiple_of(2) { y } else { x };
+                        let stripe = if (along / period).is_multiple_of(2) {
+                            30
+                        } else {
+                            -30
+                        };
                         let noise = rng.random_range(-40..=40);
                         record.push(clamp_byte(colour + stripe + noise));
                     }

@@ -134,6 +134,7 @@ fn generated_text_is_learnable() {
         .sum::<f64>()
         / (c.valid.len() - 1) as f64;
     let ppl = nll.exp();
+    eprintln!("bigram perplexity {ppl} (vocab {v})");
     assert!(ppl < v as f64 / 3.0, "bigram perplexity {ppl} vs vocab {v}");
 }
 
@@ -345,11 +346,13 @@ fn generated_images_are_learnable() {
     write_cifar_batches(dir.path(), 40, 4).unwrap();
     let data = load_images(&cfg(Dataset::Cifar10, dir.path(), 50), 0).unwrap();
     let acc = nearest_mean_accuracy(&data.train, &data.valid);
+    eprintln!("CIFAR-like nearest-mean accuracy {acc}");
     assert!(acc > 0.5, "CIFAR-like accuracy {acc}");
     let idx_dir = tmp();
     write_idx(idx_dir.path(), 300, 10, false, 4).unwrap();
     let data = load_images(&cfg(Dataset::Idx, idx_dir.path(), 100), 0).unwrap();
     let acc = nearest_mean_accuracy(&data.train, &data.valid);
+    eprintln!("IDX nearest-mean accuracy {acc}");
     assert!(acc > 0.5, "IDX accuracy {acc}");
 }
 
@@ -489,6 +492,10 @@ fn real_fashion_mnist_loads() {
         set.labels.iter().for_each(|&l| seen[l as usize] = true);
         assert!(seen.iter().all(|&s| s), "labels cover 10 classes");
     }
+    eprintln!(
+        "Fashion-MNIST train mean {} std {}",
+        data.mean[0], data.std[0]
+    );
     // Fashion-MNIST's training mean is about 0.286, its std about 0.353.
     assert!((data.mean[0] - 0.286).abs() < 0.01, "mean {}", data.mean[0]);
     assert!((data.std[0] - 0.353).abs() < 0.01, "std {}", data.std[0]);
