@@ -55,7 +55,10 @@ fn unique<T: PartialEq + std::fmt::Debug>(key: &str, values: &[T]) -> Result<(),
     }
     for (i, v) in values.iter().enumerate() {
         if values[..i].contains(v) {
-            return Err(bad(key, format!("lists {v:?} twice; give each choice once")));
+            return Err(bad(
+                key,
+                format!("lists {v:?} twice; give each choice once"),
+            ));
         }
     }
     Ok(())
@@ -206,11 +209,17 @@ fn validate_cell(c: &Config) -> Result<(), Invalid> {
     if s.base < 2 || !s.base.is_power_of_two() {
         return Err(bad(
             "space.cell.base",
-            format!("is {}; the tree needs a power of two of at least 2 leaves (2, 4, 8, 16)", s.base),
+            format!(
+                "is {}; the tree needs a power of two of at least 2 leaves (2, 4, 8, 16)",
+                s.base
+            ),
         ));
     }
     if s.base > 64 {
-        return Err(bad("space.cell.base", format!("is {}; at most 64 leaves are supported", s.base)));
+        return Err(bad(
+            "space.cell.base",
+            format!("is {}; at most 64 leaves are supported", s.base),
+        ));
     }
     unique("space.cell.combinations", &s.combinations)?;
     unique("space.cell.activations", &s.activations)?;
@@ -238,7 +247,10 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
     positive("child.cnn.lr_decay_every", cnn.lr_decay_every)?;
     positive_f("child.cnn.bn_eps", cnn.bn_eps)?;
     if cnn.nesterov && cnn.momentum == 0.0 {
-        return Err(bad("child.cnn.nesterov", "Nesterov needs child.cnn.momentum > 0"));
+        return Err(bad(
+            "child.cnn.nesterov",
+            "Nesterov needs child.cnn.momentum > 0",
+        ));
     }
     if c.search.space == SpaceKind::Cnn && c.reward.accuracy_window > cnn.epochs {
         return Err(bad(
@@ -257,7 +269,10 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
     positive("child.lm.bptt", lm.bptt)?;
     positive("child.lm.batch_size", lm.batch_size)?;
     if !(0.0..1.0).contains(&lm.dropout) {
-        return Err(bad("child.lm.dropout", format!("must be in [0, 1), got {}", lm.dropout)));
+        return Err(bad(
+            "child.lm.dropout",
+            format!("must be in [0, 1), got {}", lm.dropout),
+        ));
     }
     positive_f("child.lm.learning_rate", lm.learning_rate)?;
     positive_f("child.lm.lr_decay", lm.lr_decay)?;

@@ -2,18 +2,26 @@
 //! MNIST-format IDX images. Std only (no tch): children turn these into tensors.
 //! The test split is only read by [`load_ptb_test`] / [`load_images_test`]
 //! (used by `nas-actor retrain`), never during a search.
+//!
+//! [`synthetic`] writes small learnable data sets in the real file formats,
+//! for tests and examples.
 
-use std::path::PathBuf;
+mod cifar;
+mod error;
+mod idx;
+mod ptb;
+mod split;
+pub mod synthetic;
 
-/// Data that is missing, unreadable or malformed. Every variant names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// TODO(data helper): variants with messages that name the file and the fix.
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
+use std::path::Path;
 
-/// Word ↔ id mapping built from the training text.
+use crate::config::{DataConfig, Dataset};
+
+pub use error::{DataError, CIFAR_HINT, IDX_HINT, PTB_HINT};
+pub use ptb::{load_ptb, load_ptb_test, EOS};
+pub use split::MIN_STD;
+
+/// Word ↔ id mapping built from the training text: `words[id]` is the word.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vocab {
     pub words: Vec<String>,
@@ -54,4 +62,58 @@ pub struct ImageData {
 pub enum TaskData {
     Text(Corpus),
     Images(ImageData),
+}
+
+/// Load what `cfg` names for a search: the PTB training and validation texts,
+/// or the training images split into training and validation parts with `seed`.
+/// Never reads a test split.
+pub fn load(cfg: &DataConfig, seed: u64) -> Result<TaskData, DataError> {
+    match cfg.dataset {
+        Dataset::Ptb => load_ptb(&cfg.dir, cfg.train_limit, cfg.val_limit).map(TaskData::Text),
+        Dataset::Cifar10 | Dataset::Idx => load_images(cfg, seed).map(TaskData::Images),
+    }
+}
+
+/// The training images of `cfg.dir`, split into `cfg.val_size` validation
+/// images and the rest (a permutation drawn from `seed`), then cut to
+/// `cfg.train_limit` / `cfg.val_limit`; mean and std are those of the
+/// training part after the limit.
+pub fn load_images(cfg: &DataConfig, seed: u64) -> Result<ImageData, DataError> {
+    let (all, classes) = match cfg.dataset {
+        Dataset::Cifar10 => (cifar::read_train(&cfg.dir)?, cifar::CLASSES),
+        Dataset::Idx => (idx::read_train(&cfg.dir)?, idx::CLASSES),
+        Dataset::Ptb => return Err(not_images(&cfg.dir)),
+    };
+    let (mut train, mut valid) = split::split(&all, cfg.val_size, seed, &cfg.dir)?;
+    drop(all);
+    if let Some(n) = cfg.train_limit {
+        train.truncate(n);
+    }
+    if let Some(n) = cfg.val_limit {
+        valid.truncate(n);
+    }
+    let (mean, std) = split::channel_stats(&train);
+    Ok(ImageData {
+        train,
+        valid,
+        mean,
+        std,
+        classes,
+    })
+}
+
+/// The test images of `cfg.dir` (CIFAR-10 `test_batch.bin`, IDX `t10k-*`),
+/// in file order, without limits. Used only by `nas-actor retrain`.
+pub fn load_images_test(cfg: &DataConfig) -> Result<ImageSet, DataError> {
+    match cfg.dataset {
+        Dataset::Cifar10 => cifar::read_test(&cfg.dir),
+        Dataset::Idx => idx::read_test(&cfg.dir),
+        Dataset::Ptb => Err(not_images(&cfg.dir)),
+    }
+}
+
+fn not_images(dir: &Path) -> DataError {
+    DataError::NotImages {
+        dir: dir.to_path_buf(),
+    }
 }

@@ -134,8 +134,14 @@ impl CellArch {
             base: self.base,
             nodes: order.iter().map(|&old| self.nodes[old]).collect(),
             inject: self.inject,
-            inject_node: new_index.get(self.inject_node).copied().unwrap_or(self.inject_node),
-            cell_node: new_index.get(self.cell_node).copied().unwrap_or(self.cell_node),
+            inject_node: new_index
+                .get(self.inject_node)
+                .copied()
+                .unwrap_or(self.inject_node),
+            cell_node: new_index
+                .get(self.cell_node)
+                .copied()
+                .unwrap_or(self.cell_node),
         }
     }
 
@@ -324,7 +330,10 @@ impl CellSpace {
                 arch.nodes.len()
             )));
         }
-        for (what, k) in [("inject_node", arch.inject_node), ("cell_node", arch.cell_node)] {
+        for (what, k) in [
+            ("inject_node", arch.inject_node),
+            ("cell_node", arch.cell_node),
+        ] {
             if k >= n {
                 return Err(SpaceError::Mismatch(format!(
                     "{what} is {k}, but the nodes are numbered 0..{}",
@@ -333,20 +342,28 @@ impl CellSpace {
             }
         }
         let comb = |x: Combination, at: &str| {
-            self.config.combinations.iter().position(|&y| y == x).ok_or_else(|| {
-                SpaceError::Mismatch(format!(
-                    "{at}: combination {} is not in space.cell.combinations",
-                    x.name()
-                ))
-            })
+            self.config
+                .combinations
+                .iter()
+                .position(|&y| y == x)
+                .ok_or_else(|| {
+                    SpaceError::Mismatch(format!(
+                        "{at}: combination {} is not in space.cell.combinations",
+                        x.name()
+                    ))
+                })
         };
         let act = |x: Activation, at: &str| {
-            self.config.activations.iter().position(|&y| y == x).ok_or_else(|| {
-                SpaceError::Mismatch(format!(
-                    "{at}: activation {} is not in space.cell.activations",
-                    x.name()
-                ))
-            })
+            self.config
+                .activations
+                .iter()
+                .position(|&y| y == x)
+                .ok_or_else(|| {
+                    SpaceError::Mismatch(format!(
+                        "{at}: activation {} is not in space.cell.activations",
+                        x.name()
+                    ))
+                })
         };
         let mut tokens = Vec::with_capacity(self.schema().num_tokens());
         for (k, node) in arch.nodes.iter().enumerate() {

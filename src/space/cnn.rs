@@ -61,7 +61,10 @@ impl CnnArch {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let mut s = format!("{i}:{}x{}x{}", l.filter_height, l.filter_width, l.num_filters);
+                let mut s = format!(
+                    "{i}:{}x{}x{}",
+                    l.filter_height, l.filter_width, l.num_filters
+                );
                 if l.stride_height != 1 || l.stride_width != 1 {
                     s += &format!("/s{}x{}", l.stride_height, l.stride_width);
                 }
@@ -331,7 +334,12 @@ impl CnnSpace {
         }
         let mut tokens = Vec::with_capacity(self.token_count(n));
         for (i, l) in arch.layers.iter().enumerate() {
-            tokens.push(index(&c.filter_heights, l.filter_height, "filter_height", i)?);
+            tokens.push(index(
+                &c.filter_heights,
+                l.filter_height,
+                "filter_height",
+                i,
+            )?);
             tokens.push(index(&c.filter_widths, l.filter_width, "filter_width", i)?);
             if c.predict_strides {
                 tokens.push(index(&c.strides, l.stride_height, "stride_height", i)?);
