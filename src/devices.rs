@@ -101,7 +101,9 @@ pub fn discover() -> Discovery {
             Discovery::Gpus(gpus)
         }
     });
-    found.unwrap_or_else(|_| Discovery::None("NVML panicked while listing GPUs: training on CPU".into()))
+    found.unwrap_or_else(|_| {
+        Discovery::None("NVML panicked while listing GPUs: training on CPU".into())
+    })
 }
 
 /// The one-line notice for an NVML that did not start.
@@ -211,7 +213,11 @@ pub fn assign_slots(
         GpuSelection::Named(s) => return Err(DeviceError::BadSelection(s.clone())),
         GpuSelection::Count(0) => return Ok(cpu()),
         GpuSelection::Count(n) => {
-            check_present(gpus, &format!("{n} GPU{}", if *n == 1 { "" } else { "s" }), reason)?;
+            check_present(
+                gpus,
+                &format!("{n} GPU{}", if *n == 1 { "" } else { "s" }),
+                reason,
+            )?;
             if *n > gpus.len() {
                 return Err(DeviceError::TooMany {
                     asked: *n,

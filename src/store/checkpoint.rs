@@ -78,3 +78,39 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     out.copy_from_slice(&bytes[at..at + N]);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_floats_as_four_bytes_and_round_trips() {
+        let value: (u64, Vec<f32>, Vec<f32>, Vec<f32>) = (
+            7,
+            (0..50_000).map(|i| i as f32 * 0.5).collect(),
+            vec![1e-8; 50_000],
+            vec![f32::NAN; 50_000],
+        );
+        let start = std::time::Instant::now();
+        let bytes = encode(&value).unwrap();
+        let encoded = start.elapsed();
+        let back: (u64, Vec<f32>, Vec<f32>, Vec<f32>) = decode(&bytes).unwrap();
+        eprintln!(
+            "150k f32: encode {encoded:?}, decode {:?}",
+            start.elapsed() - encoded
+        );
+        assert_eq!(bytes.len(), HEADER + 8 + 3 * (8 + 50_000 * 4));
+        assert_eq!((back.0, &back.1, &back.2), (value.0, &value.1, &value.2));
+        assert!(back.3.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn rejects_other_files_and_versions() {
+        assert!(decode::<u32>(b"short")
+            .unwrap_err()
+            .contains("not a nas-actor checkpoint"));
+        let mut bytes = encode(&5u32).unwrap();
+        bytes[8] = 2;
+        assert!(decode::<u32>(&bytes).unwrap_err().contains("version 2"));
+    }
+}

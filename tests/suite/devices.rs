@@ -23,7 +23,12 @@ fn gpu(index: usize, used: u64, util: u32) -> GpuInfo {
 }
 
 fn four_gpus() -> Discovery {
-    Discovery::Gpus(vec![gpu(0, 40, 90), gpu(1, 2, 50), gpu(2, 2, 10), gpu(3, 0, 99)])
+    Discovery::Gpus(vec![
+        gpu(0, 40, 90),
+        gpu(1, 2, 50),
+        gpu(2, 2, 10),
+        gpu(3, 0, 99),
+    ])
 }
 
 fn cfg(gpus: GpuSelection, per_gpu: usize, cpu_workers: usize) -> DevicesConfig {
@@ -56,7 +61,10 @@ fn all_uses_every_gpu_times_children_per_gpu_interleaved() {
     assert_eq!(notice, None);
     assert_eq!(
         labels(&slots),
-        ["cuda:0#0", "cuda:1#0", "cuda:2#0", "cuda:3#0", "cuda:0#1", "cuda:1#1", "cuda:2#1", "cuda:3#1"]
+        [
+            "cuda:0#0", "cuda:1#0", "cuda:2#0", "cuda:3#0", "cuda:0#1", "cuda:1#1", "cuda:2#1",
+            "cuda:3#1"
+        ]
     );
     assert_eq!(slots[5].device, SlotDevice::Cuda(1));
     let ids: Vec<usize> = slots.iter().map(|s| s.id).collect();
@@ -69,7 +77,9 @@ fn none_gives_cpu_slots_with_split_threads() {
     let (slots, notice) = assign(&cfg(named("none"), 1, 3), &four_gpus(), 8);
     assert_eq!(notice, None);
     assert_eq!(labels(&slots), ["cpu#0", "cpu#1", "cpu#2"]);
-    assert!(slots.iter().all(|s| s.device == SlotDevice::Cpu && s.threads == 2));
+    assert!(slots
+        .iter()
+        .all(|s| s.device == SlotDevice::Cpu && s.threads == 2));
     // Never fewer than one thread; an explicit count wins.
     let (slots, _) = assign(&cfg(named("none"), 1, 4), &four_gpus(), 2);
     assert!(slots.iter().all(|s| s.threads == 1));
@@ -98,25 +108,43 @@ fn count_picks_the_least_loaded_gpus() {
 fn list_uses_exactly_those_gpus_and_names_a_bad_id() {
     let (slots, _) = assign(&cfg(GpuSelection::List(vec![3, 1]), 1, 1), &four_gpus(), 8);
     assert_eq!(labels(&slots), ["cuda:1#0", "cuda:3#0"]);
-    let err = assign_slots(&cfg(GpuSelection::List(vec![1, 7]), 1, 1), &four_gpus(), 8).unwrap_err();
+    let err =
+        assign_slots(&cfg(GpuSelection::List(vec![1, 7]), 1, 1), &four_gpus(), 8).unwrap_err();
     assert!(matches!(err, DeviceError::UnknownGpu { id: 7, .. }));
     let msg = err.to_string();
-    assert!(msg.contains("GPU 7") && msg.contains("GPU 0 (Fake H200)") && msg.contains("GPU 3"), "{msg}");
+    assert!(
+        msg.contains("GPU 7") && msg.contains("GPU 0 (Fake H200)") && msg.contains("GPU 3"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn asking_for_more_gpus_than_exist_is_an_error() {
     let err = assign_slots(&cfg(GpuSelection::Count(5), 1, 1), &four_gpus(), 8).unwrap_err();
-    assert!(matches!(err, DeviceError::TooMany { asked: 5, present: 4, .. }));
-    assert!(err.to_string().contains("asks for 5 GPUs but only 4"), "{err}");
+    assert!(matches!(
+        err,
+        DeviceError::TooMany {
+            asked: 5,
+            present: 4,
+            ..
+        }
+    ));
+    assert!(
+        err.to_string().contains("asks for 5 GPUs but only 4"),
+        "{err}"
+    );
 }
 
 #[test]
 fn no_gpu_falls_back_to_cpu_for_all_and_errors_for_explicit_choices() {
-    let none = Discovery::None("no NVIDIA driver (libnvidia-ml.so not found): training on CPU".into());
+    let none =
+        Discovery::None("no NVIDIA driver (libnvidia-ml.so not found): training on CPU".into());
     let (slots, notice) = assign(&cfg(named("all"), 2, 2), &none, 4);
     assert_eq!(labels(&slots), ["cpu#0", "cpu#1"]);
-    assert_eq!(notice.as_deref(), Some("no NVIDIA driver (libnvidia-ml.so not found): training on CPU"));
+    assert_eq!(
+        notice.as_deref(),
+        Some("no NVIDIA driver (libnvidia-ml.so not found): training on CPU")
+    );
     // NVML ran but listed nothing: same fallback.
     let (slots, notice) = assign(&cfg(named("all"), 1, 1), &Discovery::Gpus(vec![]), 4);
     assert_eq!(labels(&slots), ["cpu#0"]);
@@ -124,7 +152,10 @@ fn no_gpu_falls_back_to_cpu_for_all_and_errors_for_explicit_choices() {
 
     let err = assign_slots(&cfg(GpuSelection::Count(2), 1, 1), &none, 4).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("devices.gpus asks for 2 GPUs but none is present"), "{msg}");
+    assert!(
+        msg.contains("devices.gpus asks for 2 GPUs but none is present"),
+        "{msg}"
+    );
     assert!(msg.contains("set devices.gpus = \"none\""), "{msg}");
     assert!(msg.contains("libnvidia-ml.so"), "{msg}");
     let err = assign_slots(&cfg(GpuSelection::List(vec![0]), 1, 1), &none, 4).unwrap_err();
@@ -136,7 +167,10 @@ fn invalid_selections_are_errors() {
     let err = assign_slots(&cfg(named("some"), 1, 1), &four_gpus(), 4).unwrap_err();
     assert!(err.to_string().contains("\"some\""), "{err}");
     let err = assign_slots(&cfg(named("all"), 0, 1), &four_gpus(), 4).unwrap_err();
-    assert!(err.to_string().contains("devices.children_per_gpu"), "{err}");
+    assert!(
+        err.to_string().contains("devices.children_per_gpu"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -163,6 +197,7 @@ fn discovery_never_panics_and_agrees_with_monitor() {
     let monitor = GpuMonitor::new();
     match &found {
         Discovery::None(notice) => {
+            eprintln!("discovery: {notice}");
             assert!(notice.contains("training on CPU"), "{notice}");
             assert!(!notice.contains('\n'), "one line: {notice}");
             // Whatever discovery saw, "all" still yields slots.
@@ -172,7 +207,9 @@ fn discovery_never_panics_and_agrees_with_monitor() {
         }
         Discovery::Gpus(gpus) => {
             assert!(!gpus.is_empty());
-            let m = monitor.as_ref().expect("NVML started once, so it starts again");
+            let m = monitor
+                .as_ref()
+                .expect("NVML started once, so it starts again");
             assert_eq!(m.sample().len(), gpus.len());
             eprintln!("discovered: {gpus:?}");
         }
