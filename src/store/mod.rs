@@ -1,2 +1,345 @@
 //! The run directory: resolved config, append-only child log, atomic
 //! checkpoints, best architectures, and the lock that keeps one writer.
+//!
+//! Layout of a run directory:
+//!
+//! | file | written | content |
+//! |---|---|---|
+//! | `config.toml` | first, atomically; rewritten on resume | the resolved [`Config`] |
+//! | `run.lock` | by [`RunDir::lock`] | the pid of the process holding the `flock` |
+//! | `children.jsonl` | appended and fsynced per child | one [`ChildRecord`] per line |
+//! | `checkpoint/state.bin` | atomically, after controller updates | controller and optimizer state ([`checkpoint`] format) |
+//! | `best.json` | atomically | a JSON array of the best [`ChildRecord`]s, best first |
+//! | other `*.json` | atomically, by [`RunDir::write_json`] | e.g. `summary.json` |
+//!
+//! Every write either completes or leaves the previous content intact, so a
+//! run killed at any moment resumes from its directory.
+
+mod atomic;
+pub mod checkpoint;
+mod lock;
+mod log;
+mod record;
+mod resume;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::{Config, ConfigError};
+pub use atomic::atomic_write;
+pub use lock::RunLock;
+pub use log::ChildLog;
+pub use record::{top_records, ChildRecord};
+
+/// The resolved config of the run.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The append-only child log.
+pub const CHILDREN_FILE: &str = "children.jsonl";
+/// The controller checkpoint, inside [`CHECKPOINT_DIR`].
+pub const CHECKPOINT_FILE: &str = "state.bin";
+/// The checkpoint directory.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The best architectures.
+pub const BEST_FILE: &str = "best.json";
+/// The lock file.
+pub const LOCK_FILE: &str = "run.lock";
+
+/// Why the run directory could not be created, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file or directory could not be written (permissions, full disk...).
+    #[error("cannot write {}: {source}; the run stops, the last checkpoint is intact (free disk space or fix permissions, then resume with --resume)", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {source}; check that it exists and is readable", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `create` was pointed at a directory that already holds files.
+    #[error("{} already exists and is not empty: use --resume to continue that run, or set another experiment.output_dir", path.display())]
+    NotEmpty { path: PathBuf },
+    /// `open_resume` was pointed at something that is not a run directory.
+    #[error("{} is not a run directory (no {CONFIG_FILE} in it): check experiment.output_dir, or start a new run without --resume", path.display())]
+    NotARun { path: PathBuf },
+    /// The run's own config.toml does not parse or validate.
+    #[error("the run's config does not load ({source}); restore {} from a backup or start a new run", path.display())]
+    RunConfig {
+        path: PathBuf,
+        source: Box<ConfigError>,
+    },
+    /// The config given for resuming changes the search space or controller shape.
+    #[error("cannot resume {}: the search space or controller shape differs from the run's: {}; resume with the run's settings, or set another experiment.output_dir for a new run", path.display(), differences.join("; "))]
+    SpaceChanged {
+        path: PathBuf,
+        differences: Vec<String>,
+    },
+    /// Another process holds the run lock.
+    #[error("{} is in use by another nas-actor process (pid {}): wait for it to finish or stop it", dir.display(), pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()))]
+    Locked { dir: PathBuf, pid: Option<u32> },
+    /// A line of the child log that is not the last does not parse.
+    #[error("{}:{line}: not a child record ({message}); edited by hand? fix or delete that line, then resume", path.display())]
+    CorruptLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// The child log ends in a torn line and must be repaired before appending.
+    #[error("{} ends in a line cut short by a kill; call read_children and repair_tail before appending", path.display())]
+    TornTail { path: PathBuf },
+    /// The checkpoint is damaged or from another format.
+    #[error("{} is corrupt: {message}; delete it to restart the controller from scratch (the child log is kept), or restore a backup", path.display())]
+    CorruptCheckpoint { path: PathBuf, message: String },
+    /// A value could not be encoded.
+    #[error("cannot encode {}: {message}", path.display())]
+    Encode { path: PathBuf, message: String },
+}
+
+impl StoreError {
+    pub(crate) fn write(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn read(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// An open run directory.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    /// The child log, opened for appending on first use.
+    log: Option<File>,
+}
+
+impl RunDir {
+    /// Create a new run directory and write `config.toml` into it first.
+    ///
+    /// An existing empty directory is used; a non-empty one is refused.
+    pub fn create(path: &Path, config: &Config) -> Result<RunDir, StoreError> {
+        match fs::read_dir(path) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(StoreError::NotEmpty {
+                        path: path.to_path_buf(),
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(path).map_err(|e| StoreError::write(path, e))?;
+            }
+            Err(e) => return Err(StoreError::write(path, e)),
+        }
+        let dir = RunDir {
+            path: path.to_path_buf(),
+            log: None,
+        };
+        atomic_write(&dir.file(CONFIG_FILE), config.to_toml().as_bytes())?;
+        let ck = dir.file(CHECKPOINT_DIR);
+        fs::create_dir_all(&ck).map_err(|e| StoreError::write(&ck, e))?;
+        Ok(dir)
+    }
+
+    /// Open an existing run to resume it with `config`.
+    ///
+    /// The search space (`search.space`, `space.<kind>.*`) and the
+    /// controller's shape (`controller.hidden_size`, `controller.layers`) must
+    /// match the run's; anything else may change, and the new config is
+    /// written as the run's `config.toml`.
+    pub fn open_resume(path: &Path, config: &Config) -> Result<RunDir, StoreError> {
+        let config_path = path.join(CONFIG_FILE);
+        let text = match fs::read_to_string(&config_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotARun {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(StoreError::read(&config_path, e)),
+        };
+        let run = Config::from_toml(&text, &config_path).map_err(|e| StoreError::RunConfig {
+            path: config_path.clone(),
+            source: Box::new(e),
+        })?;
+        let differences = resume::space_differences(&run, config);
+        if !differences.is_empty() {
+            return Err(StoreError::SpaceChanged {
+                path: path.to_path_buf(),
+                differences,
+            });
+        }
+        let dir = RunDir {
+            path: path.to_path_buf(),
+            log: None,
+        };
+        atomic_write(&config_path, config.to_toml().as_bytes())?;
+        let ck = dir.file(CHECKPOINT_DIR);
+        fs::create_dir_all(&ck).map_err(|e| StoreError::write(&ck, e))?;
+        Ok(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Take the exclusive run lock (held while the [`RunLock`] lives), then
+    /// remove temporary files a killed writer left behind.
+    pub fn lock(&self) -> Result<RunLock, StoreError> {
+        let lock = RunLock::acquire(&self.file(LOCK_FILE), &self.path)?;
+        atomic::remove_stale_temps(&self.path)?;
+        atomic::remove_stale_temps(&self.file(CHECKPOINT_DIR))?;
+        Ok(lock)
+    }
+
+    /// Append one record as a JSON line and fsync it before returning.
+    pub fn append_child(&mut self, rec: &ChildRecord) -> Result<(), StoreError> {
+        let path = self.file(CHILDREN_FILE);
+        let mut line = serde_json::to_vec(rec).map_err(|e| StoreError::Encode {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        line.push(b'\n');
+        let file = match &mut self.log {
+            Some(f) => f,
+            None => self.log.insert(open_log(&path)?),
+        };
+        let result = file
+            .write_all(&line)
+            .and_then(|()| file.flush())
+            .and_then(|()| file.sync_data());
+        if let Err(e) = result {
+            // Reopen (and re-check the tail) next time.
+            self.log = None;
+            return Err(StoreError::write(&path, e));
+        }
+        Ok(())
+    }
+
+    /// Read every record of the child log (empty when there is none yet).
+    pub fn read_children(&self) -> Result<ChildLog, StoreError> {
+        let path = self.file(CHILDREN_FILE);
+        let bytes = read_optional(&path)?.unwrap_or_default();
+        Ok(log::parse(&path, &bytes)?.log)
+    }
+
+    /// Truncate a torn last line of the child log, so appends continue
+    /// cleanly; returns the notice about what was dropped.
+    pub fn repair_tail(&mut self) -> Result<Option<String>, StoreError> {
+        let path = self.file(CHILDREN_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let parsed = log::parse(&path, &bytes)?;
+        if parsed.log.dropped_tail.is_none() {
+            return Ok(None);
+        }
+        self.log = None;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::write(&path, e))?;
+        file.set_len(parsed.good_len)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StoreError::write(&path, e))?;
+        Ok(parsed.log.dropped_tail)
+    }
+
+    /// Write `checkpoint/state.bin` atomically (see [`checkpoint`] for the format).
+    pub fn write_checkpoint<T: Serialize>(&self, ck: &T) -> Result<(), StoreError> {
+        let path = self.checkpoint_path();
+        let bytes = checkpoint::encode(ck).map_err(|message| StoreError::Encode {
+            path: path.clone(),
+            message,
+        })?;
+        atomic_write(&path, &bytes)
+    }
+
+    /// Read the checkpoint; `None` when there is none yet.
+    pub fn read_checkpoint<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
+        let path = self.checkpoint_path();
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        checkpoint::decode(&bytes)
+            .map(Some)
+            .map_err(|message| StoreError::CorruptCheckpoint { path, message })
+    }
+
+    /// Write `best.json`: the `top` best distinct architectures (status ok or
+    /// cached), highest reward first, as full records ([`top_records`]).
+    pub fn write_best(&self, records: &[ChildRecord], top: usize) -> Result<(), StoreError> {
+        self.write_json(BEST_FILE, &top_records(records, top))
+    }
+
+    /// Write `<dir>/<name>` as pretty JSON, atomically.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let path = self.file(name);
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Encode {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        atomic_write(&path, &bytes)
+    }
+
+    /// The checkpoint file.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.file(CHECKPOINT_DIR).join(CHECKPOINT_FILE)
+    }
+
+    /// A file in the run directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// Open the child log for appending; refuse one that ends in a torn line.
+fn open_log(path: &Path) -> Result<File, StoreError> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(|e| StoreError::write(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| StoreError::read(path, e))?
+        .len();
+    if len > 0 {
+        use std::io::{Seek, SeekFrom};
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))
+            .and_then(|_| file.read_exact(&mut last))
+            .map_err(|e| StoreError::read(path, e))?;
+        if last[0] != b'\n' {
+            return Err(StoreError::TornTail {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(file)
+}
+
+/// A file's bytes, or `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::read(path, e)),
+    }
+}

@@ -1,0 +1,202 @@
+//! One line of `children.jsonl`: everything known about one trained child.
+//!
+//! JSON has no NaN or infinity (serde_json would write `null` and then fail to
+//! read it back), yet a diverged child's losses are exactly that. Floats of a
+//! record are therefore written as numbers when finite and as the strings
+//! `"NaN"`, `"inf"` or `"-inf"` otherwise, and read back from either form.
+//! Binary encodings (a record inside a checkpoint) keep plain `f64`s.
+
+use serde::{Deserialize, Serialize};
+
+use crate::child::{ChildStatus, EpochMetrics};
+use crate::space::Architecture;
+
+/// One finished child, as appended to `children.jsonl` before its reward is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildRecord {
+    /// Run-wide child number, from 0, in the order children were sampled.
+    pub id: u64,
+    /// The controller replica that sampled it.
+    pub replica: usize,
+    /// The parameter-store version the replica sampled it from.
+    pub version: u64,
+    /// The controller's token sequence.
+    pub tokens: Vec<usize>,
+    /// The decoded architecture.
+    pub arch: Architecture,
+    /// [`Architecture::hash`] of `arch`.
+    pub hash: String,
+    pub status: ChildStatus,
+    /// The reward the controller received.
+    #[serde(with = "float")]
+    pub reward: f64,
+    /// The metric the reward came from (accuracy or perplexity), if any.
+    #[serde(with = "opt_float")]
+    pub metric: Option<f64>,
+    /// Per-epoch metrics.
+    #[serde(with = "epochs")]
+    pub epochs: Vec<EpochMetrics>,
+    /// Trainable parameters of the child.
+    pub params: usize,
+    /// The trainer slot's label, e.g. `cuda:0#1` or `cpu#0`.
+    pub device: String,
+    /// When training started, in unix seconds.
+    #[serde(with = "float")]
+    pub started: f64,
+    /// Wall time of training, in seconds.
+    #[serde(with = "float")]
+    pub seconds: f64,
+    /// Why it diverged or failed.
+    pub message: Option<String>,
+}
+
+/// An `f64` that survives JSON when it is NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Float(f64);
+
+impl Serialize for Float {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_finite() || !s.is_human_readable() {
+            s.serialize_f64(v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Float {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Float, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Float;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or one of \"NaN\", \"inf\", \"-inf\"")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Float, E> {
+                Ok(Float(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Float, E> {
+                Ok(Float(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Float, E> {
+                Ok(Float(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Float, E> {
+                match v {
+                    "NaN" => Ok(Float(f64::NAN)),
+                    "inf" => Ok(Float(f64::INFINITY)),
+                    "-inf" => Ok(Float(f64::NEG_INFINITY)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_any(Visitor)
+        } else {
+            d.deserialize_f64(Visitor)
+        }
+    }
+}
+
+/// `#[serde(with)]` for an `f64` field.
+mod float {
+    use super::Float;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        Float(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Float::deserialize(d)?.0)
+    }
+}
+
+/// `#[serde(with)]` for an `Option<f64>` field.
+mod opt_float {
+    use super::Float;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(Float).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(Option::<Float>::deserialize(d)?.map(|f| f.0))
+    }
+}
+
+/// `#[serde(with)]` for the epoch list: [`EpochMetrics`] with NaN-safe floats.
+mod epochs {
+    use super::Float;
+    use crate::child::EpochMetrics;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// The wire form of one [`EpochMetrics`]; same field names.
+    #[derive(Serialize, Deserialize)]
+    struct Epoch {
+        epoch: usize,
+        train_loss: Float,
+        val_loss: Float,
+        val_metric: Float,
+        seconds: Float,
+    }
+
+    impl From<&EpochMetrics> for Epoch {
+        fn from(m: &EpochMetrics) -> Epoch {
+            // Destructured so that a new field in EpochMetrics fails to compile here.
+            let EpochMetrics {
+                epoch,
+                train_loss,
+                val_loss,
+                val_metric,
+                seconds,
+            } = *m;
+            Epoch {
+                epoch,
+                train_loss: Float(train_loss),
+                val_loss: Float(val_loss),
+                val_metric: Float(val_metric),
+                seconds: Float(seconds),
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &[EpochMetrics], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(Epoch::from))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EpochMetrics>, D::Error> {
+        let wire = Vec::<Epoch>::deserialize(d)?;
+        Ok(wire
+            .into_iter()
+            .map(|e| EpochMetrics {
+                epoch: e.epoch,
+                train_loss: e.train_loss.0,
+                val_loss: e.val_loss.0,
+                val_metric: e.val_metric.0,
+                seconds: e.seconds.0,
+            })
+            .collect())
+    }
+}
+
+/// The best distinct architectures: status ok or cached, highest reward
+/// first (ties: lower id first), one record per architecture hash.
+pub fn top_records(records: &[ChildRecord], top: usize) -> Vec<&ChildRecord> {
+    let mut good: Vec<&ChildRecord> = records
+        .iter()
+        .filter(|r| matches!(r.status, ChildStatus::Ok | ChildStatus::Cached))
+        .filter(|r| r.reward.is_finite())
+        .collect();
+    good.sort_by(|a, b| b.reward.total_cmp(&a.reward).then(a.id.cmp(&b.id)));
+    let mut seen = std::collections::HashSet::new();
+    good.retain(|r| seen.insert(r.hash.as_str()));
+    good.truncate(top);
+    good
+}
