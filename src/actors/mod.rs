@@ -56,6 +56,8 @@ pub enum RunError {
 pub struct RunOptions {
     /// Continue the run in `experiment.output_dir` from its checkpoint and log.
     pub resume: bool,
+    /// Stop as if by Ctrl-C after this many children are recorded (tests and `--stop-after`).
+    pub stop_after: Option<usize>,
 }
 
 /// The seed of replica `i`'s sampling RNG.
@@ -205,6 +207,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             stop.clone(),
             outcome.clone(),
         )
+        .with_stop_after(options.stop_after)
         .start();
         store.do_send(SetRecorder(recorder.clone()));
         install_ctrl_c(recorder.clone());

@@ -133,6 +133,9 @@ pub struct Recorder {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) outcome: Arc<Mutex<Outcome>>,
     pub(super) ending: bool,
+    /// Stop (as if interrupted) after this many children recorded by this process.
+    pub(super) stop_after: Option<usize>,
+    pub(super) recorded_here: usize,
 }
 
 impl Recorder {
@@ -164,6 +167,8 @@ impl Recorder {
             stop,
             outcome,
             ending: false,
+            stop_after: None,
+            recorded_here: 0,
         };
         for rec in previous {
             r.count(rec);
@@ -213,6 +218,7 @@ impl Recorder {
         if let Err(e) = appended {
             return self.end(RunEnd::Failed(e), ctx);
         }
+        self.recorded_here += 1;
         let top_changed = self.count(&rec);
         if top_changed {
             if let Err(e) = self.write_best() {
@@ -235,6 +241,9 @@ impl Recorder {
             best_metric: best.and_then(|b| b.metric),
             failures: self.failures,
         });
+        if self.stop_after.is_some_and(|n| self.recorded_here >= n) {
+            self.end(RunEnd::Interrupted, ctx);
+        }
     }
 
     /// Stop dispatching, write the final checkpoint, stop the system.
@@ -283,6 +292,12 @@ impl Recorder {
                 .map_err(|e| e.to_string()),
             Err(_) => Err("the run directory handle is poisoned".to_string()),
         }
+    }
+
+    /// Stop as if interrupted after `n` children recorded by this process (tests, `--stop-after`).
+    pub fn with_stop_after(mut self, n: Option<usize>) -> Recorder {
+        self.stop_after = n;
+        self
     }
 
     /// The records of the top list (best first).

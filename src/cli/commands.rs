@@ -19,7 +19,11 @@ use crate::space::{sample_uniform, Architecture, SearchSpace};
 /// Run a parsed command.
 pub fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Run { config, resume } => run(&config, resume),
+        Command::Run {
+            config,
+            resume,
+            stop_after,
+        } => run(&config, resume, stop_after),
         Command::Sample {
             config,
             n,
@@ -46,10 +50,10 @@ fn out(line: &str) -> Result<(), CliError> {
     writeln!(o, "{line}").map_err(|e| CliError::runtime(format!("cannot write to stdout: {e}")))
 }
 
-fn run(path: &Path, resume: bool) -> Result<(), CliError> {
+fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliError> {
     let config = load(path)?;
     let dir = config.experiment.output_dir.clone();
-    match actors::run(config, &RunOptions { resume }) {
+    match actors::run(config, &RunOptions { resume, stop_after }) {
         Ok(s) => {
             out(&format!(
                 "done: {} children ({} failed, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%",

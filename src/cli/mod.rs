@@ -53,6 +53,9 @@ pub enum Command {
         /// Continue the run in the config's output_dir from its checkpoint and log.
         #[arg(long)]
         resume: bool,
+        /// Stop (as if by Ctrl-C, checkpoint written) after this many children are recorded.
+        #[arg(long)]
+        stop_after: Option<usize>,
     },
     /// Print N architectures sampled by a fresh controller, as JSON lines.
     Sample {

@@ -1,1 +1,116 @@
-//! Tests of `cli`.
+//! Tests of the `nas-actor` binary: subcommands, exit codes, and how it is
+//! linked against libtorch (rpath, libtorch_cuda kept as NEEDED).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::root;
+
+fn nas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas-actor"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("run nas-actor")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let o = nas(&["--help"]);
+    let (out, _) = text(&o);
+    assert!(o.status.success());
+    for sub in ["run", "sample", "train", "devices"] {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(sub)), "{sub} missing in:\n{out}");
+    }
+}
+
+#[test]
+fn sample_prints_json_lines_deterministically() {
+    let o = nas(&["sample", "configs/cifar10.toml", "-n", "3", "--seed", "5"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        assert_eq!(l["architecture"]["space"], "cnn");
+        assert!(l["log_prob"].as_f64().is_some_and(|p| p < 0.0));
+    }
+    let again = nas(&["sample", "configs/cifar10.toml", "-n", "3", "--seed", "5"]);
+    assert_eq!(text(&again).0, out, "same seed, same architectures");
+    let other = nas(&["sample", "configs/cifar10.toml", "-n", "3", "--seed", "6"]);
+    assert_ne!(text(&other).0, out);
+    let cell = nas(&["sample", "configs/ptb.toml", "-n", "2"]);
+    assert!(text(&cell).0.lines().all(|l| l.contains("\"space\":\"cell\"")));
+}
+
+#[test]
+fn a_bad_config_exits_with_code_2_and_names_the_file() {
+    let o = nas(&["sample", "tests/configs/bad/replicas_zero.toml"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("tests/configs/bad/replicas_zero.toml"), "{err}");
+    assert!(err.contains("search.replicas"), "{err}");
+    let o = nas(&["run", "no/such.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn train_rejects_an_architecture_of_another_space() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let o = nas(&["sample", "configs/cifar10.toml", "-n", "1"]);
+    let arch = tmp.path().join("arch.json");
+    std::fs::write(&arch, text(&o).0).expect("write");
+    let o = nas(&["train", "configs/ptb.toml", "--arch", arch.to_str().expect("utf-8 path")]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("arch.json"), "{err}");
+    std::fs::write(&arch, "{not json").expect("write");
+    let o = nas(&["train", "configs/ptb.toml", "--arch", arch.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("not valid JSON"));
+}
+
+#[test]
+fn devices_reports_without_a_gpu_and_shows_slots() {
+    let o = nas(&["devices", "configs/quickstart.toml"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("trainer slot"), "{out}");
+}
+
+fn readelf(binary: &Path) -> String {
+    let o = Command::new("readelf").arg("-d").arg(binary).output().expect("readelf -d");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The two libtorch linking traps: the binary finds libtorch without
+/// LD_LIBRARY_PATH (rpath), and keeps libtorch_cuda as NEEDED when the
+/// libtorch it was built against has it (else CUDA is silently unavailable).
+#[test]
+fn binary_is_linked_with_rpath_and_keeps_libtorch_cuda() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_nas-actor"));
+    let dynamic = readelf(bin);
+    let torch_lib = Path::new(env!("NAS_ACTOR_TORCH_LIB"));
+    assert!(
+        dynamic.contains(&format!("[{}]", torch_lib.display())) || dynamic.contains(&torch_lib.display().to_string()),
+        "no rpath/runpath to {} in:\n{dynamic}",
+        torch_lib.display()
+    );
+    if torch_lib.join("libtorch_cuda.so").exists() {
+        assert!(dynamic.contains("[libtorch_cuda.so]"), "libtorch_cuda.so is not NEEDED:\n{dynamic}");
+    }
+    // It starts without LD_LIBRARY_PATH (nas() removes it).
+    let o = nas(&["--version"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+}

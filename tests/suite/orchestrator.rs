@@ -1,1 +1,235 @@
-//! Tests of `orchestrator`.
+//! Tests of `actors` (the orchestrator): a synthetic search's bookkeeping,
+//! stop and resume, failing children, the real quickstart on PTB, and
+//! plain progress lines without a terminal.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+
+use nas_actor::actors::param_store::UpdateRecord;
+use nas_actor::actors::{run, RunError, RunOptions};
+use nas_actor::child::ChildStatus;
+use nas_actor::config::Config;
+use nas_actor::store::ChildRecord;
+
+use crate::common::{ptb_dir, root};
+
+/// A synthetic-search config writing into `dir`.
+pub fn synthetic_config(dir: &Path, budget: usize, extra: &str) -> Config {
+    let text = format!(
+        r#"
+[experiment]
+name = "synthetic"
+output_dir = "{}"
+seed = 7
+budget = {budget}
+
+[devices]
+gpus = "none"
+cpu_workers = 4
+
+[search]
+space = "cell"
+replicas = 3
+children_per_replica = 4
+
+[controller]
+learning_rate = 0.05
+
+[space.cell]
+base = 2
+
+[child]
+backend = "synthetic"
+
+[data]
+dataset = "ptb"
+dir = "data/ptb"
+{extra}
+"#,
+        dir.display()
+    );
+    Config::from_toml(&text, Path::new("synthetic.toml")).expect("synthetic config")
+}
+
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a valid JSON line"))
+        .collect()
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len().max(1) as f64
+}
+
+/// Every update used exactly m rewards of its own replica's children, each child at most once.
+fn check_updates(records: &[ChildRecord], updates: &[UpdateRecord], m: usize) {
+    let by_id: BTreeMap<u64, &ChildRecord> = records.iter().map(|r| (r.id, r)).collect();
+    let mut used = HashSet::new();
+    for u in updates {
+        assert_eq!(u.children.len(), m, "update {} used {} rewards", u.version, u.children.len());
+        for (id, reward) in u.children.iter().zip(&u.rewards) {
+            let r = by_id.get(id).unwrap_or_else(|| panic!("update {} used unrecorded child {id}", u.version));
+            assert_eq!(r.replica, u.replica, "child {id} belongs to another replica");
+            assert_eq!(r.version, u.sampled_version, "child {id} was sampled with another θ");
+            assert_eq!(r.reward, *reward);
+            assert!(used.insert(*id), "child {id} used twice");
+        }
+    }
+}
+
+#[test]
+fn synthetic_search_records_everything_once_and_learns() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let summary = run(synthetic_config(&dir, 200, ""), &RunOptions::default()).expect("run");
+    assert_eq!(summary.children, 200);
+    let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
+    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    assert_eq!(records.len(), 200);
+    assert_eq!(ids, (0..200).collect::<HashSet<u64>>(), "every child exactly once");
+    let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
+    assert_eq!(updates.len(), 200 / 4, "updates = children / m");
+    assert_eq!(summary.updates, 50);
+    check_updates(&records, &updates, 4);
+    let mut sorted = records.clone();
+    sorted.sort_by_key(|r| r.id);
+    let rewards: Vec<f64> = sorted.iter().map(|r| r.reward).collect();
+    let (first, last) = (mean(&rewards[..50]), mean(&rewards[150..]));
+    assert!(last > first + 0.1, "mean reward rose only from {first:.3} to {last:.3}");
+    for f in ["config.toml", "children.jsonl", "updates.jsonl", "best.json", "summary.json"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    assert!(dir.join("checkpoint").exists());
+}
+
+#[test]
+fn a_stopped_run_resumes_to_its_budget() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let stopped = run(
+        synthetic_config(&dir, 120, ""),
+        &RunOptions { resume: false, stop_after: Some(50) },
+    );
+    let Err(RunError::Interrupted(s)) = stopped else {
+        panic!("expected an interrupted run, got {stopped:?}")
+    };
+    assert!(s.children >= 50 && s.children < 120);
+    let before: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
+    let last_version = before.last().map_or(0, |u| u.version);
+    assert!(last_version > 0);
+    // A fresh run refuses the non-empty directory.
+    let refused = run(synthetic_config(&dir, 120, ""), &RunOptions::default());
+    assert!(matches!(refused, Err(RunError::Input(ref m)) if m.contains("--resume")), "{refused:?}");
+    let summary = run(synthetic_config(&dir, 120, ""), &RunOptions { resume: true, stop_after: None })
+        .expect("resume");
+    assert_eq!(summary.children, 120);
+    let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
+    assert_eq!(records.len(), 120);
+    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 120, "no child id twice");
+    let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
+    // θ continues from the checkpoint: versions keep counting up without a gap or restart.
+    for (i, u) in updates.iter().enumerate() {
+        assert_eq!(u.version, i as u64 + 1, "update versions continue");
+    }
+    assert!(updates.len() > before.len());
+    check_updates(&records, &updates, 4);
+}
+
+#[test]
+fn failing_children_are_recorded_and_the_run_completes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let cfg = synthetic_config(&dir, 60, "");
+    let mut cfg = cfg;
+    cfg.child.synthetic.failure_rate = 0.25;
+    cfg.reward.failure = -0.5;
+    let summary = run(cfg, &RunOptions::default()).expect("run");
+    assert_eq!(summary.children, 60);
+    let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
+    let failed: Vec<&ChildRecord> = records.iter().filter(|r| r.status == ChildStatus::Failed).collect();
+    assert!(!failed.is_empty());
+    assert_eq!(summary.failures, failed.len());
+    for r in failed {
+        assert_eq!(r.reward, -0.5);
+        assert!(r.message.as_deref().is_some_and(|m| m.contains("synthetic failure")));
+    }
+}
+
+#[test]
+fn repeated_architectures_are_cached() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    // Base-2 cells with one combination and one activation: only 9 distinct cells exist.
+    let mut cfg = synthetic_config(&dir, 40, "");
+    cfg.space.cell.combinations.truncate(1);
+    cfg.space.cell.activations.truncate(1);
+    let summary = run(cfg, &RunOptions::default()).expect("run");
+    let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
+    let cached: Vec<&ChildRecord> = records.iter().filter(|r| r.status == ChildStatus::Cached).collect();
+    assert!(cached.len() >= 20, "only {} cached", cached.len());
+    assert_eq!(summary.cached, cached.len());
+    for c in cached {
+        let first = records
+            .iter()
+            .find(|r| r.hash == c.hash && r.status == ChildStatus::Ok)
+            .expect("a trained original");
+        assert_eq!(first.reward, c.reward);
+    }
+}
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nas-actor"))
+}
+
+#[test]
+fn without_a_terminal_progress_is_plain_lines() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let cfg = synthetic_config(&dir, 24, "");
+    let path = tmp.path().join("c.toml");
+    std::fs::write(&path, cfg.to_toml()).expect("write config");
+    let out = binary().args(["run"]).arg(&path).output().expect("run the binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("[synthetic]") && l.contains("children")), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "no terminal escapes in plain output");
+    assert!(stdout.contains("done: 24 children"), "{stdout}");
+}
+
+#[test]
+fn quickstart_runs_end_to_end_on_real_ptb() {
+    let Some(_) = ptb_dir() else {
+        eprintln!("skipped: data/ptb missing (run `make setup`)");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("quick");
+    let text = std::fs::read_to_string(root().join("configs/quickstart.toml")).expect("quickstart");
+    let text = text
+        .replace("output_dir = \"runs/quickstart\"", &format!("output_dir = \"{}\"", dir.display()))
+        .replace("dir = \"data/ptb\"", &format!("dir = \"{}\"", root().join("data/ptb").display()));
+    let path = tmp.path().join("quickstart.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = binary().arg("run").arg(&path).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let config = Config::load(&path).expect("config");
+    let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
+    assert_eq!(records.len(), config.experiment.budget);
+    let ok: Vec<&ChildRecord> = records.iter().filter(|r| r.status == ChildStatus::Ok).collect();
+    assert!(!ok.is_empty());
+    for r in &ok {
+        let ppl = r.metric.expect("a perplexity");
+        // Real training on real text: far better than a uniform guess over 10,000 words.
+        assert!(ppl.is_finite() && ppl < 5000.0, "child {} perplexity {ppl}", r.id);
+        assert!((r.reward - 80.0 / (ppl * ppl)).abs() < 1e-9);
+        assert!(r.params > 0 && !r.epochs.is_empty());
+    }
+    for f in ["config.toml", "children.jsonl", "updates.jsonl", "best.json", "summary.json"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+}
