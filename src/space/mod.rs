@@ -103,6 +103,26 @@ impl Schema {
     }
 }
 
+/// Uniformly random tokens for `schema` (the random-search strategy): every
+/// choice uniform over its head's options, every skip token 0 or 1 with
+/// probability ½. Draws come only from `rng`, in token order.
+pub fn sample_uniform(schema: &Schema, rng: &mut impl rand::Rng) -> Vec<usize> {
+    let mut tokens = Vec::with_capacity(schema.num_tokens());
+    for step in &schema.steps {
+        match *step {
+            // A head with no options (impossible after config validation) yields 0,
+            // which `Schema::check` then rejects.
+            Step::Choice { head } => {
+                tokens.push(rng.random_range(0..schema.heads[head].size.max(1)))
+            }
+            Step::Anchor { layer } => {
+                tokens.extend((0..layer).map(|_| usize::from(rng.random_bool(0.5))))
+            }
+        }
+    }
+    tokens
+}
+
 /// A sampled architecture of either space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "space", rename_all = "snake_case")]
