@@ -116,7 +116,7 @@ mod tests {
 
     fn set() -> ImageSet {
         ImageSet {
-            pixels: (0..2 * 3 * 5).map(|v| v as u8 * 8).collect(),
+            pixels: (0..2 * 2 * 3 * 5).map(|v| v as u8 * 4).collect(),
             labels: vec![0, 1],
             channels: 2,
             height: 3,
@@ -130,8 +130,8 @@ mod tests {
         let (x, y) = batch(&s, &[1, 0], &[0.1, 0.2], &[0.5, 0.25], None);
         assert_eq!(y, vec![1, 0]);
         assert_eq!(x.len(), 60);
-        // Image 1, channel 1, pixel (0, 0) = byte 15 · 8.
-        let v = (f32::from(15u8 * 8) / 255.0 - 0.2) / 0.25;
+        // Output image 0 is image 1: its channel 1, pixel (0, 0) is byte 30 + 15.
+        let v = (f32::from(45u8 * 4) / 255.0 - 0.2) / 0.25;
         assert!((x[15] - v).abs() < 1e-6);
         let v0 = (0.0 - 0.1) / 0.5;
         assert!((x[30] - v0).abs() < 1e-6);
