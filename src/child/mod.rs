@@ -1,6 +1,32 @@
 //! Child networks: build a tch model from an [`Architecture`](crate::space::Architecture),
 //! train and evaluate it, turn its metrics into the paper's reward.
+//!
+//! - [`cnn`]: the CNN child (conv → batch norm → ReLU → optional max pool, skip
+//!   connections by zero-padded depth concatenation, global average pooling, linear classifier);
+//! - [`cell`]: the searched recurrent cell, evaluated with one fused input projection per
+//!   sequence and one fused recurrent projection per step ([`FastCell`]);
+//! - [`lm`]: the word-level language model around a cell or tch's LSTM ([`WordLm`]);
+//! - [`images`]: standardisation and augmentation of image batches;
+//! - [`train()`]: train one child and report a [`ChildOutcome`]; [`param_count`]: its size;
+//! - [`reward`]: validation metrics → reward.
+//!
+//! Determinism: parameters are initialised from a `ChaCha8Rng` seeded by the child's seed, and
+//! batch order and augmentation decisions come from the same kind of RNG, never from tch's
+//! process-global RNG (trainers run in parallel threads). Dropout masks are the one exception:
+//! they use tch's RNG, so language models with dropout are not bit-reproducible.
 
+pub mod cell;
+pub mod cnn;
+pub mod images;
+mod init;
+pub mod lm;
 mod outcome;
+pub mod reward;
+mod train;
 
+pub use cell::{CellState, FastCell};
+pub use cnn::CnnChild;
+pub use init::{init_cnn_params, init_lm_params};
+pub use lm::{LmState, WordLm};
 pub use outcome::{ChildOutcome, ChildStatus, EpochMetrics, NoProgress, Progress};
+pub use train::{param_count, train, ChildError};
