@@ -118,24 +118,24 @@ pub struct Outcome {
 
 /// The recorder actor.
 pub struct Recorder {
-    pub(super) run: Arc<Mutex<RunDir>>,
-    pub(super) cache: HashMap<String, Cached>,
-    pub(super) jobs: Option<Sender<Job>>,
-    pub(super) reporter: Addr<Reporter>,
-    pub(super) store: Addr<ParamStore>,
-    pub(super) done: usize,
-    pub(super) failures: usize,
-    pub(super) cached: usize,
-    pub(super) best: Vec<ChildRecord>,
-    pub(super) best_top: usize,
-    pub(super) replicas: usize,
-    pub(super) replicas_done: usize,
-    pub(super) stop: Arc<AtomicBool>,
-    pub(super) outcome: Arc<Mutex<Outcome>>,
-    pub(super) ending: bool,
+    run: Arc<Mutex<RunDir>>,
+    cache: HashMap<String, Cached>,
+    jobs: Option<Sender<Job>>,
+    reporter: Addr<Reporter>,
+    store: Addr<ParamStore>,
+    done: usize,
+    failures: usize,
+    cached: usize,
+    best: Vec<ChildRecord>,
+    best_top: usize,
+    replicas: usize,
+    replicas_done: usize,
+    stop: Arc<AtomicBool>,
+    outcome: Arc<Mutex<Outcome>>,
+    ending: bool,
     /// Stop (as if interrupted) after this many children recorded by this process.
-    pub(super) stop_after: Option<usize>,
-    pub(super) recorded_here: usize,
+    stop_after: Option<usize>,
+    recorded_here: usize,
 }
 
 impl Recorder {

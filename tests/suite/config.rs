@@ -88,8 +88,12 @@ fn malformed_configs_give_their_messages() {
             "{}: expected {expected:?} in {shown:?}",
             path.display()
         );
-        // Key errors say which line the key is on.
-        if err.message.starts_with('`') || err.message.contains("unknown field") {
+        // Key errors say which line the key is on (when the file sets it).
+        let text = std::fs::read_to_string(&path).expect("read case");
+        let key = err.message.strip_prefix('`').and_then(|m| m.split('`').next()).unwrap_or("");
+        let leaf = key.rsplit('.').next().unwrap_or("");
+        let set_in_file = !leaf.is_empty() && text.lines().any(|l| l.trim_start().starts_with(leaf));
+        if set_in_file || err.message.contains("unknown field") {
             assert!(err.line.is_some(), "{}: no line in {shown:?}", path.display());
         }
     }
