@@ -7,6 +7,10 @@
 //! the segment's time steps and averaged over the batch (which is what a
 //! learning rate of 1 and a clip norm of 5 are tuned for); reported losses are
 //! per token.
+//!
+//! With `child.train_batches` below the stream's segment count, each epoch
+//! continues where the previous one stopped (wrapping around, with a fresh
+//! state at the wrap), so successive epochs see different text.
 
 use std::time::Instant;
 
@@ -155,8 +159,14 @@ pub(super) fn train(
         opt.set_lr(learning_rate(cfg, epoch));
         let mut state = model.zero_state(batch as i64);
         let mut loss_sum = 0.0;
-        for (b, &(start, len)) in segments[..batches].iter().enumerate() {
+        let offset = (epoch - 1) * batches % segments.len().max(1);
+        for b in 0..batches {
             run.clock.check(&*run.progress)?;
+            let index = (offset + b) % segments.len();
+            if index == 0 && b > 0 {
+                state = model.zero_state(batch as i64);
+            }
+            let (start, len) = segments[index];
             let (x, y) = train.segment(start, len)?;
             let (logits, next) = model.forward_t(&x, &state, true)?;
             let loss = token_loss(&logits, &y, Reduction::Mean)?;

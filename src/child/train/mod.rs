@@ -19,9 +19,9 @@ use crate::space::Architecture;
 /// Why a child stopped before the end.
 #[derive(Debug, thiserror::Error)]
 pub enum ChildError {
-    /// libtorch reported an error (shape, device, out of memory, ...).
+    /// libtorch reported an error (shape, device, out of memory, ...); its first lines.
     #[error("torch error: {0}")]
-    Torch(#[from] TchError),
+    Torch(String),
     /// The training loss was NaN or infinite.
     #[error("the training loss became {loss} at epoch {epoch}, batch {batch}")]
     Diverged {
@@ -44,6 +44,15 @@ pub enum ChildError {
     /// Training code panicked.
     #[error("panic while training: {0}")]
     Panic(String),
+}
+
+impl From<TchError> for ChildError {
+    /// Keeps libtorch's message, without the C++ backtrace that follows it.
+    fn from(e: TchError) -> ChildError {
+        let text = e.to_string();
+        let message = text.split("Exception raised from").next().unwrap_or(&text);
+        ChildError::Torch(message.trim().to_string())
+    }
 }
 
 /// The metric and reward of a finished child.

@@ -212,3 +212,25 @@ fn timeouts_cancellation_and_bad_inputs_fail_with_a_message() {
     let out = child::train(&cell, &config, &images, Device::Cpu, 0, &mut NoProgress);
     assert!(out.status == ChildStatus::Failed && out.message.is_some());
 }
+
+#[test]
+fn budget_knobs_limit_batches_per_epoch() {
+    let text = TaskData::Text(corpus(100, 20, 0));
+    let cell = Architecture::Cell(full_cell_space(2).decode(&[0; 10]).expect("decode"));
+    let mut config = test_config("cell");
+    (config.child.train_batches, config.child.val_batches) = (Some(3), Some(1));
+    let mut rec = Recorder::default();
+    let out = child::train(&cell, &config, &text, Device::Cpu, 0, &mut rec);
+    assert_eq!(out.status, ChildStatus::Ok, "{:?}", out.message);
+    let seen: Vec<(usize, usize)> = rec.batches.iter().map(|b| (b.0, b.1)).collect();
+    assert_eq!(seen, vec![(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]);
+    assert_eq!(rec.epochs, out.epochs);
+    let images = TaskData::Images(image_data(64, 16, 4, (3, 8, 8), 0));
+    let mut config = test_config("cnn");
+    config.child.train_batches = Some(2);
+    let mut rec = Recorder::default();
+    let out = child::train(&fixed_cnn(), &config, &images, Device::Cpu, 0, &mut rec);
+    assert_eq!(out.status, ChildStatus::Ok, "{:?}", out.message);
+    assert_eq!(rec.batches.len(), 2 * config.child.cnn.epochs);
+    assert_eq!(out.epochs.len(), config.child.cnn.epochs);
+}
