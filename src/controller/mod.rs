@@ -21,12 +21,15 @@
 //! - Optional logit shaping (off by default, as in the paper), applied to
 //!   softmax logits and skip logits alike: `logits / temperature`, then
 //!   `tanh_constant · tanh(logits)`.
-//! - The controller computes in `f64` (its network is tiny, so this costs
-//!   little): the log-probability [`Controller::sample`] reports and the one
-//!   [`Controller::log_prob`] recomputes agree to rounding, and finite
-//!   differences of the loss are well-conditioned. Parameters travel as flat
-//!   `f32` vectors ([`Controller::flat_params`]), in the order of the sorted
-//!   variable names of the `VarStore`.
+//! - Weights and the LSTM are `f32`; logits are turned into log-probabilities
+//!   and entropies in `f64` on both paths, so the log-probability
+//!   [`Controller::sample`] reports and the one [`Controller::log_prob`]
+//!   recomputes agree to ~1e-6 even for 150-token sequences. Parameters
+//!   travel as flat `f32` vectors ([`Controller::flat_params`]), in the order
+//!   of the sorted variable names of the `VarStore`.
+//! - Sampling steps the batch through `lstm_cell`s (one step at a time, the
+//!   tokens are not known ahead); scoring known tokens runs the whole batch
+//!   through one `Tensor::lstm` call. Same weights, same maths.
 //! - Sampling runs under `tch::no_grad`: torch computes the logits, the draws
 //!   come from the caller's `ChaCha8Rng`. Same seed, same architectures.
 //!

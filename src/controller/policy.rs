@@ -10,6 +10,9 @@ use super::ControllerError;
 use crate::config::ControllerConfig;
 use crate::space::Head;
 
+/// The floating-point kind of the controller's tensors.
+pub(crate) const KIND: Kind = Kind::Float;
+
 /// The LSTM policy that samples token sequences of a search space.
 ///
 /// Variable names (checkpoint keys) under the store's root:
@@ -58,7 +61,7 @@ impl Controller {
         let hidden = cfg.hidden_size.max(1) as i64;
         let layers = cfg.layers.max(1) as i64;
         let mut vs = nn::VarStore::new(Device::Cpu);
-        vs.set_kind(Kind::Double);
+        vs.set_kind(KIND);
         let root = vs.root();
         let lstm_p = &root / "lstm";
         let mut lstm = Vec::new();
@@ -97,10 +100,14 @@ impl Controller {
         let r = cfg.init_range.abs();
         tch::no_grad(|| {
             for (_, t) in &mut params {
-                let vals: Vec<f64> = (0..t.numel())
-                    .map(|_| f64::from(rng.random_range(-r..=r) as f32))
+                let vals: Vec<f32> = (0..t.numel())
+                    .map(|_| rng.random_range(-r..=r) as f32)
                     .collect();
-                t.copy_(&Tensor::from_slice(&vals).view(t.size().as_slice()));
+                t.copy_(
+                    &Tensor::from_slice(&vals)
+                        .to_kind(KIND)
+                        .view(t.size().as_slice()),
+                );
             }
         });
         Controller {
@@ -170,7 +177,7 @@ impl Controller {
             for (_, t) in &mut self.params {
                 let len = t.numel();
                 let src = Tensor::from_slice(&params[offset..offset + len])
-                    .to_kind(Kind::Double)
+                    .to_kind(KIND)
                     .view(t.size().as_slice());
                 t.f_copy_(&src)?;
                 offset += len;
@@ -208,7 +215,7 @@ impl Controller {
     /// Temperature then tanh squashing of a logits tensor (the scoring path).
     pub(crate) fn shape_logits(&self, mut x: Tensor) -> Tensor {
         if let Some(t) = self.temperature {
-            x = x / t;
+            x /= t;
         }
         if let Some(c) = self.tanh_constant {
             x = x.tanh() * c;
@@ -221,7 +228,7 @@ impl Controller {
     /// # Shapes
     /// `[layers, n, H]`
     pub(crate) fn zero_state(&self, n: i64) -> Tensor {
-        Tensor::zeros([self.layers, n, self.hidden], (Kind::Double, Device::Cpu))
+        Tensor::zeros([self.layers, n, self.hidden], (KIND, Device::Cpu))
     }
 }
 

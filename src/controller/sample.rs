@@ -58,31 +58,27 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         let n = out.len();
         let table = self.input_table(); // [V, H]
-        let mut h = self.zero_state(n as i64); // [layers, n, H]
-        let mut c = self.zero_state(n as i64);
+                                        // Per layer (h, c), each [n, H]. `lstm_cell` per layer, rather than a
+                                        // one-step `Tensor::lstm`, avoids oneDNN's per-call setup on CPU.
+        let zero = self.zero_state(n as i64).get(0);
+        let mut state: Vec<(Tensor, Tensor)> = (0..self.layers)
+            .map(|_| (zero.shallow_clone(), zero.shallow_clone()))
+            .collect();
         let mut rows = vec![START_ROW; n];
         // W_prev h_j of every anchor so far, each [n, H].
         let mut keys: Vec<Tensor> = Vec::with_capacity(plan.anchors);
         let mut buf: Vec<f64> = Vec::new();
         let mut probs: Vec<f64> = Vec::new();
-        let lstm: Vec<&Tensor> = self.w.lstm.iter().collect();
         for step in &plan.steps {
-            let x = table
-                .f_index_select(0, &Tensor::from_slice(&rows))?
-                .unsqueeze(0); // [1, n, H]
-            let (y, h1, c1) = x.f_lstm(
-                &[&h, &c],
-                &lstm,
-                true,
-                self.layers,
-                0.0,
-                false,
-                false,
-                false,
-            )?;
-            h = h1;
-            c = c1;
-            let top = y.squeeze_dim(0); // [n, H]
+            let mut top = table.f_index_select(0, &Tensor::from_slice(&rows))?; // [n, H]
+            for (l, (h, c)) in state.iter_mut().enumerate() {
+                let w = &self.w.lstm[4 * l..4 * l + 4];
+                let (h1, c1) =
+                    top.f_lstm_cell(&[&*h, &*c], &w[0], &w[1], Some(&w[2]), Some(&w[3]))?;
+                top = h1.shallow_clone();
+                *h = h1;
+                *c = c1;
+            }
             match *step {
                 PlanStep::Choice { head, .. } => {
                     let logits = top.f_linear(&self.w.head_w[head], Some(&self.w.head_b[head]))?; // [n, size]
@@ -178,8 +174,8 @@ mod tests {
 
     #[test]
     fn log_sigmoid_matches_the_definition_and_is_stable() {
-        for x in [-30.0, -2.0, 0.0, 0.5, 3.0, 30.0] {
-            let direct = (1.0 / (1.0 + (-x as f64).exp())).ln();
+        for x in [-30.0f64, -2.0, 0.0, 0.5, 3.0, 30.0] {
+            let direct = (1.0 / (1.0 + (-x).exp())).ln();
             assert!((log_sigmoid(x) - direct).abs() < 1e-12, "x={x}");
         }
         assert!(log_sigmoid(-1000.0).is_finite());

@@ -82,7 +82,7 @@ impl Controller {
         let adv = Tensor::from_slice(advantages);
         let mut loss = -(log_prob * adv).sum(Kind::Double) / m;
         if let Some(h) = entropy {
-            loss = loss - h.mean(Kind::Double) * self.entropy_weight;
+            loss -= h.mean(Kind::Double) * self.entropy_weight;
         }
         let params = self.param_tensors();
         let grads = Tensor::f_run_backward(&[&loss], &params, false, false)?;
@@ -167,13 +167,14 @@ impl Controller {
             let th = ts.len() as i64;
             let logits = y
                 .f_index_select(0, &Tensor::from_slice(&ts))? // [Th, n, H]
-                .f_linear(&self.w.head_w[head], Some(&self.w.head_b[head]))?; // [Th, n, size]
+                .f_linear(&self.w.head_w[head], Some(&self.w.head_b[head]))? // [Th, n, size]
+                .f_to_kind(Kind::Double)?;
             let lp = self.shape_logits(logits).log_softmax(-1, Kind::Double);
             let idx = Tensor::from_slice(&chosen).view([th, n, 1]);
-            log_prob = log_prob
-                + lp.f_gather(-1, &idx, false)?
-                    .squeeze_dim(-1)
-                    .sum_dim_intlist(0, false, Kind::Double);
+            log_prob += lp
+                .f_gather(-1, &idx, false)?
+                .squeeze_dim(-1)
+                .sum_dim_intlist(0, false, Kind::Double);
             if let Some(h) = entropy.as_mut() {
                 let e =
                     -(lp.exp() * &lp).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double);
@@ -208,13 +209,13 @@ impl Controller {
                 .f_add(&queries.f_index_select(0, &Tensor::from_slice(&is))?)?
                 .tanh()
                 .f_matmul(&self.w.v)? // [P, n, 1]
-                .squeeze_dim(-1); // [P, n]
+                .squeeze_dim(-1) // [P, n]
+                .f_to_kind(Kind::Double)?;
             let x = self.shape_logits(logits);
             let sign = Tensor::from_slice(&signs).view([pairs, n]);
-            log_prob = log_prob
-                + (&x * sign)
-                    .log_sigmoid()
-                    .sum_dim_intlist(0, false, Kind::Double);
+            log_prob += (&x * sign)
+                .log_sigmoid()
+                .sum_dim_intlist(0, false, Kind::Double);
             if let Some(h) = entropy.as_mut() {
                 let (lp1, lp0) = (x.log_sigmoid(), (-&x).log_sigmoid());
                 let e =
