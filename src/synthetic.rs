@@ -20,7 +20,7 @@ use crate::space::{Architecture, Schema, SearchSpace, Step};
 
 /// The hidden target of the landscape for a schema.
 pub fn target(schema: &Schema, seed: u64) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_7A26_E7u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED7A_26E7_u64);
     let mut tokens = Vec::with_capacity(schema.num_tokens());
     for step in &schema.steps {
         match *step {
@@ -49,7 +49,12 @@ pub fn reward(space: &SearchSpace, arch: &Architecture, seed: u64) -> f64 {
 /// Evaluate one child: sleep `child.synthetic.delay_ms`, then the landscape's
 /// reward; a `child.synthetic.failure_rate` share of children (chosen by id)
 /// fail on purpose with the failure reward.
-pub fn evaluate(space: &SearchSpace, arch: &Architecture, config: &Config, id: u64) -> ChildOutcome {
+pub fn evaluate(
+    space: &SearchSpace,
+    arch: &Architecture,
+    config: &Config,
+    id: u64,
+) -> ChildOutcome {
     let start = Instant::now();
     let syn = &config.child.synthetic;
     if syn.delay_ms > 0.0 {

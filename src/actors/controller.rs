@@ -107,7 +107,9 @@ impl Replica {
     }
 
     fn finish(&self, ctx: &mut Context<Self>) {
-        self.shared.recorder.do_send(ReplicaDone { replica: self.id });
+        self.shared
+            .recorder
+            .do_send(ReplicaDone { replica: self.id });
         ctx.stop();
     }
 
@@ -141,7 +143,12 @@ impl Replica {
         for (id, t) in ids.iter().zip(&tokens) {
             let arch = match self.shared.space.decode(t) {
                 Ok(a) => a,
-                Err(e) => return self.fatal(format!("replica {}: sampled tokens do not decode: {e}", self.id), ctx),
+                Err(e) => {
+                    return self.fatal(
+                        format!("replica {}: sampled tokens do not decode: {e}", self.id),
+                        ctx,
+                    )
+                }
             };
             self.shared.recorder.do_send(TrainChild {
                 id: *id,
@@ -182,7 +189,11 @@ impl Replica {
             };
         let grad_norm = match self.shared.config.controller.grad_clip {
             Some(max) => clip_global_norm(&mut grad, max),
-            None => grad.iter().map(|g| f64::from(*g).powi(2)).sum::<f64>().sqrt(),
+            None => grad
+                .iter()
+                .map(|g| f64::from(*g).powi(2))
+                .sum::<f64>()
+                .sqrt(),
         };
         self.state.updates += 1;
         let push = PushGradient {
@@ -227,16 +238,12 @@ impl Handler<Round> for Replica {
         if self.shared.stop.load(Ordering::SeqCst) {
             return self.finish(ctx);
         }
-        ctx.spawn(
-            self.shared
-                .store
-                .send(PullParams)
-                .into_actor(self)
-                .map(|res, act, ctx| match res {
-                    Ok(p) => act.dispatch(p, ctx),
-                    Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
-                }),
-        );
+        ctx.spawn(self.shared.store.send(PullParams).into_actor(self).map(
+            |res, act, ctx| match res {
+                Ok(p) => act.dispatch(p, ctx),
+                Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
+            },
+        ));
     }
 }
 

@@ -126,7 +126,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             .read_children()
             .map_err(|e| RunError::Input(e.to_string()))?;
         if let Some(tail) = log.dropped_tail {
-            notices.push(format!("resume: dropped a last log line cut short by the stop: {tail}"));
+            notices.push(format!(
+                "resume: dropped a last log line cut short by the stop: {tail}"
+            ));
             run_dir
                 .repair_tail()
                 .map_err(|e| RunError::Runtime(e.to_string()))?;
@@ -176,7 +178,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let stop = Arc::new(AtomicBool::new(false));
     let busy_ns = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let updates_log = JsonlAppender::open(&run_dir.path().join("updates.jsonl")).map_err(RunError::Runtime)?;
+    let updates_log =
+        JsonlAppender::open(&run_dir.path().join("updates.jsonl")).map_err(RunError::Runtime)?;
     let run_path = run_dir.path().to_path_buf();
     let run_dir = Arc::new(Mutex::new(run_dir));
     let metric = match (config.child.backend, config.data.dataset) {
@@ -191,12 +194,29 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
 
     let system = System::new();
     let trainers = system.block_on(async {
-        let reporter = Reporter::new(&config.experiment.name, config.experiment.budget, done, slots.clone(), metric).start();
+        // The replicas' controller ops are tiny: one torch thread on the actor thread
+        // avoids oversubscribing the cores the trainers use.
+        tch::set_num_threads(1);
+        let reporter = Reporter::new(
+            &config.experiment.name,
+            config.experiment.budget,
+            done,
+            slots.clone(),
+            metric,
+        )
+        .start();
         for n in &notices {
             reporter.do_send(Notice(n.clone()));
         }
         let replica_states = state.replicas.clone();
-        let store = ParamStore::new(state, run_dir.clone(), reporter.clone(), updates_log, sampled.clone()).start();
+        let store = ParamStore::new(
+            state,
+            run_dir.clone(),
+            reporter.clone(),
+            updates_log,
+            sampled.clone(),
+        )
+        .start();
         let recorder = Recorder::new(
             run_dir.clone(),
             &records,
@@ -225,7 +245,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         for slot in slots {
             match trainer::spawn(slot, job_rx.clone(), shared.clone()) {
                 Ok(h) => handles.push(h),
-                Err(e) => reporter.do_send(Notice(format!("warning: cannot start a trainer thread: {e}"))),
+                Err(e) => reporter.do_send(Notice(format!(
+                    "warning: cannot start a trainer thread: {e}"
+                ))),
             }
         }
         let replica_shared = ReplicaShared {
@@ -238,11 +260,14 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             recorder: recorder.clone(),
         };
         for i in 0..replicas {
-            let state = replica_states.get(&i).cloned().unwrap_or_else(|| ReplicaState {
-                baseline: Baseline::new(config.controller.baseline_decay),
-                rng: ChaCha8Rng::seed_from_u64(replica_seed(seed, i)),
-                updates: 0,
-            });
+            let state = replica_states
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| ReplicaState {
+                    baseline: Baseline::new(config.controller.baseline_decay),
+                    rng: ChaCha8Rng::seed_from_u64(replica_seed(seed, i)),
+                    updates: 0,
+                });
             let controller = reinforce.then(|| Controller::new(&heads, &config.controller, seed));
             Replica::new(i, replica_shared.clone(), controller, state).start();
         }
@@ -271,7 +296,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         cached: o.cached,
         best: o.best.clone(),
         wall_seconds: wall,
-        slot_utilisation: busy_ns.load(Ordering::SeqCst) as f64 / 1e9 / (n_slots.max(1) as f64 * wall.max(1e-9)),
+        slot_utilisation: busy_ns.load(Ordering::SeqCst) as f64
+            / 1e9
+            / (n_slots.max(1) as f64 * wall.max(1e-9)),
         updates: stats.as_ref().map_or(0, |s| s.updates),
         staleness_mean: stats.as_ref().map_or(0.0, |s| s.staleness_mean),
         staleness_max: stats.as_ref().map_or(0, |s| s.staleness_max),
@@ -291,7 +318,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         Some(RunEnd::Finished) => Ok(summary),
         Some(RunEnd::Interrupted) => Err(RunError::Interrupted(Box::new(summary))),
         Some(RunEnd::Failed(m)) => Err(RunError::Runtime(m)),
-        None => Err(RunError::Runtime("the actor system stopped before the run ended".into())),
+        None => Err(RunError::Runtime(
+            "the actor system stopped before the run ended".into(),
+        )),
     }
 }
 

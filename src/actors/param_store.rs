@@ -13,7 +13,7 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::messages::{
-    FlushCheckpoint, Fatal, Params, PullParams, PushGradient, Pushed, ReplicaCheckpoint,
+    Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, ReplicaCheckpoint,
     ReplicaState, UpdateApplied,
 };
 use super::recorder::Recorder;
@@ -49,7 +49,11 @@ impl Checkpoint {
     pub const FORMAT: u32 = 1;
 
     /// A fresh checkpoint for θ split into `shards` shards.
-    pub fn fresh(weights: Vec<f32>, shards: usize, make_adam: impl Fn(usize) -> Adam) -> Checkpoint {
+    pub fn fresh(
+        weights: Vec<f32>,
+        shards: usize,
+        make_adam: impl Fn(usize) -> Adam,
+    ) -> Checkpoint {
         let n = weights.len();
         let s = shards.clamp(1, n.max(1));
         let shards = (0..s)
@@ -187,9 +191,10 @@ impl Handler<PushGradient> for ParamStore {
         let starts: Vec<usize> = self.state.shards.iter().map(|s| s.start).collect();
         for (i, shard) in self.state.shards.iter_mut().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(n);
-            shard
-                .adam
-                .step(&mut self.state.weights[shard.start..end], &msg.grad[shard.start..end]);
+            shard.adam.step(
+                &mut self.state.weights[shard.start..end],
+                &msg.grad[shard.start..end],
+            );
         }
         let staleness = self.state.version.saturating_sub(msg.sampled_version);
         self.state.version += 1;

@@ -53,8 +53,15 @@ pub struct Reporter {
 
 impl Reporter {
     /// A reporter for a run of `budget` children, `done` of them already recorded.
-    pub fn new(name: &str, budget: usize, done: usize, slots: Vec<Slot>, metric: MetricName) -> Reporter {
-        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NAS_ACTOR_PLAIN").is_none();
+    pub fn new(
+        name: &str,
+        budget: usize,
+        done: usize,
+        slots: Vec<Slot>,
+        metric: MetricName,
+    ) -> Reporter {
+        let terminal =
+            std::io::stdout().is_terminal() && std::env::var_os("NAS_ACTOR_PLAIN").is_none();
         let bars = terminal.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
             let overall = multi.add(ProgressBar::new(budget as u64));

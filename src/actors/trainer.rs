@@ -95,7 +95,14 @@ fn train_one(slot: &Slot, job: &Job, shared: &TrainerShared) -> ChildOutcome {
                     shared,
                     last: Instant::now(),
                 };
-                child::train(&c.arch, config, data, tch_device(&slot.device), seed, &mut progress)
+                child::train(
+                    &c.arch,
+                    config,
+                    data,
+                    tch_device(&slot.device),
+                    seed,
+                    &mut progress,
+                )
             }
             None => ChildOutcome::failure(
                 ChildStatus::Failed,
@@ -119,7 +126,11 @@ fn train_one(slot: &Slot, job: &Job, shared: &TrainerShared) -> ChildOutcome {
 }
 
 /// Start the trainer thread of `slot`.
-pub fn spawn(slot: Slot, jobs: Receiver<Job>, shared: TrainerShared) -> std::io::Result<JoinHandle<()>> {
+pub fn spawn(
+    slot: Slot,
+    jobs: Receiver<Job>,
+    shared: TrainerShared,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("trainer-{}", slot.label))
         .spawn(move || run(slot, jobs, shared))
@@ -187,9 +198,9 @@ fn run(slot: Slot, jobs: Receiver<Job>, shared: TrainerShared) {
                 reason,
             });
             if shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-                shared
-                    .recorder
-                    .do_send(Fatal("every trainer slot has retired after repeated failures".into()));
+                shared.recorder.do_send(Fatal(
+                    "every trainer slot has retired after repeated failures".into(),
+                ));
             }
             return;
         }

@@ -69,7 +69,9 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
                     "best: child {} reward {:.4}{}: {}",
                     b.id,
                     b.reward,
-                    b.metric.map(|m| format!(" (metric {m:.4})")).unwrap_or_default(),
+                    b.metric
+                        .map(|m| format!(" (metric {m:.4})"))
+                        .unwrap_or_default(),
                     b.arch.describe()
                 ))?;
             }
@@ -94,7 +96,9 @@ fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(),
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(actors::replica_seed(seed, 0));
     let samples: Vec<(Vec<usize>, Option<f64>)> = if uniform {
-        (0..n).map(|_| (sample_uniform(&schema, &mut rng), None)).collect()
+        (0..n)
+            .map(|_| (sample_uniform(&schema, &mut rng), None))
+            .collect()
     } else {
         let controller = Controller::new(&space.heads(), &config.controller, seed);
         controller
@@ -175,7 +179,8 @@ impl Progress for BarProgress {
     fn on_batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
         self.bar.set_length(batches as u64);
         self.bar.set_position(batch as u64);
-        self.bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
+        self.bar
+            .set_message(format!("epoch {epoch} loss {loss:.4}"));
     }
 
     fn on_epoch(&mut self, m: &EpochMetrics) {
@@ -276,7 +281,10 @@ fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
         }
         out(&format!("{}: {} trainer slot(s)", p.display(), slots.len()))?;
         for s in slots {
-            out(&format!("  slot {}: {} ({} thread(s))", s.id, s.label, s.threads))?;
+            out(&format!(
+                "  slot {}: {} ({} thread(s))",
+                s.id, s.label, s.threads
+            ))?;
         }
     }
     Ok(())

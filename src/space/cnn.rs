@@ -310,7 +310,9 @@ impl CnnSpace {
             None => n == c.layers,
             Some(g) => {
                 let max = g.max_layers.unwrap_or(c.layers).max(g.start_layers);
-                n >= g.start_layers && n <= max && (n - g.start_layers).is_multiple_of(g.add_layers.max(1))
+                n >= g.start_layers
+                    && n <= max
+                    && (n - g.start_layers).is_multiple_of(g.add_layers.max(1))
             }
         };
         if !allowed {

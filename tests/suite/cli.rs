@@ -28,7 +28,10 @@ fn help_lists_the_subcommands() {
     let (out, _) = text(&o);
     assert!(o.status.success());
     for sub in ["run", "sample", "train", "devices"] {
-        assert!(out.lines().any(|l| l.trim_start().starts_with(sub)), "{sub} missing in:\n{out}");
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(sub)),
+            "{sub} missing in:\n{out}"
+        );
     }
 }
 
@@ -51,7 +54,10 @@ fn sample_prints_json_lines_deterministically() {
     let other = nas(&["sample", "configs/cifar10.toml", "-n", "3", "--seed", "6"]);
     assert_ne!(text(&other).0, out);
     let cell = nas(&["sample", "configs/ptb.toml", "-n", "2"]);
-    assert!(text(&cell).0.lines().all(|l| l.contains("\"space\":\"cell\"")));
+    assert!(text(&cell)
+        .0
+        .lines()
+        .all(|l| l.contains("\"space\":\"cell\"")));
 }
 
 #[test]
@@ -59,7 +65,10 @@ fn a_bad_config_exits_with_code_2_and_names_the_file() {
     let o = nas(&["sample", "tests/configs/bad/replicas_zero.toml"]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err.contains("tests/configs/bad/replicas_zero.toml"), "{err}");
+    assert!(
+        err.contains("tests/configs/bad/replicas_zero.toml"),
+        "{err}"
+    );
     assert!(err.contains("search.replicas"), "{err}");
     let o = nas(&["run", "no/such.toml"]);
     assert_eq!(o.status.code(), Some(2));
@@ -71,12 +80,22 @@ fn train_rejects_an_architecture_of_another_space() {
     let o = nas(&["sample", "configs/cifar10.toml", "-n", "1"]);
     let arch = tmp.path().join("arch.json");
     std::fs::write(&arch, text(&o).0).expect("write");
-    let o = nas(&["train", "configs/ptb.toml", "--arch", arch.to_str().expect("utf-8 path")]);
+    let o = nas(&[
+        "train",
+        "configs/ptb.toml",
+        "--arch",
+        arch.to_str().expect("utf-8 path"),
+    ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("arch.json"), "{err}");
     std::fs::write(&arch, "{not json").expect("write");
-    let o = nas(&["train", "configs/ptb.toml", "--arch", arch.to_str().expect("utf-8 path")]);
+    let o = nas(&[
+        "train",
+        "configs/ptb.toml",
+        "--arch",
+        arch.to_str().expect("utf-8 path"),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("not valid JSON"));
 }
@@ -90,7 +109,11 @@ fn devices_reports_without_a_gpu_and_shows_slots() {
 }
 
 fn readelf(binary: &Path) -> String {
-    let o = Command::new("readelf").arg("-d").arg(binary).output().expect("readelf -d");
+    let o = Command::new("readelf")
+        .arg("-d")
+        .arg(binary)
+        .output()
+        .expect("readelf -d");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -103,12 +126,16 @@ fn binary_is_linked_with_rpath_and_keeps_libtorch_cuda() {
     let dynamic = readelf(bin);
     let torch_lib = Path::new(env!("NAS_ACTOR_TORCH_LIB"));
     assert!(
-        dynamic.contains(&format!("[{}]", torch_lib.display())) || dynamic.contains(&torch_lib.display().to_string()),
+        dynamic.contains(&format!("[{}]", torch_lib.display()))
+            || dynamic.contains(&torch_lib.display().to_string()),
         "no rpath/runpath to {} in:\n{dynamic}",
         torch_lib.display()
     );
     if torch_lib.join("libtorch_cuda.so").exists() {
-        assert!(dynamic.contains("[libtorch_cuda.so]"), "libtorch_cuda.so is not NEEDED:\n{dynamic}");
+        assert!(
+            dynamic.contains("[libtorch_cuda.so]"),
+            "libtorch_cuda.so is not NEEDED:\n{dynamic}"
+        );
     }
     // It starts without LD_LIBRARY_PATH (nas() removes it).
     let o = nas(&["--version"]);

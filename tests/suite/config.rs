@@ -20,22 +20,46 @@ fn shipped_configs_parse() {
 fn shipped_configs_follow_the_paper() {
     let ptb = Config::load(&root().join("configs/ptb.toml")).expect("ptb.toml");
     assert_eq!(ptb.search.space, SpaceKind::Cell);
-    assert_eq!((ptb.search.shards, ptb.search.replicas, ptb.search.children_per_replica), (20, 400, 1));
+    assert_eq!(
+        (
+            ptb.search.shards,
+            ptb.search.replicas,
+            ptb.search.children_per_replica
+        ),
+        (20, 400, 1)
+    );
     assert_eq!(ptb.space.cell.base, 8);
     assert_eq!(ptb.controller_learning_rate(), 0.0005);
     assert_eq!((ptb.controller.hidden_size, ptb.controller.layers), (35, 2));
     assert_eq!(ptb.child.lm.epochs, 35);
     assert_eq!(ptb.reward.perplexity_c, 80.0);
     let cifar = Config::load(&root().join("configs/cifar10.toml")).expect("cifar10.toml");
-    assert_eq!((cifar.search.shards, cifar.search.replicas, cifar.search.children_per_replica), (20, 100, 8));
+    assert_eq!(
+        (
+            cifar.search.shards,
+            cifar.search.replicas,
+            cifar.search.children_per_replica
+        ),
+        (20, 100, 8)
+    );
     assert_eq!(cifar.controller_learning_rate(), 0.0006);
     assert_eq!(cifar.experiment.budget, 12800);
     assert_eq!(cifar.space.cnn.filter_heights, vec![1, 3, 5, 7]);
     assert_eq!(cifar.space.cnn.num_filters, vec![24, 36, 48, 64]);
     assert_eq!(cifar.child.cnn.epochs, 50);
-    assert_eq!((cifar.child.cnn.learning_rate, cifar.child.cnn.momentum, cifar.child.cnn.weight_decay), (0.1, 0.9, 1e-4));
+    assert_eq!(
+        (
+            cifar.child.cnn.learning_rate,
+            cifar.child.cnn.momentum,
+            cifar.child.cnn.weight_decay
+        ),
+        (0.1, 0.9, 1e-4)
+    );
     assert!(cifar.child.cnn.nesterov);
-    assert_eq!((cifar.reward.accuracy_window, cifar.reward.accuracy_exponent), (5, 3.0));
+    assert_eq!(
+        (cifar.reward.accuracy_window, cifar.reward.accuracy_exponent),
+        (5, 3.0)
+    );
     // Growth schedule: 6 layers, +2 every 1,600 sampled architectures.
     assert_eq!(cifar.space.cnn.layers_at(0), 6);
     assert_eq!(cifar.space.cnn.layers_at(1599), 6);
@@ -90,11 +114,20 @@ fn malformed_configs_give_their_messages() {
         );
         // Key errors say which line the key is on (when the file sets it).
         let text = std::fs::read_to_string(&path).expect("read case");
-        let key = err.message.strip_prefix('`').and_then(|m| m.split('`').next()).unwrap_or("");
+        let key = err
+            .message
+            .strip_prefix('`')
+            .and_then(|m| m.split('`').next())
+            .unwrap_or("");
         let leaf = key.rsplit('.').next().unwrap_or("");
-        let set_in_file = !leaf.is_empty() && text.lines().any(|l| l.trim_start().starts_with(leaf));
+        let set_in_file =
+            !leaf.is_empty() && text.lines().any(|l| l.trim_start().starts_with(leaf));
         if set_in_file || err.message.contains("unknown field") {
-            assert!(err.line.is_some(), "{}: no line in {shown:?}", path.display());
+            assert!(
+                err.line.is_some(),
+                "{}: no line in {shown:?}",
+                path.display()
+            );
         }
     }
 }
@@ -104,7 +137,10 @@ fn the_line_of_a_bad_value_is_reported() {
     let text = "[experiment]\nname = \"x\"\noutput_dir = \"o\"\nbudget = 2\n[search]\nspace = \"cell\"\nreplicas = 0\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
     let err = Config::from_toml(text, Path::new("x.toml")).expect_err("replicas = 0");
     assert_eq!(err.line, Some(7));
-    assert!(err.to_string().starts_with("x.toml:7: `search.replicas`"), "{err}");
+    assert!(
+        err.to_string().starts_with("x.toml:7: `search.replicas`"),
+        "{err}"
+    );
     let text = text.replace("replicas = 0", "replicas = \"a\"");
     let err = Config::from_toml(&text, Path::new("x.toml")).expect_err("wrong type");
     assert_eq!(err.line, Some(7), "{err}");

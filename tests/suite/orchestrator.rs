@@ -73,14 +73,30 @@ fn check_updates(records: &[ChildRecord], updates: &[UpdateRecord], m: usize) {
     for u in updates {
         if u.children.len() != m {
             partial += 1;
-            assert!(u.children.len() < m && partial == 1, "update {} used {} rewards", u.version, u.children.len());
+            assert!(
+                u.children.len() < m && partial == 1,
+                "update {} used {} rewards",
+                u.version,
+                u.children.len()
+            );
             let last = records.iter().map(|r| r.id).max().unwrap_or(0);
-            assert!(u.children.contains(&last), "a short batch that did not end the budget");
+            assert!(
+                u.children.contains(&last),
+                "a short batch that did not end the budget"
+            );
         }
         for (id, reward) in u.children.iter().zip(&u.rewards) {
-            let r = by_id.get(id).unwrap_or_else(|| panic!("update {} used unrecorded child {id}", u.version));
-            assert_eq!(r.replica, u.replica, "child {id} belongs to another replica");
-            assert_eq!(r.version, u.sampled_version, "child {id} was sampled with another θ");
+            let r = by_id
+                .get(id)
+                .unwrap_or_else(|| panic!("update {} used unrecorded child {id}", u.version));
+            assert_eq!(
+                r.replica, u.replica,
+                "child {id} belongs to another replica"
+            );
+            assert_eq!(
+                r.version, u.sampled_version,
+                "child {id} was sampled with another θ"
+            );
             assert_eq!(r.reward, *reward);
             assert!(used.insert(*id), "child {id} used twice");
         }
@@ -96,7 +112,11 @@ fn synthetic_search_records_everything_once_and_learns() {
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
     assert_eq!(records.len(), 200);
-    assert_eq!(ids, (0..200).collect::<HashSet<u64>>(), "every child exactly once");
+    assert_eq!(
+        ids,
+        (0..200).collect::<HashSet<u64>>(),
+        "every child exactly once"
+    );
     let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
     assert_eq!(updates.len(), 200 / 4, "updates = children / m");
     assert_eq!(summary.updates, 50);
@@ -105,8 +125,17 @@ fn synthetic_search_records_everything_once_and_learns() {
     sorted.sort_by_key(|r| r.id);
     let rewards: Vec<f64> = sorted.iter().map(|r| r.reward).collect();
     let (first, last) = (mean(&rewards[..50]), mean(&rewards[150..]));
-    assert!(last > first + 0.1, "mean reward rose only from {first:.3} to {last:.3}");
-    for f in ["config.toml", "children.jsonl", "updates.jsonl", "best.json", "summary.json"] {
+    assert!(
+        last > first + 0.1,
+        "mean reward rose only from {first:.3} to {last:.3}"
+    );
+    for f in [
+        "config.toml",
+        "children.jsonl",
+        "updates.jsonl",
+        "best.json",
+        "summary.json",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     assert!(dir.join("checkpoint").exists());
@@ -118,7 +147,10 @@ fn a_stopped_run_resumes_to_its_budget() {
     let dir = tmp.path().join("run");
     let stopped = run(
         synthetic_config(&dir, 120, ""),
-        &RunOptions { resume: false, stop_after: Some(50) },
+        &RunOptions {
+            resume: false,
+            stop_after: Some(50),
+        },
     );
     let Err(RunError::Interrupted(s)) = stopped else {
         panic!("expected an interrupted run, got {stopped:?}")
@@ -129,9 +161,18 @@ fn a_stopped_run_resumes_to_its_budget() {
     assert!(last_version > 0);
     // A fresh run refuses the non-empty directory.
     let refused = run(synthetic_config(&dir, 120, ""), &RunOptions::default());
-    assert!(matches!(refused, Err(RunError::Input(ref m)) if m.contains("--resume")), "{refused:?}");
-    let summary = run(synthetic_config(&dir, 120, ""), &RunOptions { resume: true, stop_after: None })
-        .expect("resume");
+    assert!(
+        matches!(refused, Err(RunError::Input(ref m)) if m.contains("--resume")),
+        "{refused:?}"
+    );
+    let summary = run(
+        synthetic_config(&dir, 120, ""),
+        &RunOptions {
+            resume: true,
+            stop_after: None,
+        },
+    )
+    .expect("resume");
     assert_eq!(summary.children, 120);
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     assert_eq!(records.len(), 120);
@@ -157,12 +198,18 @@ fn failing_children_are_recorded_and_the_run_completes() {
     let summary = run(cfg, &RunOptions::default()).expect("run");
     assert_eq!(summary.children, 60);
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
-    let failed: Vec<&ChildRecord> = records.iter().filter(|r| r.status == ChildStatus::Failed).collect();
+    let failed: Vec<&ChildRecord> = records
+        .iter()
+        .filter(|r| r.status == ChildStatus::Failed)
+        .collect();
     assert!(!failed.is_empty());
     assert_eq!(summary.failures, failed.len());
     for r in failed {
         assert_eq!(r.reward, -0.5);
-        assert!(r.message.as_deref().is_some_and(|m| m.contains("synthetic failure")));
+        assert!(r
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("synthetic failure")));
     }
 }
 
@@ -176,7 +223,10 @@ fn repeated_architectures_are_cached() {
     cfg.space.cell.activations.truncate(1);
     let summary = run(cfg, &RunOptions::default()).expect("run");
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
-    let cached: Vec<&ChildRecord> = records.iter().filter(|r| r.status == ChildStatus::Cached).collect();
+    let cached: Vec<&ChildRecord> = records
+        .iter()
+        .filter(|r| r.status == ChildStatus::Cached)
+        .collect();
     assert!(cached.len() >= 20, "only {} cached", cached.len());
     assert_eq!(summary.cached, cached.len());
     for c in cached {
@@ -199,11 +249,27 @@ fn without_a_terminal_progress_is_plain_lines() {
     let cfg = synthetic_config(&dir, 24, "");
     let path = tmp.path().join("c.toml");
     std::fs::write(&path, cfg.to_toml()).expect("write config");
-    let out = binary().args(["run"]).arg(&path).output().expect("run the binary");
+    let out = binary()
+        .args(["run"])
+        .arg(&path)
+        .output()
+        .expect("run the binary");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().any(|l| l.starts_with("[synthetic]") && l.contains("children")), "{stdout}");
-    assert!(!stdout.contains('\u{1b}'), "no terminal escapes in plain output");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("[synthetic]") && l.contains("children")),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no terminal escapes in plain output"
+    );
     assert!(stdout.contains("done: 24 children"), "{stdout}");
 }
 
@@ -217,26 +283,49 @@ fn quickstart_runs_end_to_end_on_real_ptb() {
     let dir = tmp.path().join("quick");
     let text = std::fs::read_to_string(root().join("configs/quickstart.toml")).expect("quickstart");
     let text = text
-        .replace("output_dir = \"runs/quickstart\"", &format!("output_dir = \"{}\"", dir.display()))
-        .replace("dir = \"data/ptb\"", &format!("dir = \"{}\"", root().join("data/ptb").display()));
+        .replace(
+            "output_dir = \"runs/quickstart\"",
+            &format!("output_dir = \"{}\"", dir.display()),
+        )
+        .replace(
+            "dir = \"data/ptb\"",
+            &format!("dir = \"{}\"", root().join("data/ptb").display()),
+        );
     let path = tmp.path().join("quickstart.toml");
     std::fs::write(&path, text).expect("write");
     let out = binary().arg("run").arg(&path).output().expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let config = Config::load(&path).expect("config");
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     assert_eq!(records.len(), config.experiment.budget);
-    let ok: Vec<&ChildRecord> = records.iter().filter(|r| r.status == ChildStatus::Ok).collect();
+    let ok: Vec<&ChildRecord> = records
+        .iter()
+        .filter(|r| r.status == ChildStatus::Ok)
+        .collect();
     assert!(!ok.is_empty());
     for r in &ok {
         let ppl = r.metric.expect("a perplexity");
         // Real training on real text: far better than a uniform guess over 10,000 words.
-        assert!(ppl.is_finite() && ppl < 5000.0, "child {} perplexity {ppl}", r.id);
+        assert!(
+            ppl.is_finite() && ppl < 5000.0,
+            "child {} perplexity {ppl}",
+            r.id
+        );
         assert!((r.reward - 80.0 / (ppl * ppl)).abs() < 1e-9);
         assert!(r.params > 0 && !r.epochs.is_empty());
     }
-    for f in ["config.toml", "children.jsonl", "updates.jsonl", "best.json", "summary.json"] {
+    for f in [
+        "config.toml",
+        "children.jsonl",
+        "updates.jsonl",
+        "best.json",
+        "summary.json",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
 }

@@ -116,11 +116,16 @@ fn the_papers_base2_example_decodes_exactly() {
     assert_eq!(
         names,
         [
-            "node_combination", "node_activation", // tree index 0
-            "node_combination", "node_activation", // tree index 1
-            "inject_combination", "inject_activation", // cell inject
-            "node_combination", "node_activation", // tree index 2
-            "inject_node", "cell_node", // cell indices
+            "node_combination",
+            "node_activation", // tree index 0
+            "node_combination",
+            "node_activation", // tree index 1
+            "inject_combination",
+            "inject_activation", // cell inject
+            "node_combination",
+            "node_activation", // tree index 2
+            "inject_node",
+            "cell_node", // cell indices
         ]
     );
     // add=0, elem_mult=1; identity=0, tanh=1, sigmoid=2, relu=3.
@@ -128,19 +133,22 @@ fn the_papers_base2_example_decodes_exactly() {
     let Architecture::Cell(a) = space.decode(&tokens).expect("decode") else {
         panic!("not a cell")
     };
-    let n = |combination, activation| CellNode { combination, activation };
+    let n = |combination, activation| CellNode {
+        combination,
+        activation,
+    };
     assert_eq!(
         a,
         CellArch {
             base: 2,
             nodes: vec![
-                n(Combination::Add, Activation::Tanh),          // a0 = tanh(W1 x + W2 h)
-                n(Combination::ElemMult, Activation::Relu),     // a1 = relu((W3 x) ⊙ (W4 h))
-                n(Combination::ElemMult, Activation::Sigmoid),  // a2 = sigmoid(a0_new ⊙ a1)
+                n(Combination::Add, Activation::Tanh), // a0 = tanh(W1 x + W2 h)
+                n(Combination::ElemMult, Activation::Relu), // a1 = relu((W3 x) ⊙ (W4 h))
+                n(Combination::ElemMult, Activation::Sigmoid), // a2 = sigmoid(a0_new ⊙ a1)
             ],
-            inject: n(Combination::Add, Activation::Relu),      // a0_new = relu(a0 + c_{t-1})
+            inject: n(Combination::Add, Activation::Relu), // a0_new = relu(a0 + c_{t-1})
             inject_node: 0,
-            cell_node: 1,                                       // c_t = (W3 x) ⊙ (W4 h)
+            cell_node: 1, // c_t = (W3 x) ⊙ (W4 h)
         }
     );
     assert_eq!(a.root(), 2);
@@ -177,7 +185,9 @@ fn swapped_inner_subtrees_of_base_8_hash_alike() {
     let space = cell_space("base = 8");
     let draws: Vec<usize> = (0..97).map(|i| i * 7 + 3).collect();
     let tokens = tokens_from(&space, &draws);
-    let Architecture::Cell(a) = space.decode(&tokens).expect("a") else { panic!() };
+    let Architecture::Cell(a) = space.decode(&tokens).expect("a") else {
+        panic!()
+    };
     // Swap the subtrees under the root: left = nodes {0..3, 8, 9, 12}, right = {4..7, 10, 11, 13}.
     let perm: Vec<usize> = vec![4, 5, 6, 7, 0, 1, 2, 3, 10, 11, 8, 9, 13, 12, 14];
     let mut b = a.clone();
@@ -195,8 +205,12 @@ fn swapped_inner_subtrees_of_base_8_hash_alike() {
 fn cnn_hash_distinguishes_skips() {
     let space = cnn_space("layers = 3");
     // Per layer: filter height, filter width, filters, then one skip token per earlier layer.
-    let a = space.decode(&[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1]).expect("a");
-    let b = space.decode(&[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]).expect("b");
+    let a = space
+        .decode(&[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1])
+        .expect("a");
+    let b = space
+        .decode(&[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+        .expect("b");
     assert_ne!(a.hash(), b.hash());
     let Architecture::Cnn(a) = a else { panic!() };
     assert_eq!(a.layers[1].inputs, vec![0]);
@@ -212,7 +226,11 @@ fn architectures_that_do_not_fit_are_rejected_with_a_reason() {
         {"filter_height":2,"filter_width":3,"stride_height":1,"stride_width":1,"num_filters":36,"max_pool":false,"inputs":[0]}]}"#;
     let arch: Architecture = serde_json::from_str(json).expect("json");
     let err = space.check(&arch).expect_err("2 is not a filter height");
-    assert!(err.to_string().contains("filter_height 2 is not one of [1, 3, 5, 7]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("filter_height 2 is not one of [1, 3, 5, 7]"),
+        "{err}"
+    );
     let cell = cell_space("base = 2");
     assert!(cell.check(&arch).is_err());
     let bad_json = r#"{"space":"cell","base":2,"nodes":[],"inject":{"combination":"add","activation":"tanh"},"inject_node":0,"cell_node":9}"#;
@@ -223,14 +241,24 @@ fn architectures_that_do_not_fit_are_rejected_with_a_reason() {
 
 #[test]
 fn growth_schedule_changes_the_schema() {
-    let space = cnn_space("layers = 10\n[space.cnn.growth]\nstart_layers = 6\nadd_layers = 2\nevery = 100");
-    let count = |s: usize| space.schema(s).steps.iter().filter(|x| matches!(x, Step::Anchor { .. })).count();
+    let space =
+        cnn_space("layers = 10\n[space.cnn.growth]\nstart_layers = 6\nadd_layers = 2\nevery = 100");
+    let count = |s: usize| {
+        space
+            .schema(s)
+            .steps
+            .iter()
+            .filter(|x| matches!(x, Step::Anchor { .. }))
+            .count()
+    };
     assert_eq!(count(0), 6);
     assert_eq!(count(100), 8);
     assert_eq!(count(250), 10);
     assert_eq!(count(10_000), 10);
     // Tokens of the first (6-layer) schema decode to 6 layers.
     let tokens = tokens_from(&space, &[1, 2, 3]);
-    let Architecture::Cnn(a) = space.decode(&tokens).expect("decode") else { panic!() };
+    let Architecture::Cnn(a) = space.decode(&tokens).expect("decode") else {
+        panic!()
+    };
     assert_eq!(a.layers.len(), 6);
 }
