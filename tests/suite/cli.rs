@@ -141,3 +141,45 @@ fn binary_is_linked_with_rpath_and_keeps_libtorch_cuda() {
     let o = nas(&["--version"]);
     assert!(o.status.success(), "{}", text(&o).1);
 }
+
+#[test]
+fn train_prints_metrics_and_reward_as_json() {
+    let Some(ptb) = crate::common::ptb_dir() else {
+        eprintln!("skipped: data/ptb missing (run `make setup`)");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let arch = tmp.path().join("arch.json");
+    let o = nas(&[
+        "sample",
+        "configs/quickstart.toml",
+        "-n",
+        "1",
+        "--uniform",
+        "--seed",
+        "3",
+    ]);
+    std::fs::write(&arch, text(&o).0).expect("write");
+    let _ = ptb;
+    let o = nas(&[
+        "train",
+        "configs/quickstart.toml",
+        "--arch",
+        arch.to_str().expect("utf-8"),
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["epochs"].as_array().map(Vec::len), Some(1));
+    let status = v["status"].as_str().expect("status");
+    assert!(["ok", "diverged"].contains(&status), "{v}");
+    if status == "ok" {
+        let ppl = v["validation_perplexity"].as_f64().expect("perplexity");
+        let reward = v["reward"].as_f64().expect("reward");
+        assert!((reward - 80.0 / (ppl * ppl)).abs() < 1e-9);
+    }
+}

@@ -329,3 +329,61 @@ fn quickstart_runs_end_to_end_on_real_ptb() {
         assert!(dir.join(f).exists(), "{f} missing");
     }
 }
+
+#[test]
+fn ctrl_c_checkpoints_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let mut cfg = synthetic_config(&dir, 400, "");
+    cfg.child.synthetic.delay_ms = 20.0;
+    let path = tmp.path().join("c.toml");
+    std::fs::write(&path, cfg.to_toml()).expect("write config");
+    let child = binary()
+        .arg("run")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    // Wait until some children are recorded, then press Ctrl-C.
+    let log = dir.join("children.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) < 40 {
+        assert!(t0.elapsed().as_secs() < 60, "the run recorded nothing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    let before: Vec<ChildRecord> = read_jsonl(&log);
+    assert!(before.len() < 400);
+    assert!(dir
+        .join("checkpoint")
+        .read_dir()
+        .expect("checkpoint dir")
+        .next()
+        .is_some());
+    let o = binary()
+        .arg("run")
+        .arg(&path)
+        .arg("--resume")
+        .output()
+        .expect("resume");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after: Vec<ChildRecord> = read_jsonl(&log);
+    assert_eq!(after.len(), 400);
+    let ids: HashSet<u64> = after.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 400);
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "nothing recorded was lost or changed"
+    );
+}
