@@ -74,6 +74,7 @@ impl Reporter {
             overall.set_prefix(name.to_string());
             overall.set_position(done as u64);
             let status = multi.add(ProgressBar::new_spinner());
+            status.enable_steady_tick(Duration::from_millis(250));
             let slot_bars = slots
                 .iter()
                 .take(MAX_SLOT_LINES)
