@@ -344,7 +344,10 @@ impl Handler<TrainChild> for Recorder {
             };
             return self.record(rec, msg.reply, ctx);
         }
-        let sent = self.jobs.as_ref().map(|j| j.send(Job { child: msg }).is_ok());
+        let sent = self
+            .jobs
+            .as_ref()
+            .map(|j| j.send(Job { child: msg }).is_ok());
         if sent == Some(false) {
             self.end(RunEnd::Failed("every trainer slot has stopped".into()), ctx);
         }
