@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::child::{ChildOutcome, ChildStatus, EpochMetrics};
-use crate::config::Config;
+use crate::child::{ChildError, ChildOutcome, ChildStatus, EpochMetrics};
+use crate::config::{Config, SyntheticFailure};
 use crate::space::{Architecture, Schema, SearchSpace, Step};
 
 /// The hidden target of the landscape for a schema.
@@ -48,7 +48,9 @@ pub fn reward(space: &SearchSpace, arch: &Architecture, seed: u64) -> f64 {
 
 /// Evaluate one child: sleep `child.synthetic.delay_ms`, then the landscape's
 /// reward; a `child.synthetic.failure_rate` share of children (chosen by id)
-/// fail on purpose with the failure reward.
+/// fail on purpose with the failure reward, as `child.synthetic.failure_kind`
+/// says. With `failure_kind = "panic"` this function really panics: the
+/// trainer's `catch_unwind` is what is under test.
 pub fn evaluate(
     space: &SearchSpace,
     arch: &Architecture,
@@ -62,11 +64,8 @@ pub fn evaluate(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed.wrapping_mul(0x9E37_79B9) ^ id);
     if syn.failure_rate > 0.0 && rng.random::<f64>() < syn.failure_rate {
-        let mut out = ChildOutcome::failure(
-            ChildStatus::Failed,
-            config.reward.failure,
-            "synthetic failure (child.synthetic.failure_rate)",
-        );
+        let (status, message) = injected_failure(syn.failure_kind, id);
+        let mut out = ChildOutcome::failure(status, config.reward.failure, message);
         out.seconds = start.elapsed().as_secs_f64();
         return out;
     }
@@ -86,5 +85,43 @@ pub fn evaluate(
         params: 0,
         seconds,
         message: None,
+    }
+}
+
+/// What libtorch reports when a CUDA allocation fails (PyTorch 2.x wording),
+/// up to the C++ backtrace.
+pub const CUDA_OOM_MESSAGE: &str = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total \
+capacity of 79.25 GiB of which 1.06 GiB is free. Including non-PyTorch memory, this process has 78.18 GiB \
+memory in use. Of the allocated memory 76.90 GiB is allocated by PyTorch, and 0.78 GiB is reserved by \
+PyTorch but unallocated. If reserved but unallocated memory is large try setting \
+PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  See documentation for Memory \
+Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)";
+
+/// The status and message of an injected failure of child `id`; panics for
+/// [`SyntheticFailure::Panic`].
+fn injected_failure(kind: SyntheticFailure, id: u64) -> (ChildStatus, String) {
+    match kind {
+        SyntheticFailure::Failed => (
+            ChildStatus::Failed,
+            "synthetic failure (child.synthetic.failure_rate)".into(),
+        ),
+        SyntheticFailure::Panic => {
+            panic!("synthetic panic in child {id} (child.synthetic.failure_kind = \"panic\")")
+        }
+        SyntheticFailure::Diverged => {
+            let e = ChildError::Diverged {
+                epoch: 1,
+                batch: 1,
+                loss: f64::NAN,
+            };
+            (ChildStatus::Diverged, e.to_string())
+        }
+        SyntheticFailure::Oom => {
+            let torch = tch::TchError::Torch(format!(
+                "{CUDA_OOM_MESSAGE}\nException raised from malloc at /pytorch/c10/cuda/CUDACachingAllocator.cpp:1369 \
+                 (most recent call first):\nframe #0: c10::Error::Error(...)"
+            ));
+            (ChildStatus::Failed, ChildError::from(torch).to_string())
+        }
     }
 }

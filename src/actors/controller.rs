@@ -24,31 +24,51 @@ use crate::controller::{clip_global_norm, Controller};
 use crate::space::{sample_uniform, Schema, SearchSpace};
 
 /// The children budget, shared by the replicas: ids are handed out once.
+///
+/// A resumed run first hands out the ids that the stopped run had reserved
+/// but not recorded (children in flight when it was killed or stopped), so
+/// that a finished run's ids are exactly `0..budget`.
 #[derive(Debug)]
 pub struct Budget {
     next_id: AtomicU64,
-    remaining: Mutex<usize>,
+    /// Unused ids below `next_id`, ascending, and how many children are left.
+    state: Mutex<(std::collections::VecDeque<u64>, usize)>,
 }
 
 impl Budget {
     /// `remaining` children left, the first of them numbered `next_id`.
     pub fn new(next_id: u64, remaining: usize) -> Budget {
+        Budget::with_gaps(Vec::new(), next_id, remaining)
+    }
+
+    /// `remaining` children left: first the ids in `gaps` (ascending), then from `next_id` on.
+    pub fn with_gaps(gaps: Vec<u64>, next_id: u64, remaining: usize) -> Budget {
         Budget {
             next_id: AtomicU64::new(next_id),
-            remaining: Mutex::new(remaining),
+            state: Mutex::new((gaps.into(), remaining)),
         }
     }
 
     /// Reserve up to `n` child ids (fewer at the end of the budget, none when spent).
     pub fn reserve(&self, n: usize) -> Vec<u64> {
-        let mut rem = match self.remaining.lock() {
+        let mut state = match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        let (gaps, rem) = &mut *state;
         let k = n.min(*rem);
         *rem -= k;
-        let first = self.next_id.fetch_add(k as u64, Ordering::SeqCst);
-        (first..first + k as u64).collect()
+        let mut ids: Vec<u64> = Vec::with_capacity(k);
+        while ids.len() < k {
+            match gaps.pop_front() {
+                Some(id) => ids.push(id),
+                None => break,
+            }
+        }
+        let fresh = (k - ids.len()) as u64;
+        let first = self.next_id.fetch_add(fresh, Ordering::SeqCst);
+        ids.extend(first..first + fresh);
+        ids
     }
 }
 

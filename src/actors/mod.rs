@@ -6,17 +6,16 @@
 //! - [`reporter::Reporter`]: bars on a terminal, plain lines otherwise;
 //! - [`recorder::Recorder`]: the append-only child log, cache, best.json, the end of the run.
 //!
-//! [`run`] is what `nas-actor run` calls.
+//! [`run`] is what `nas-actor run` calls; `resume` opens (and locks) its run directory.
 
 pub mod controller;
 pub mod messages;
 pub mod param_store;
 pub mod recorder;
 pub mod reporter;
+mod resume;
 pub mod trainer;
 
-use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -35,7 +34,6 @@ use crate::config::{Backend, Config, Dataset, Strategy};
 use crate::controller::{Adam, Baseline, Controller};
 use crate::devices::{self, Discovery};
 use crate::space::SearchSpace;
-use crate::store::{ChildRecord, RunDir};
 
 /// Why a run did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -109,55 +107,20 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let (slots, device_notice) = devices::assign_slots(&config.devices, &discovery, cores)
         .map_err(|e| RunError::Input(e.to_string()))?;
 
-    let out = &config.experiment.output_dir;
-    let run_dir = if options.resume {
-        RunDir::open_resume(out, &config)
-    } else {
-        RunDir::create(out, &config)
-    }
-    .map_err(|e| RunError::Input(e.to_string()))?;
-    let _lock = run_dir.lock().map_err(|e| RunError::Input(e.to_string()))?;
-    let mut notices: Vec<String> = device_notice.into_iter().collect();
-
-    let mut records: Vec<ChildRecord> = Vec::new();
-    let mut run_dir = run_dir;
-    if options.resume {
-        let log = run_dir
-            .read_children()
-            .map_err(|e| RunError::Input(e.to_string()))?;
-        if let Some(tail) = log.dropped_tail {
-            notices.push(format!(
-                "resume: dropped a last log line cut short by the stop: {tail}"
-            ));
-            run_dir
-                .repair_tail()
-                .map_err(|e| RunError::Runtime(e.to_string()))?;
-        }
-        records = log.records;
-        check_records(&records, &space, run_dir.path())?;
-    }
-    let checkpoint: Option<Checkpoint> = if options.resume {
-        run_dir
-            .read_checkpoint()
-            .map_err(|e| RunError::Input(e.to_string()))?
-    } else {
-        None
-    };
-
     let heads = space.heads();
+    let controller0 = Controller::new(&heads, &config.controller, seed);
+    let opened = resume::open(&config, &space, options.resume, controller0.num_params())?;
+    let _lock = opened.lock;
+    let run_dir = opened.run_dir;
+    let records = opened.records;
+    let checkpoint = opened.checkpoint;
+    let mut notices: Vec<String> = device_notice.into_iter().collect();
+    notices.extend(opened.notices);
+
     let lr = config.controller_learning_rate();
     let reinforce = config.search.strategy == Strategy::Reinforce;
-    let controller0 = Controller::new(&heads, &config.controller, seed);
     let state = match checkpoint {
         Some(c) => {
-            if c.weights.len() != controller0.num_params() {
-                return Err(RunError::Input(format!(
-                    "{}: the checkpoint holds {} controller parameters, this config's controller has {}; resume with the run's own config",
-                    run_dir.path().join("checkpoint").display(),
-                    c.weights.len(),
-                    controller0.num_params()
-                )));
-            }
             notices.push(format!(
                 "resume: {} children recorded, θ version {}",
                 records.len(),
@@ -173,14 +136,15 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let done = records.len();
     let next_id = records.iter().map(|r| r.id + 1).max().unwrap_or(0);
     let remaining = config.experiment.budget.saturating_sub(done);
-    let budget = Arc::new(Budget::new(next_id, remaining));
+    // Ids a stopped run reserved but never recorded are handed out first.
+    let gaps = resume::unused_ids(&records, config.experiment.budget);
+    let budget = Arc::new(Budget::with_gaps(gaps, next_id, remaining));
     let sampled = Arc::new(AtomicUsize::new(state.sampled.max(done)));
     let stop = Arc::new(AtomicBool::new(false));
     let busy_ns = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let updates_log =
-        JsonlAppender::open(&run_dir.path().join("updates.jsonl")).map_err(RunError::Runtime)?;
-    let run_path = run_dir.path().to_path_buf();
+        JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE)).map_err(RunError::Runtime)?;
     let run_dir = Arc::new(Mutex::new(run_dir));
     let metric = match (config.child.backend, config.data.dataset) {
         (Backend::Synthetic, _) => MetricName::Synthetic,
@@ -313,7 +277,6 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             }
         }
     }
-    let _ = run_path;
     match end {
         Some(RunEnd::Finished) => Ok(summary),
         Some(RunEnd::Interrupted) => Err(RunError::Interrupted(Box::new(summary))),
@@ -322,26 +285,4 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             "the actor system stopped before the run ended".into(),
         )),
     }
-}
-
-/// The records of a resumed run must have unique ids and fit the space.
-fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Result<(), RunError> {
-    let mut seen = HashSet::new();
-    for r in records {
-        if !seen.insert(r.id) {
-            return Err(RunError::Input(format!(
-                "{}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
-                dir.join("children.jsonl").display(),
-                r.id
-            )));
-        }
-        if let Err(e) = space.check(&r.arch) {
-            return Err(RunError::Input(format!(
-                "{}: child {}: {e}; the log does not belong to this config's space",
-                dir.join("children.jsonl").display(),
-                r.id
-            )));
-        }
-    }
-    Ok(())
 }

@@ -489,6 +489,10 @@ pub struct SyntheticConfig {
     pub delay_ms: f64,
     /// Fraction of children that fail on purpose (tests of failure handling). Default 0.
     pub failure_rate: f64,
+    /// How those children fail (a testing aid): `"failed"` (default, a plain
+    /// error), `"panic"` (a real panic inside the trainer), `"diverged"` (a NaN
+    /// loss) or `"oom"` (the torch error a CUDA out-of-memory produces).
+    pub failure_kind: SyntheticFailure,
 }
 
 impl Default for SyntheticConfig {
@@ -496,8 +500,24 @@ impl Default for SyntheticConfig {
         SyntheticConfig {
             delay_ms: 0.0,
             failure_rate: 0.0,
+            failure_kind: SyntheticFailure::Failed,
         }
     }
+}
+
+/// How a synthetic child picked by `child.synthetic.failure_rate` fails (a testing aid).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyntheticFailure {
+    /// An error: status failed.
+    #[default]
+    Failed,
+    /// A panic inside training, caught by the trainer: status failed.
+    Panic,
+    /// A NaN training loss: status diverged.
+    Diverged,
+    /// The torch error of a CUDA out-of-memory: status failed.
+    Oom,
 }
 
 /// `[reward]`: turning validation metrics into the controller's reward.

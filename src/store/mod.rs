@@ -130,10 +130,13 @@ impl RunDir {
     /// Create a new run directory and write `config.toml` into it first.
     ///
     /// An existing empty directory is used; a non-empty one is refused.
+    /// A directory that holds only what a `create` killed before it wrote
+    /// `config.toml` leaves behind (temporary files, `run.lock`, an empty
+    /// `checkpoint/`) counts as empty.
     pub fn create(path: &Path, config: &Config) -> Result<RunDir, StoreError> {
         match fs::read_dir(path) {
-            Ok(mut entries) => {
-                if entries.next().is_some() {
+            Ok(_) => {
+                if !RunDir::holds_no_run(path) {
                     return Err(StoreError::NotEmpty {
                         path: path.to_path_buf(),
                     });
@@ -144,13 +147,12 @@ impl RunDir {
             }
             Err(e) => return Err(StoreError::write(path, e)),
         }
+        atomic::remove_stale_temps(path)?;
         let dir = RunDir {
             path: path.to_path_buf(),
             log: None,
         };
-        atomic_write(&dir.file(CONFIG_FILE), config.to_toml().as_bytes())?;
-        let ck = dir.file(CHECKPOINT_DIR);
-        fs::create_dir_all(&ck).map_err(|e| StoreError::write(&ck, e))?;
+        dir.write_config(config)?;
         Ok(dir)
     }
 
@@ -161,6 +163,15 @@ impl RunDir {
     /// match the run's; anything else may change, and the new config is
     /// written as the run's `config.toml`.
     pub fn open_resume(path: &Path, config: &Config) -> Result<RunDir, StoreError> {
+        let dir = RunDir::open_existing(path, config)?;
+        dir.write_config(config)?;
+        Ok(dir)
+    }
+
+    /// Open an existing run to resume it with `config`, checking it as
+    /// [`RunDir::open_resume`] does but writing nothing (call
+    /// [`RunDir::write_config`] once everything else is checked too).
+    pub fn open_existing(path: &Path, config: &Config) -> Result<RunDir, StoreError> {
         let config_path = path.join(CONFIG_FILE);
         let text = match fs::read_to_string(&config_path) {
             Ok(t) => t,
@@ -182,14 +193,58 @@ impl RunDir {
                 differences,
             });
         }
-        let dir = RunDir {
+        Ok(RunDir {
             path: path.to_path_buf(),
             log: None,
+        })
+    }
+
+    /// Write `config` as the run's `config.toml` (atomically) and make sure `checkpoint/` exists.
+    pub fn write_config(&self, config: &Config) -> Result<(), StoreError> {
+        atomic_write(&self.file(CONFIG_FILE), config.to_toml().as_bytes())?;
+        let ck = self.file(CHECKPOINT_DIR);
+        fs::create_dir_all(&ck).map_err(|e| StoreError::write(&ck, e))
+    }
+
+    /// True when `path` is a directory without a run in it: empty, or holding
+    /// only what a `create` killed before it wrote `config.toml` leaves
+    /// (temporary files, `run.lock`, an empty `checkpoint/`).
+    pub fn holds_no_run(path: &Path) -> bool {
+        let Ok(entries) = fs::read_dir(path) else {
+            return false;
         };
-        atomic_write(&config_path, config.to_toml().as_bytes())?;
-        let ck = dir.file(CHECKPOINT_DIR);
-        fs::create_dir_all(&ck).map_err(|e| StoreError::write(&ck, e))?;
-        Ok(dir)
+        entries.flatten().all(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let leftover_temp = name.starts_with('.') && name.ends_with(atomic::TEMP_SUFFIX);
+            let empty_dir = || {
+                fs::read_dir(e.path()).is_ok_and(|mut d| {
+                    d.all(|f| {
+                        f.is_ok_and(|f| {
+                            let n = f.file_name();
+                            let n = n.to_string_lossy();
+                            n.starts_with('.') && n.ends_with(atomic::TEMP_SUFFIX)
+                        })
+                    })
+                })
+            };
+            leftover_temp || name == LOCK_FILE || (name == CHECKPOINT_DIR && empty_dir())
+        })
+    }
+
+    /// Take the run lock of `path` before opening it, when `path/run.lock`
+    /// exists (a run directory that was used before): a live run holding it
+    /// is refused with [`StoreError::Locked`] before anything is read or
+    /// written. `None` when there is no lock file (nothing to protect yet).
+    pub fn lock_existing(path: &Path) -> Result<Option<RunLock>, StoreError> {
+        let lock_path = path.join(LOCK_FILE);
+        if !lock_path.is_file() {
+            return Ok(None);
+        }
+        let lock = RunLock::acquire(&lock_path, path)?;
+        atomic::remove_stale_temps(path)?;
+        atomic::remove_stale_temps(&path.join(CHECKPOINT_DIR))?;
+        Ok(Some(lock))
     }
 
     /// The directory.

@@ -1,0 +1,197 @@
+//! Opening the run directory for [`run`](super::run): take the run lock
+//! first (a live run is refused before anything is read or written), then
+//! create the directory or, with `--resume`, read and check the child log and
+//! the checkpoint before writing anything: a refused resume leaves the
+//! directory as it was. Only then is a torn last log line cut off, are
+//! updates newer than the checkpoint dropped from `updates.jsonl` (θ's
+//! versions then continue without a repeat), and is the new config saved.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::param_store::{Checkpoint, UpdateRecord};
+use super::RunError;
+use crate::config::Config;
+use crate::space::SearchSpace;
+use crate::store::{atomic_write, ChildRecord, RunDir, RunLock, StoreError};
+
+/// The controller-update log of a run directory.
+pub const UPDATES_FILE: &str = "updates.jsonl";
+
+/// An opened (and locked) run directory and what a resumed run continues from.
+pub(super) struct Opened {
+    pub run_dir: RunDir,
+    pub lock: RunLock,
+    /// The recorded children (empty for a new run).
+    pub records: Vec<ChildRecord>,
+    pub checkpoint: Option<Checkpoint>,
+    /// One-line notices for the user (torn tail dropped, updates dropped, ...).
+    pub notices: Vec<String>,
+}
+
+fn input(e: StoreError) -> RunError {
+    RunError::Input(e.to_string())
+}
+
+/// Lock and open `config.experiment.output_dir`: a new run, or (with `resume`)
+/// the run in it; `params` is the size of this config's controller.
+pub(super) fn open(
+    config: &Config,
+    space: &SearchSpace,
+    resume: bool,
+    params: usize,
+) -> Result<Opened, RunError> {
+    let out = &config.experiment.output_dir;
+    let early = RunDir::lock_existing(out).map_err(input)?;
+    let fresh = |early: Option<RunLock>, notices: Vec<String>| {
+        let run_dir = RunDir::create(out, config).map_err(input)?;
+        let lock = match early {
+            Some(l) => l,
+            None => run_dir.lock().map_err(input)?,
+        };
+        Ok(Opened {
+            run_dir,
+            lock,
+            records: Vec::new(),
+            checkpoint: None,
+            notices,
+        })
+    };
+    if !resume {
+        return fresh(early, Vec::new());
+    }
+    let mut run_dir = match RunDir::open_existing(out, config) {
+        Ok(d) => d,
+        Err(StoreError::NotARun { .. }) if RunDir::holds_no_run(out) => {
+            let notice = format!(
+                "resume: {} holds no run yet (a start stopped before it wrote its config): starting a new run",
+                out.display()
+            );
+            return fresh(early, vec![notice]);
+        }
+        Err(e) => return Err(input(e)),
+    };
+    let lock = match early {
+        Some(l) => l,
+        None => run_dir.lock().map_err(input)?,
+    };
+    let log = run_dir.read_children().map_err(input)?;
+    check_records(&log.records, space, run_dir.path())?;
+    let checkpoint: Option<Checkpoint> = run_dir.read_checkpoint().map_err(input)?;
+    if let Some(c) = &checkpoint {
+        if c.weights.len() != params {
+            return Err(RunError::Input(format!(
+                "{}: the checkpoint holds {} controller parameters, this config's controller has {params}; resume with the run's own config",
+                run_dir.checkpoint_path().display(),
+                c.weights.len(),
+            )));
+        }
+    }
+    let version = checkpoint.as_ref().map_or(0, |c| c.version);
+    let updates_path = run_dir.file(UPDATES_FILE);
+    let kept = updates_until(&updates_path, version)?;
+
+    // Everything is checked: now repair and save.
+    let mut notices = Vec::new();
+    if let Some(tail) = log.dropped_tail {
+        notices.push(format!(
+            "resume: dropped a last log line cut short by the stop: {tail}"
+        ));
+        run_dir.repair_tail().map_err(input)?;
+    }
+    if let Some((bytes, dropped)) = kept {
+        atomic_write(&updates_path, &bytes).map_err(input)?;
+        if dropped > 0 {
+            notices.push(format!(
+                "resume: dropped {dropped} update(s) from {} newer than the checkpoint (θ version {version}); they are made anew",
+                updates_path.display()
+            ));
+        }
+    }
+    run_dir.write_config(config).map_err(input)?;
+    Ok(Opened {
+        run_dir,
+        lock,
+        records: log.records,
+        checkpoint,
+        notices,
+    })
+}
+
+/// The lines of `updates.jsonl` up to θ `version`, when anything must be cut:
+/// the bytes to keep and how many complete updates were dropped. Updates
+/// past the checkpoint were applied by a run killed before it wrote its
+/// checkpoint; a torn last line is dropped too. A line before the last that
+/// does not parse is an error (edited by hand).
+fn updates_until(path: &Path, version: u64) -> Result<Option<(Vec<u8>, usize)>, RunError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(input(StoreError::Read {
+                path: path.to_path_buf(),
+                source: e,
+            }))
+        }
+    };
+    let mut keep = 0usize;
+    let mut dropped = 0usize;
+    let mut start = 0usize;
+    let mut line_no = 0usize;
+    while start < bytes.len() {
+        line_no += 1;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| start + i + 1);
+        let Some(end) = end else {
+            break; // torn last line: dropped
+        };
+        match serde_json::from_slice::<UpdateRecord>(&bytes[start..end]) {
+            Ok(u) if u.version <= version && dropped == 0 => keep = end,
+            Ok(_) => dropped += 1,
+            Err(_) if end >= bytes.len() => {}
+            Err(e) => {
+                return Err(RunError::Input(format!(
+                    "{}:{line_no}: not an update record ({e}); edited by hand? fix or delete that line, then resume",
+                    path.display()
+                )))
+            }
+        }
+        start = end;
+    }
+    Ok((keep < bytes.len()).then(|| (bytes[..keep].to_vec(), dropped)))
+}
+
+/// The records of a resumed run must have unique ids and fit the space.
+fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Result<(), RunError> {
+    let mut seen = HashSet::new();
+    let log = dir.join(crate::store::CHILDREN_FILE);
+    for r in records {
+        if !seen.insert(r.id) {
+            return Err(RunError::Input(format!(
+                "{}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
+                log.display(),
+                r.id
+            )));
+        }
+        if let Err(e) = space.check(&r.arch) {
+            return Err(RunError::Input(format!(
+                "{}: child {}: {e}; the log does not belong to this config's space",
+                log.display(),
+                r.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Ids below `next_id` and below `budget` that no record has: children a
+/// stopped run had reserved but not recorded. A resumed run hands them out first.
+pub(super) fn unused_ids(records: &[ChildRecord], budget: usize) -> Vec<u64> {
+    let used: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    let next_id = records.iter().map(|r| r.id + 1).max().unwrap_or(0);
+    (0..next_id.min(budget as u64))
+        .filter(|id| !used.contains(id))
+        .collect()
+}
