@@ -12,7 +12,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
-use crate::child::{images, init_cnn_params, reward, CnnChild, EpochMetrics};
+use crate::child::{images, init_cnn_params, reward, CnnChild};
 use crate::config::{CnnChildConfig, LrSchedule};
 use crate::data::{ImageData, ImageSet};
 use crate::space::CnnArch;
@@ -175,21 +175,8 @@ pub(super) fn train(
             run.progress.on_batch(epoch, b + 1, batches, value);
         }
         let (val_loss, accuracy) = evaluate(run, &model, data)?;
-        if !val_loss.is_finite() {
-            return Err(ChildError::ValidationDiverged {
-                epoch,
-                loss: val_loss,
-            });
-        }
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
-            val_loss,
-            val_metric: accuracy,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        run.progress.on_epoch(&metrics);
-        run.epochs.push(metrics);
+        let train_loss = loss_sum / batches.max(1) as f64;
+        run.finish_epoch(epoch, train_loss, val_loss, accuracy, started)?;
     }
     let (metric, reward) = reward::accuracy_reward(&run.epochs, &config.reward)
         .ok_or_else(|| ChildError::Invalid("child.cnn.epochs is 0: nothing was trained".into()))?;

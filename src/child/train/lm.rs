@@ -18,7 +18,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
-use crate::child::{init_lm_params, lm, reward, EpochMetrics, WordLm};
+use crate::child::{init_lm_params, lm, reward, WordLm};
 use crate::config::{ChildModel, LmChildConfig};
 use crate::data::Corpus;
 use crate::space::CellArch;
@@ -181,21 +181,8 @@ pub(super) fn train(
             run.progress.on_batch(epoch, b + 1, batches, value);
         }
         let val_loss = evaluate(run, &model, &valid, batch)?;
-        if !val_loss.is_finite() {
-            return Err(ChildError::ValidationDiverged {
-                epoch,
-                loss: val_loss,
-            });
-        }
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
-            val_loss,
-            val_metric: val_loss.exp(),
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        run.progress.on_epoch(&metrics);
-        run.epochs.push(metrics);
+        let train_loss = loss_sum / batches.max(1) as f64;
+        run.finish_epoch(epoch, train_loss, val_loss, val_loss.exp(), started)?;
     }
     let perplexity =
         run.epochs.last().map(|e| e.val_metric).ok_or_else(|| {

@@ -101,6 +101,33 @@ impl Run<'_> {
             Err(ChildError::Diverged { epoch, batch, loss })
         }
     }
+
+    /// Close an epoch: a non-finite validation loss diverges; otherwise record and report its metrics.
+    fn finish_epoch(
+        &mut self,
+        epoch: usize,
+        train_loss: f64,
+        val_loss: f64,
+        val_metric: f64,
+        started: Instant,
+    ) -> Result<(), ChildError> {
+        if !val_loss.is_finite() {
+            return Err(ChildError::ValidationDiverged {
+                epoch,
+                loss: val_loss,
+            });
+        }
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss,
+            val_loss,
+            val_metric,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        self.progress.on_epoch(&metrics);
+        self.epochs.push(metrics);
+        Ok(())
+    }
 }
 
 /// Train the child `arch` on `data` with `config.child` on `device`, initialised and
