@@ -9,5 +9,6 @@ mod controller;
 mod data;
 mod devices;
 mod orchestrator;
+mod post;
 mod space;
 mod store;
