@@ -61,31 +61,30 @@ impl TrainedModel {
             Lm(WordLm),
         }
         let mut vs = nn::VarStore::new(device);
-        let net = match (arch, data) {
-            (Architecture::Cnn(a), TaskData::Images(d)) => Net::Cnn(CnnChild::new(
-                &vs.root(),
-                a,
-                d.train.channels,
-                d.classes,
-                config.space.cnn.pool_size,
-                config.child.cnn.bn_eps,
-            )),
-            (Architecture::Cell(a), TaskData::Text(c)) => {
-                let vocab = c.vocab.words.len();
-                let cfg = &config.child.lm;
-                let model = match config.child.model {
-                    ChildModel::Searched => WordLm::cell(&vs.root(), a, vocab, cfg),
-                    ChildModel::Lstm => WordLm::lstm(&vs.root(), vocab, cfg),
-                };
-                Net::Lm(model.map_err(ChildError::Invalid)?)
-            }
-            _ => {
-                return Err(ChildError::Invalid(
+        let net =
+            match (arch, data) {
+                (Architecture::Cnn(a), TaskData::Images(d)) => Net::Cnn(CnnChild::new(
+                    &vs.root(),
+                    a,
+                    d.train.channels,
+                    d.classes,
+                    config.space.cnn.pool_size,
+                    config.child.cnn.bn_eps,
+                )),
+                (Architecture::Cell(a), TaskData::Text(c)) => {
+                    let vocab = c.vocab.words.len();
+                    let cfg = &config.child.lm;
+                    let model = match config.child.model {
+                        ChildModel::Searched => WordLm::cell(&vs.root(), a, vocab, cfg),
+                        ChildModel::Lstm => WordLm::lstm(&vs.root(), vocab, cfg),
+                    };
+                    Net::Lm(model.map_err(ChildError::Invalid)?)
+                }
+                _ => return Err(ChildError::Invalid(
                     "the architecture's space does not match the data (CNN ↔ images, cell ↔ text)"
                         .into(),
-                ))
-            }
-        };
+                )),
+            };
         vs.load(path)?;
         Ok(match net {
             Net::Cnn(model) => TrainedModel::Cnn { vs, model },
@@ -159,7 +158,9 @@ fn test_images(
             set.height as i64,
             set.width as i64,
         ];
-        let x = Tensor::f_from_slice(&x)?.f_view(shape)?.f_to_device(device)?;
+        let x = Tensor::f_from_slice(&x)?
+            .f_view(shape)?
+            .f_to_device(device)?;
         let y = Tensor::f_from_slice(&y)?.f_to_device(device)?;
         let (loss, hits) = tch::no_grad(|| -> Result<(f64, f64), ChildError> {
             let logits = model.forward_t(&x, false)?;

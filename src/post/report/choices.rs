@@ -116,9 +116,7 @@ impl ChoicePicture {
             .zip(counts)
             .filter(|((_, size), c)| *size > 0 && c.iter().flatten().any(|&x| x > 0.0))
             .map(|((head, size), c)| {
-                let totals: Vec<f64> = (0..windows)
-                    .map(|w| c.iter().map(|o| o[w]).sum())
-                    .collect();
+                let totals: Vec<f64> = (0..windows).map(|w| c.iter().map(|o| o[w]).sum()).collect();
                 let shares = c
                     .iter()
                     .map(|o| {
@@ -178,6 +176,7 @@ impl Picture for ChoicePicture {
                 .configure_mesh()
                 .label_style(("sans-serif", 11))
                 .x_desc("child index")
+                .x_label_formatter(&|x| format!("{x:.0}"))
                 .draw()
                 .map_err(err)?;
             for (o, (label, shares)) in panel.options.iter().zip(&panel.shares).enumerate() {

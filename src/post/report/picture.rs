@@ -44,17 +44,13 @@ pub fn save(picture: &impl Picture, dir: &Path, stem: &str) -> Result<Vec<PathBu
     {
         let root = BitMapBackend::new(&png, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| PostError::write(&png, e))?;
-        picture
-            .draw(&root)
-            .map_err(|e| PostError::write(&png, e))?;
+        picture.draw(&root).map_err(|e| PostError::write(&png, e))?;
         root.present().map_err(|e| PostError::write(&png, e))?;
     }
     {
         let root = SVGBackend::new(&svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| PostError::write(&svg, e))?;
-        picture
-            .draw(&root)
-            .map_err(|e| PostError::write(&svg, e))?;
+        picture.draw(&root).map_err(|e| PostError::write(&svg, e))?;
         root.present().map_err(|e| PostError::write(&svg, e))?;
     }
     Ok(vec![png, svg])
@@ -67,7 +63,7 @@ pub fn err(e: impl std::fmt::Display) -> String {
 
 /// A distinct colour for series `i`.
 pub fn colour(i: usize) -> RGBColor {
-    const COLOURS: [RGBColor; 12] = [
+    const COLOURS: [RGBColor; 20] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
@@ -80,6 +76,14 @@ pub fn colour(i: usize) -> RGBColor {
         RGBColor(23, 190, 207),
         RGBColor(57, 59, 121),
         RGBColor(173, 73, 74),
+        RGBColor(0, 0, 0),
+        RGBColor(99, 121, 57),
+        RGBColor(255, 187, 120),
+        RGBColor(152, 223, 138),
+        RGBColor(174, 199, 232),
+        RGBColor(197, 176, 213),
+        RGBColor(140, 109, 49),
+        RGBColor(247, 182, 210),
     ];
     COLOURS[i % COLOURS.len()]
 }

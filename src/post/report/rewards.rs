@@ -84,6 +84,7 @@ impl Picture for RewardPicture {
         chart
             .configure_mesh()
             .x_desc("child index")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("reward")
             .label_style(("sans-serif", 14))
             .draw()

@@ -35,7 +35,11 @@ pub fn grid(config: &Config) -> Result<Vec<GridPoint>, PostError> {
     }
     check_positive("retrain.learning_rates", &r.learning_rates)?;
     check_positive("retrain.bn_eps", &r.bn_eps)?;
-    if let Some(w) = r.weight_decays.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+    if let Some(w) = r
+        .weight_decays
+        .iter()
+        .find(|w| !(w.is_finite() && **w >= 0.0))
+    {
         return Err(PostError::Grid {
             key: "retrain.weight_decays".into(),
             message: format!("{w} is not a weight decay ≥ 0"),

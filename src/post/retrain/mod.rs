@@ -214,7 +214,11 @@ pub fn retrain(
     let Some((sel_job, sel_val, sel_model)) = searched else {
         let why: Vec<String> = results
             .iter()
-            .filter_map(|r| r.message.as_ref().map(|m| format!("{}: {m}", r.description)))
+            .filter_map(|r| {
+                r.message
+                    .as_ref()
+                    .map(|m| format!("{}: {m}", r.description))
+            })
             .take(5)
             .collect();
         return Err(PostError::Training(format!(
@@ -276,7 +280,8 @@ pub fn retrain(
         test: sel_test,
         test_evaluations,
     };
-    let mut bytes = serde_json::to_vec_pretty(&report).map_err(|e| PostError::write(&final_path, e))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(&report).map_err(|e| PostError::write(&final_path, e))?;
     bytes.push(b'\n');
     atomic_write(&final_path, &bytes)?;
     Ok(report)
@@ -326,9 +331,7 @@ fn load_test(config: &Config, data: &TaskData) -> Result<TestSet, PostError> {
 /// Save as safetensors through a temporary name, then rename (atomic).
 fn save_weights(model: &TrainedModel, path: &Path) -> Result<(), PostError> {
     let tmp = path.with_extension("tmp.safetensors");
-    model
-        .save(&tmp)
-        .map_err(|e| PostError::write(&tmp, e))?;
+    model.save(&tmp).map_err(|e| PostError::write(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| PostError::write(path, e))
 }
 

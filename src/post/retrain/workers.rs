@@ -63,7 +63,11 @@ fn result_of(job: &Job, outcome: &ChildOutcome) -> GridResult {
         grid: job.grid.clone(),
         status: outcome.status,
         validation: outcome.metric.and_then(finite),
-        validation_history: outcome.epochs.iter().map(|e| finite(e.val_metric)).collect(),
+        validation_history: outcome
+            .epochs
+            .iter()
+            .map(|e| finite(e.val_metric))
+            .collect(),
         params: outcome.params,
         seconds: outcome.seconds,
         message: outcome.message.clone(),

@@ -153,7 +153,14 @@ dir = "unused"
     check(tmp.path(), json!(cases));
 }
 
-fn layer(fh: usize, fw: usize, s: (usize, usize), filters: usize, pool: bool, inputs: Vec<usize>) -> CnnLayer {
+fn layer(
+    fh: usize,
+    fw: usize,
+    s: (usize, usize),
+    filters: usize,
+    pool: bool,
+    inputs: Vec<usize>,
+) -> CnnLayer {
     CnnLayer {
         filter_height: fh,
         filter_width: fw,
@@ -210,7 +217,11 @@ dir = "unused"
     let x = Tensor::randn([2, 3, 11, 9], (Kind::Float, Device::Cpu));
     let logits = tch::no_grad(|| model.forward_t(&x, false)).expect("forward");
     let module = tmp.path().join("cnn.py");
-    std::fs::write(&module, pytorch_source(&Architecture::Cnn(arch), &cfg, "test")).expect("write");
+    std::fs::write(
+        &module,
+        pytorch_source(&Architecture::Cnn(arch), &cfg, "test"),
+    )
+    .expect("write");
     check(
         tmp.path(),
         json!([{

@@ -28,8 +28,8 @@ const FILES: [&str; 8] = [
 /// Every report file exists; images are a PNG (magic bytes, plausible size) and an SVG document.
 fn check_files(dir: &Path) {
     for f in FILES {
-        let bytes = std::fs::read(dir.join("report").join(f))
-            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        let bytes =
+            std::fs::read(dir.join("report").join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         match f.rsplit('.').next() {
             Some("png") => {
                 assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f} is not a PNG");
@@ -37,13 +37,19 @@ fn check_files(dir: &Path) {
             }
             Some("svg") => {
                 let s = String::from_utf8(bytes).expect("SVG is UTF-8");
-                assert!(s.contains("<svg") && s.trim_end().ends_with("</svg>"), "{f}");
+                assert!(
+                    s.contains("<svg") && s.trim_end().ends_with("</svg>"),
+                    "{f}"
+                );
                 assert!(s.contains("<text"), "{f} has no text");
                 assert_eq!(s.matches('<').count(), s.matches('>').count(), "{f}");
             }
             Some("dot") => {
                 let s = String::from_utf8(bytes).expect("DOT is UTF-8");
-                assert!(s.starts_with("digraph") && s.trim_end().ends_with('}'), "{f}");
+                assert!(
+                    s.starts_with("digraph") && s.trim_end().ends_with('}'),
+                    "{f}"
+                );
             }
             _ => assert!(!bytes.is_empty()),
         }
@@ -146,7 +152,14 @@ fn cell_search_report_writes_every_file_and_tolerates_a_torn_line() {
     let arch: Architecture =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("JSON");
     assert_eq!(arch, view.top(1)[0].arch);
-    let o = nas(&["export", dir.to_str().expect("utf-8"), "--top", "999", "--format", "json"]);
+    let o = nas(&[
+        "export",
+        dir.to_str().expect("utf-8"),
+        "--top",
+        "999",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("ranked 999"), "{:?}", text(&o));
 }
@@ -166,7 +179,10 @@ fn cnn_search_report_draws_layers_and_skip_connections() {
     };
     for (i, l) in best.layers.iter().enumerate() {
         for j in &l.inputs {
-            assert!(dot.contains(&format!("layer{j} -> layer{i}")), "edge {j}->{i}");
+            assert!(
+                dot.contains(&format!("layer{j} -> layer{i}")),
+                "edge {j}->{i}"
+            );
         }
     }
     let choices = ChoicePicture::new(&view.records, &view.config);
@@ -200,7 +216,13 @@ fn report_of_a_run_without_children_still_writes_pictures() {
         .collect();
     assert_eq!(
         names,
-        ["rewards.png", "rewards.svg", "choices.png", "choices.svg", "report.md"]
+        [
+            "rewards.png",
+            "rewards.svg",
+            "choices.png",
+            "choices.svg",
+            "report.md"
+        ]
     );
     assert!(summary.lines.iter().any(|l| l.contains("no architecture")));
 }

@@ -49,11 +49,17 @@ fn text_run_tests_once_refuses_without_force_and_records_forced() {
         .iter()
         .filter_map(|r| r.validation)
         .fold(f64::INFINITY, f64::min);
-    assert_eq!(first.selected.validation, best, "chosen by lowest validation perplexity");
+    assert_eq!(
+        first.selected.validation, best,
+        "chosen by lowest validation perplexity"
+    );
     // The top 2 by reward are the last two ok children (ids 2 and 1).
     let ids: std::collections::BTreeSet<_> = searched.iter().filter_map(|r| r.child_id).collect();
     assert_eq!(ids.into_iter().collect::<Vec<_>>(), vec![1, 2]);
-    let baseline = first.baseline.as_ref().expect("PTB retrain has an LSTM baseline");
+    let baseline = first
+        .baseline
+        .as_ref()
+        .expect("PTB retrain has an LSTM baseline");
     assert_eq!(baseline.model, ChildModel::Lstm);
     let t = first.test.metric;
     assert!(t.is_finite() && t > 1.0 && t < 60.0, "test perplexity {t}");
@@ -67,13 +73,22 @@ fn text_run_tests_once_refuses_without_force_and_records_forced() {
     let o = nas(&["retrain", d, "--device", "cpu"]);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{stdout}\n{stderr}");
-    assert!(stderr.contains("final.json") && stderr.contains("--force"), "{stderr}");
-    assert!(!stdout.contains("test set:"), "no test evaluation without --force");
+    assert!(
+        stderr.contains("final.json") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("test set:"),
+        "no test evaluation without --force"
+    );
     assert_eq!(std::fs::read(dir.join(FINAL_FILE)).expect("read"), before);
 
     let o = nas(&["retrain", d, "--device", "cpu", "--force", "--top", "1"]);
     let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "forced retrain failed:\n{stdout}\n{stderr}");
+    assert!(
+        o.status.success(),
+        "forced retrain failed:\n{stdout}\n{stderr}"
+    );
     let second = read_final(&dir);
     assert_eq!(second.test_evaluations.len(), 2);
     assert_eq!(second.test_evaluations[0], first.test_evaluations[0]);
@@ -89,7 +104,10 @@ fn text_run_tests_once_refuses_without_force_and_records_forced() {
     assert!(md.contains("this run: found cell"));
     assert!(md.contains("this run: LSTM baseline"));
     assert!(md.contains("67.9"), "paper row missing");
-    assert!(md.contains("Test-set evaluations of this run: 2 (1 forced)"), "{md}");
+    assert!(
+        md.contains("Test-set evaluations of this run: 2 (1 forced)"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -130,7 +148,10 @@ fn image_run_chooses_by_validation_and_saves_loadable_weights() {
         .iter()
         .filter_map(|r| r.validation)
         .fold(f64::NEG_INFINITY, f64::max);
-    assert_eq!(report.selected.validation, best, "highest validation accuracy");
+    assert_eq!(
+        report.selected.validation, best,
+        "highest validation accuracy"
+    );
     assert_eq!(report.test.count, 48, "every test image");
     assert!((0.0..=1.0).contains(&report.test.metric));
 

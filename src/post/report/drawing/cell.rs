@@ -132,7 +132,11 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
                 dashed: false,
             };
             arrows.push(arrow(vec![t.top(), inject.bottom()], EDGE, false));
-            let entry = if side < 0 { inject.left() } else { inject.right() };
+            let entry = if side < 0 {
+                inject.left()
+            } else {
+                inject.right()
+            };
             arrows.push(arrow(
                 vec![c_prev.bottom(), (c_prev.x, entry.1), entry],
                 STATE_EDGE,
@@ -144,9 +148,9 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
         }
         if k == arch.cell_node {
             let c_t = Node {
-                x: t.x + side * (NODE_W / 2 + SIDE_W / 2 + 14),
+                x: t.x + side * (NODE_W / 2 + 30),
                 y: t.y + 36,
-                w: SIDE_W,
+                w: 40,
                 h: 28,
                 lines: vec!["c_t".into()],
                 fill: STATE_FILL,
@@ -231,13 +235,13 @@ pub fn dot(arch: &CellArch) -> String {
         arch.cell_node
     );
     let (_, parent) = levels_and_parents(base);
-    for k in 0..n {
+    for (k, up) in parent.iter().enumerate().take(n) {
         let from = if k == inj {
             "inject".to_string()
         } else {
             format!("n{k}")
         };
-        match parent[k] {
+        match up {
             Some(p) => {
                 let _ = writeln!(s, "  {from} -> n{p};");
             }

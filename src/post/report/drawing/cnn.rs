@@ -27,7 +27,10 @@ const OUT: RGBColor = RGBColor(40, 130, 60);
 
 /// e.g. `3×5, 36 filters, stride 2×1, max pool`.
 fn layer_text(i: usize, l: &CnnLayer) -> Vec<String> {
-    let mut first = format!("{i}: {}×{} conv, {}", l.filter_height, l.filter_width, l.num_filters);
+    let mut first = format!(
+        "{i}: {}×{} conv, {}",
+        l.filter_height, l.filter_width, l.num_filters
+    );
     if l.stride_height != 1 || l.stride_width != 1 {
         first += &format!(" /{}×{}", l.stride_height, l.stride_width);
     }
@@ -80,7 +83,7 @@ pub fn scene(arch: &CnnArch, title: &str) -> Scene {
             (a, b, from.x - from.w / 2 - offset)
         };
         // Enter slightly above the middle so arcs into one box stay apart.
-        let b = (b.0, b.1 - 6 + (lane as i32 % 3) * 6);
+        let b = (b.0, b.1 - 6 + (lane % 3) * 6);
         Arrow {
             points: vec![a, (x, a.1), (x, b.1), b],
             colour,
@@ -145,7 +148,11 @@ pub fn dot(arch: &CnnArch) -> String {
             let _ = writeln!(s, "  image -> layer{i};");
         }
         for &j in &l.inputs {
-            let style = if j + 1 == i { "" } else { " [color=\"#c85a14\"]" };
+            let style = if j + 1 == i {
+                ""
+            } else {
+                " [color=\"#c85a14\"]"
+            };
             let _ = writeln!(s, "  layer{j} -> layer{i}{style};");
         }
     }

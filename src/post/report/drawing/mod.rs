@@ -97,8 +97,8 @@ impl Picture for Scene {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let title = TextStyle::from(("sans-serif", 20).into_font())
-            .pos(Pos::new(HPos::Center, VPos::Top));
+        let title =
+            TextStyle::from(("sans-serif", 20).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(
             self.title.clone(),
             (self.width as i32 / 2, 8),
