@@ -63,7 +63,12 @@ pub enum PostError {
 impl PostError {
     /// True for bad input (arguments, config, data, run directory): exit code 2.
     pub fn is_input(&self) -> bool {
-        !matches!(self, PostError::Training(_) | PostError::Write { .. })
+        !matches!(
+            self,
+            PostError::Training(_)
+                | PostError::Write { .. }
+                | PostError::Store(StoreError::Write { .. } | StoreError::Encode { .. })
+        )
     }
 
     pub(crate) fn write(path: &std::path::Path, e: impl std::fmt::Display) -> PostError {
