@@ -8,7 +8,9 @@
 //! - [`lm`]: the word-level language model around a cell or tch's LSTM ([`WordLm`]);
 //! - [`images`]: standardisation and augmentation of image batches;
 //! - [`train()`]: train one child and report a [`ChildOutcome`]; [`param_count`]: its size;
-//! - [`reward`]: validation metrics → reward.
+//! - [`reward`]: validation metrics → reward;
+//! - [`final_eval`]: the trained model of a finished child, saved, reloaded and
+//!   evaluated once on the test set (`nas-actor retrain`).
 //!
 //! Determinism: parameters are initialised from a `ChaCha8Rng` seeded by the child's seed, and
 //! batch order and augmentation decisions come from the same kind of RNG, never from tch's
@@ -17,6 +19,7 @@
 
 pub mod cell;
 pub mod cnn;
+pub mod final_eval;
 pub mod images;
 mod init;
 pub mod lm;
@@ -29,4 +32,4 @@ pub use cnn::CnnChild;
 pub use init::{init_cnn_params, init_lm_params};
 pub use lm::{LmState, WordLm};
 pub use outcome::{ChildOutcome, ChildStatus, EpochMetrics, NoProgress, Progress};
-pub use train::{param_count, train, ChildError};
+pub use train::{param_count, train, train_keeping, ChildError};

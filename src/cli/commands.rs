@@ -38,6 +38,20 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             seed,
         } => train(&config, &arch, device.as_deref(), epochs, seed),
         Command::Devices { config } => show_devices(config.as_deref()),
+        Command::Retrain {
+            run_dir,
+            top,
+            config,
+            force,
+            device,
+        } => super::post::retrain(&run_dir, top, config, force, device.as_deref()),
+        Command::Report { run_dir } => super::post::report(&run_dir),
+        Command::Export {
+            run_dir,
+            top,
+            format,
+            out,
+        } => super::post::export(&run_dir, top, format, out.as_deref()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (0 success, 1 a run that failed while going, 2 bad input, 130 Ctrl-C).
 
 mod commands;
+mod post;
 
 use std::path::PathBuf;
 
@@ -91,4 +92,49 @@ pub enum Command {
         /// A config whose [devices] table to apply.
         config: Option<PathBuf>,
     },
+    /// Retrain the run's top architectures over the [retrain] grid, choose by
+    /// validation metric, evaluate once on the test set; writes final.json and
+    /// final.safetensors into the run directory.
+    Retrain {
+        /// The run directory (the config's experiment.output_dir).
+        run_dir: PathBuf,
+        /// Architectures to retrain (default: retrain.top of the config).
+        #[arg(long)]
+        top: Option<usize>,
+        /// Use this config's child training and [retrain] grid instead of the run's.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Evaluate the test set again although final.json records an evaluation.
+        #[arg(long)]
+        force: bool,
+        /// Train on `cpu` or `cuda:N` only (default: the config's [devices] slots).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Write pictures and report.md of a run (finished or still going) into RUN_DIR/report/.
+    Report {
+        /// The run directory.
+        run_dir: PathBuf,
+    },
+    /// Print (or write) the N-th best architecture as JSON or as a PyTorch module.
+    Export {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Rank of the architecture: 1 = the best.
+        #[arg(long, default_value_t = 1)]
+        top: usize,
+        /// `json` (the architecture) or `pytorch` (a Python source file).
+        #[arg(long, value_enum)]
+        format: ExportKind,
+        /// Write here instead of to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `--format` of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportKind {
+    Json,
+    Pytorch,
 }

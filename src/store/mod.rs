@@ -247,6 +247,20 @@ impl RunDir {
         Ok(Some(lock))
     }
 
+    /// Open an existing run directory only to read it (report, retrain,
+    /// export): nothing is written. Fails when `path` has no `config.toml`.
+    pub fn open_read_only(path: &Path) -> Result<RunDir, StoreError> {
+        if !path.join(CONFIG_FILE).is_file() {
+            return Err(StoreError::NotARun {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            log: None,
+        })
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path

@@ -9,6 +9,7 @@ mod controller;
 mod data;
 mod devices;
 mod orchestrator;
+mod post;
 mod reliability;
 mod space;
 mod store;

@@ -310,13 +310,20 @@ fn quickstart_runs_end_to_end_on_real_ptb() {
     assert!(!ok.is_empty());
     for r in &ok {
         let ppl = r.metric.expect("a perplexity");
-        assert!(ppl.is_finite() && ppl > 1.0, "child {} perplexity {ppl}", r.id);
+        assert!(
+            ppl.is_finite() && ppl > 1.0,
+            "child {} perplexity {ppl}",
+            r.id
+        );
         assert!((r.reward - 80.0 / (ppl * ppl)).abs() < 1e-9);
         assert!(r.params > 0 && !r.epochs.is_empty());
     }
     // Real training on real text: the best child is far better than a uniform
     // guess over the 10,000-word vocabulary (perplexity 10,000).
-    let best = ok.iter().filter_map(|r| r.metric).fold(f64::INFINITY, f64::min);
+    let best = ok
+        .iter()
+        .filter_map(|r| r.metric)
+        .fold(f64::INFINITY, f64::min);
     assert!(best < 1500.0, "best perplexity {best}");
     for f in [
         "config.toml",

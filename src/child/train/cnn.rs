@@ -12,6 +12,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
+use crate::child::final_eval::TrainedModel;
 use crate::child::{images, init_cnn_params, reward, CnnChild};
 use crate::config::{CnnChildConfig, LrSchedule};
 use crate::data::{ImageData, ImageSet};
@@ -180,7 +181,11 @@ pub(super) fn train(
     }
     let (metric, reward) = reward::accuracy_reward(&run.epochs, &config.reward)
         .ok_or_else(|| ChildError::Invalid("child.cnn.epochs is 0: nothing was trained".into()))?;
-    Ok(Finished { metric, reward })
+    Ok(Finished {
+        metric,
+        reward,
+        model: TrainedModel::Cnn { vs, model },
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
+use crate::child::final_eval::TrainedModel;
 use crate::child::{init_lm_params, lm, reward, WordLm};
 use crate::config::{ChildModel, LmChildConfig};
 use crate::data::Corpus;
@@ -191,6 +192,7 @@ pub(super) fn train(
     Ok(Finished {
         metric: perplexity,
         reward: reward::perplexity_reward(perplexity, &config.reward),
+        model: TrainedModel::Lm { vs, model },
     })
 }
 

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use tch::{Device, TchError};
 
+use super::final_eval::TrainedModel;
 use super::{ChildOutcome, ChildStatus, EpochMetrics, Progress};
 use crate::config::{ChildModel, Config};
 use crate::data::TaskData;
@@ -55,10 +56,11 @@ impl From<TchError> for ChildError {
     }
 }
 
-/// The metric and reward of a finished child.
+/// The metric, reward and trained model of a finished child.
 struct Finished {
     metric: f64,
     reward: f64,
+    model: TrainedModel,
 }
 
 /// Stops a child between batches when it runs too long or is cancelled.
@@ -142,6 +144,18 @@ pub fn train(
     seed: u64,
     progress: &mut dyn Progress,
 ) -> ChildOutcome {
+    train_keeping(arch, config, data, device, seed, progress).0
+}
+
+/// [`train`], also returning the trained model when the child finished (status ok).
+pub fn train_keeping(
+    arch: &Architecture,
+    config: &Config,
+    data: &TaskData,
+    device: Device,
+    seed: u64,
+    progress: &mut dyn Progress,
+) -> (ChildOutcome, Option<TrainedModel>) {
     let start = Instant::now();
     let params = param_count(arch, config, data);
     let mut run = Run {
@@ -174,8 +188,12 @@ pub fn train(
         Err(ChildError::Panic(message))
     });
     let seconds = start.elapsed().as_secs_f64();
+    let mut model = None;
     let (status, reward, metric, message) = match result {
-        Ok(f) => (ChildStatus::Ok, f.reward, Some(f.metric), None),
+        Ok(f) => {
+            model = Some(f.model);
+            (ChildStatus::Ok, f.reward, Some(f.metric), None)
+        }
         Err(e) => {
             let status = match e {
                 ChildError::Diverged { .. } | ChildError::ValidationDiverged { .. } => {
@@ -186,7 +204,7 @@ pub fn train(
             (status, config.reward.failure, None, Some(e.to_string()))
         }
     };
-    ChildOutcome {
+    let outcome = ChildOutcome {
         status,
         reward,
         metric,
@@ -194,7 +212,8 @@ pub fn train(
         params,
         seconds,
         message,
-    }
+    };
+    (outcome, model)
 }
 
 /// Trainable parameters of the child `arch` would have on `data`, computed from the

@@ -1,0 +1,109 @@
+//! A run directory as the post-search commands see it: its config, the
+//! child records (a torn last line is dropped with a notice, as the store's
+//! reader does), the controller updates and `final.json`, all read without
+//! writing anything.
+
+use std::path::{Path, PathBuf};
+
+use super::final_json::{FinalReport, FINAL_FILE};
+use super::PostError;
+use crate::actors::param_store::UpdateRecord;
+use crate::config::Config;
+use crate::space::SearchSpace;
+use crate::store::{top_records, ChildRecord, RunDir, CONFIG_FILE};
+
+/// The controller-update log the ParamStore appends.
+pub const UPDATES_FILE: &str = "updates.jsonl";
+
+/// What a run directory holds, read once.
+#[derive(Debug)]
+pub struct RunView {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The run's `config.toml`.
+    pub config: Config,
+    /// Every complete child record, in file order.
+    pub records: Vec<ChildRecord>,
+    /// Notices about what could not be read (a torn last line and the like).
+    pub notices: Vec<String>,
+    /// Controller updates (`updates.jsonl`; empty for random search or none yet).
+    pub updates: Vec<UpdateRecord>,
+    /// `final.json`, when `nas-actor retrain` has written it.
+    pub final_report: Option<FinalReport>,
+}
+
+impl RunView {
+    /// Read the run in `dir`.
+    pub fn open(dir: &Path) -> Result<RunView, PostError> {
+        if !dir.join(CONFIG_FILE).is_file() {
+            return Err(PostError::NotARun {
+                path: dir.to_path_buf(),
+            });
+        }
+        let config_path = dir.join(CONFIG_FILE);
+        let config = Config::load(&config_path).map_err(|e| PostError::Config(e.to_string()))?;
+        let run = RunDir::open_read_only(dir)?;
+        let log = run.read_children()?;
+        let mut notices: Vec<String> = log.dropped_tail.into_iter().collect();
+        let (updates, update_notice) = read_updates(&dir.join(UPDATES_FILE));
+        notices.extend(update_notice);
+        let final_report = FinalReport::read(&dir.join(FINAL_FILE))?;
+        Ok(RunView {
+            dir: dir.to_path_buf(),
+            config,
+            records: log.records,
+            notices,
+            updates,
+            final_report,
+        })
+    }
+
+    /// The configured search space of the run.
+    pub fn space(&self) -> SearchSpace {
+        SearchSpace::from_config(&self.config)
+    }
+
+    /// The best distinct architectures (status ok or cached), best first.
+    pub fn top(&self, n: usize) -> Vec<&ChildRecord> {
+        top_records(&self.records, n)
+    }
+
+    /// The `rank`-th best architecture (1 = the best); errors say how many there are.
+    pub fn ranked(&self, rank: usize) -> Result<&ChildRecord, PostError> {
+        let top = self.top(rank.max(1));
+        if rank == 0 || top.len() < rank {
+            return Err(PostError::NoArchitecture {
+                path: self.dir.join(crate::store::CHILDREN_FILE),
+                message: format!(
+                    "asked for the architecture ranked {rank}, but the run has {} distinct architecture(s) with status ok; use a rank from 1 to {}",
+                    top.len(),
+                    top.len().max(1)
+                ),
+            });
+        }
+        Ok(top[rank - 1])
+    }
+}
+
+/// Read `updates.jsonl` leniently: it is a log for pictures only, so lines
+/// that do not parse are skipped with one notice.
+fn read_updates(path: &Path) -> (Vec<UpdateRecord>, Option<String>) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (Vec::new(), None);
+    };
+    let mut updates = Vec::new();
+    let mut bad = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<UpdateRecord>(line) {
+            Ok(u) => updates.push(u),
+            Err(_) => bad += 1,
+        }
+    }
+    let notice = (bad > 0).then(|| {
+        format!(
+            "{}: {bad} line(s) do not parse (a write cut short?); skipped",
+            path.display()
+        )
+    });
+    (updates, notice)
+}
