@@ -1,5 +1,8 @@
 //! The benchmarks (`examples/bench_*.rs`) run in their tiny size so they cannot
 //! rot: each must finish and produce sane numbers. No timing assertions.
+// Each example is its own crate with its own copy of `bench_common`; here they
+// are modules of one crate, so that file is loaded once per example.
+#![allow(clippy::duplicate_mod)]
 
 #[allow(dead_code)]
 #[path = "../../examples/bench_orchestration.rs"]
