@@ -2,6 +2,7 @@
 
 mod common;
 
+mod bench;
 mod child;
 mod cli;
 mod config;

@@ -1,0 +1,110 @@
+//! The benchmarks (`examples/bench_*.rs`) run in their tiny size so they cannot
+//! rot: each must finish and produce sane numbers. No timing assertions.
+// Each example is its own crate with its own copy of `bench_common`; here they
+// are modules of one crate, so that file is loaded once per example.
+#![allow(clippy::duplicate_mod)]
+
+#[allow(dead_code)]
+#[path = "../../examples/bench_orchestration.rs"]
+mod orchestration;
+
+#[allow(dead_code)]
+#[path = "../../examples/bench_children.rs"]
+mod children;
+
+#[allow(dead_code)]
+#[path = "../../examples/bench_controller.rs"]
+mod controller;
+
+#[allow(dead_code)]
+#[path = "../../examples/bench_memory.rs"]
+mod memory;
+
+#[allow(dead_code)]
+#[path = "../../examples/bench_search.rs"]
+mod search;
+
+use crate::common::ptb_dir;
+
+#[test]
+fn orchestration_bench_measures_utilisation_and_scaling() {
+    let r = orchestration::bench(orchestration::bench_common::Size::Tiny, 20.0, 32)
+        .expect("the orchestration benchmark");
+    let s = &r.scale;
+    assert_eq!(s.children, 32);
+    assert!(s.utilisation > 0.0 && s.utilisation <= 1.0, "{s:?}");
+    assert!(s.overhead_ms >= 0.0 && s.overhead_ms.is_finite(), "{s:?}");
+    assert!(s.updates_per_s > 0.0, "{s:?}");
+    assert!(r.peak_rss_mib > 0.0);
+    let slots: Vec<usize> = r.curve.iter().map(|c| c.slots).collect();
+    assert_eq!(slots, vec![1, 8]);
+    for c in &r.curve {
+        assert!(
+            c.children >= 2 && c.children_per_s > 0.0 && c.ideal_per_s > 0.0,
+            "{c:?}"
+        );
+        assert!(c.utilisation > 0.0 && c.utilisation <= 1.0, "{c:?}");
+    }
+}
+
+#[test]
+fn children_bench_times_tch_and_the_pytorch_reference() {
+    let spec = children::Spec::new(children::bench_common::Size::Tiny, 1).expect("spec");
+    let rows = children::bench(&spec).expect("the children benchmark (needs .venv with torch)");
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let ratio = r.tch / r.torch;
+        assert!(ratio > 0.0 && ratio.is_finite(), "{r:?}");
+    }
+}
+
+#[test]
+fn controller_bench_measures_sampling_and_updates() {
+    let r =
+        controller::bench(controller::bench_common::Size::Tiny).expect("the controller benchmark");
+    assert_eq!(r.rows.len(), 2);
+    for row in &r.rows {
+        assert!(row.archs_per_s > 0.0 && row.update_s > 0.0, "{row:?}");
+        assert!(row.per_child_s > 0.0 && row.tokens > 0, "{row:?}");
+    }
+    if ptb_dir().is_some() {
+        assert!(r.child_s.is_some_and(|s| s > 0.0));
+    }
+}
+
+#[test]
+fn memory_bench_reads_rss_after_real_children() {
+    let rows = memory::bench(memory::bench_common::Size::Tiny).expect("the memory benchmark");
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r.failures, 0, "{r:?}");
+        let counts: Vec<usize> = r.readings.iter().map(|(n, _)| *n).collect();
+        assert_eq!(counts, vec![2, 4]);
+        assert!(r.readings.iter().all(|(_, mib)| *mib > 0.0), "{r:?}");
+        assert!(r.growth().is_finite());
+    }
+}
+
+#[test]
+fn search_bench_compares_reinforce_and_random() {
+    let knobs = search::Knobs {
+        budget: 64,
+        learning_rate: 0.02,
+        entropy_weight: 0.01,
+        baseline_decay: 0.95,
+    };
+    let rows =
+        search::bench(search::bench_common::Size::Tiny, &knobs, 2).expect("the search benchmark");
+    let expected = if ptb_dir().is_some() { 4 } else { 2 };
+    assert_eq!(rows.len(), expected);
+    for r in &rows {
+        assert!(r.best_reward >= r.last_quarter_mean, "{r:?}");
+        if r.task.starts_with("PTB") {
+            assert_eq!(r.children, 2);
+            assert!(r.best_ppl.is_some_and(|p| p > 1.0), "{r:?}");
+        } else {
+            assert_eq!(r.children, 64);
+            assert!((0.1..=1.0).contains(&r.best_reward), "{r:?}");
+        }
+    }
+}
