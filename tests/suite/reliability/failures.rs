@@ -111,7 +111,9 @@ fn real_tch_children_that_diverge_or_time_out_are_recorded() {
     cfg.search.children_per_replica = 1;
     cfg.child.lm.init_range = 1e30;
     cfg.reward.failure = -1.0;
-    let diverged = run_with_failures(cfg, ChildStatus::Diverged, "loss became", true);
+    // Not every sampled cell overflows (a saturating cell can keep a finite loss),
+    // so at least one must diverge and every diverged child must be recorded right.
+    let diverged = run_with_failures(cfg, ChildStatus::Diverged, "loss became", false);
     // A learning rate past f32: tch's optimizer panics inside training (a real panic, caught).
     let mut cfg = tiny_lm_config(&tmp.path().join("panic"), &data, 4);
     cfg.devices.cpu_workers = 1;
