@@ -201,7 +201,7 @@ fn hand_edited_run_directories_are_refused_and_left_as_they_are() {
                 let first = text.lines().next().expect("a line").to_string();
                 std::fs::write(d.join("children.jsonl"), text + &first + "\n").expect("write");
             },
-            "child id 0 appears twice",
+            "appears twice",
             "restore it",
         ),
         (
