@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Reduction, Tensor};
+use tch::{nn, Device, Reduction, Tensor};
 
 use super::{images, lm, ChildError, CnnChild, WordLm};
 use crate::config::{ChildModel, Config};
@@ -162,16 +162,7 @@ fn test_images(
             .f_view(shape)?
             .f_to_device(device)?;
         let y = Tensor::f_from_slice(&y)?.f_to_device(device)?;
-        let (loss, hits) = tch::no_grad(|| -> Result<(f64, f64), ChildError> {
-            let logits = model.forward_t(&x, false)?;
-            let loss =
-                logits.f_cross_entropy_loss(&y, None::<Tensor>, Reduction::Sum, -100, 0.0)?;
-            let hits = logits
-                .f_argmax(-1, false)?
-                .f_eq_tensor(&y)?
-                .f_sum(Kind::Float)?;
-            Ok((loss.f_double_value(&[])?, hits.f_double_value(&[])?))
-        })?;
+        let (loss, hits) = crate::child::train::score_batch(model, &x, &y)?;
         loss_sum += loss;
         correct += hits;
     }

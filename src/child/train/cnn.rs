@@ -89,16 +89,7 @@ fn evaluate(run: &Run, model: &CnnChild, data: &ImageData) -> Result<(f64, f64),
         run.clock.check(&*run.progress)?;
         let indices: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
         let (x, y) = to_tensors(run, data, &data.valid, &indices, None)?;
-        let (loss, hits) = tch::no_grad(|| -> Result<(f64, f64), ChildError> {
-            let logits = model.forward_t(&x, false)?;
-            let loss =
-                logits.f_cross_entropy_loss(&y, None::<Tensor>, Reduction::Sum, -100, 0.0)?;
-            let hits = logits
-                .f_argmax(-1, false)?
-                .f_eq_tensor(&y)?
-                .f_sum(Kind::Float)?;
-            Ok((loss.f_double_value(&[])?, hits.f_double_value(&[])?))
-        })?;
+        let (loss, hits) = score_batch(model, &x, &y)?;
         loss_sum += loss;
         correct += hits;
         seen += indices.len();
@@ -185,6 +176,23 @@ pub(super) fn train(
         metric,
         reward,
         model: TrainedModel::Cnn { vs, model },
+    })
+}
+
+/// Summed cross-entropy and number of correct predictions of one evaluation batch.
+pub(crate) fn score_batch(
+    model: &CnnChild,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(f64, f64), ChildError> {
+    tch::no_grad(|| {
+        let logits = model.forward_t(x, false)?;
+        let loss = logits.f_cross_entropy_loss(y, None::<Tensor>, Reduction::Sum, -100, 0.0)?;
+        let hits = logits
+            .f_argmax(-1, false)?
+            .f_eq_tensor(y)?
+            .f_sum(Kind::Float)?;
+        Ok((loss.f_double_value(&[])?, hits.f_double_value(&[])?))
     })
 }
 

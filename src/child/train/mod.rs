@@ -4,6 +4,7 @@
 //! language-model training loops.
 
 mod cnn;
+pub(crate) use cnn::score_batch;
 mod lm;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
