@@ -4,12 +4,20 @@
 //! slots at the same child time.
 //!
 //! Run: `cargo run --release --example bench_orchestration -- [--tiny]
-//! [--delay-ms D] [--budget N] [--no-curve] [--run-root DIR]` (defaults: 2,000 ms per child, 12,800 children). Prints slot utilisation
-//! (busy / (slots × wall)), orchestration overhead per child
-//! ((slots × wall − busy) / children), controller updates per second, peak RSS
-//! and, per slot count, children/s against the ideal slots / child time.
-//! Run directories go to a temporary directory (under `--run-root DIR` when given:
-//! `/dev/shm` shows the orchestrator without the cost of fsync).
+//! [--delay-ms D] [--budget N] [--long-delay-ms D2] [--long-budget N2]
+//! [--no-curve] [--run-root DIR]`.
+//!
+//! At scale it runs three searches (defaults in brackets): REINFORCE with
+//! children of D ms [2,000] for N children [12,800]; random search, same D and
+//! N (the orchestrator without the controller's math); REINFORCE with
+//! children of D2 ms [10,000] for N2 children [4,800]. For each it prints slot
+//! utilisation (busy / (slots × wall)), idle slot time per child
+//! ((slots × wall − busy) / children), the process's CPU time per child (the
+//! trainers only sleep, so this is the orchestrator and the controller),
+//! controller updates per second and peak RSS; then, per slot count,
+//! children/s against the ideal slots / child time. Run directories go to a
+//! temporary directory (under `--run-root DIR` when given: `/dev/shm` shows
+//! the orchestrator without the cost of fsync).
 
 #[path = "bench_common/mod.rs"]
 pub mod bench_common;
@@ -17,49 +25,55 @@ pub mod bench_common;
 use std::path::Path;
 
 use anyhow::Context;
-use bench_common::{arg, machine, peak_rss_mib, table, Size};
+use bench_common::{arg, cpu_seconds, machine, peak_rss_mib, reset_peak_rss, table, Size};
 use nas_actor::actors::{run, RunOptions};
 use nas_actor::config::Config;
+
+/// One synthetic search to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// `"reinforce"` or `"random"`.
+    pub strategy: &'static str,
+    pub slots: usize,
+    pub replicas: usize,
+    pub m: usize,
+    pub budget: usize,
+    pub delay_ms: f64,
+}
 
 /// One synthetic search's measurements.
 #[derive(Debug, Clone)]
 pub struct OrchRow {
-    pub slots: usize,
+    pub setup: Setup,
     pub children: usize,
     pub wall_s: f64,
     pub utilisation: f64,
     /// (slots × wall − busy) / children, milliseconds.
-    pub overhead_ms: f64,
+    pub idle_ms: f64,
+    /// Process CPU time (user + system) / children, milliseconds.
+    pub cpu_ms: f64,
     pub updates_per_s: f64,
     pub children_per_s: f64,
     /// slots / child time.
     pub ideal_per_s: f64,
+    /// Peak RSS (VmHWM) during this search, MiB (0 where it cannot be reset).
+    pub peak_rss_mib: f64,
 }
 
 /// What the benchmark measured.
 #[derive(Debug, Clone)]
 pub struct OrchReport {
-    pub delay_ms: f64,
-    pub scale: OrchRow,
-    /// Peak RSS (VmHWM) after the run at scale, MiB.
-    pub peak_rss_mib: f64,
+    pub scale: Vec<OrchRow>,
     pub curve: Vec<OrchRow>,
 }
 
-/// The synthetic CNN-space config of one run (the paper's 15-layer space with skips).
-fn config(
-    dir: &Path,
-    slots: usize,
-    replicas: usize,
-    m: usize,
-    budget: usize,
-    delay_ms: f64,
-) -> anyhow::Result<Config> {
+/// The synthetic CNN-space config of one search (the paper's 15-layer space with skips).
+fn config(dir: &Path, s: &Setup) -> anyhow::Result<Config> {
     let text = format!(
         r#"
 [experiment]
 name = "bench-orchestration"
-output_dir = "{}"
+output_dir = "{dir}"
 seed = 1
 budget = {budget}
 
@@ -69,6 +83,7 @@ cpu_workers = {slots}
 
 [search]
 space = "cnn"
+strategy = "{strategy}"
 replicas = {replicas}
 children_per_replica = {m}
 shards = 20
@@ -77,61 +92,89 @@ shards = 20
 backend = "synthetic"
 
 [child.synthetic]
-delay_ms = {delay_ms}
+delay_ms = {delay}
 
 [data]
 dataset = "cifar10"
 dir = "data/cifar10"
 "#,
-        dir.display()
+        dir = dir.display(),
+        budget = s.budget,
+        slots = s.slots,
+        strategy = s.strategy,
+        replicas = s.replicas,
+        m = s.m,
+        delay = s.delay_ms,
     );
     Config::from_toml(&text, Path::new("bench_orchestration.toml")).context("the benchmark config")
 }
 
 /// Run one synthetic search and measure it.
-pub fn measure(
-    slots: usize,
-    replicas: usize,
-    m: usize,
-    budget: usize,
-    delay_ms: f64,
-) -> anyhow::Result<OrchRow> {
+pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
     // `--run-root DIR` puts the run directory there (e.g. /dev/shm, where fsync is free).
     let tmp = match arg::<String>("--run-root") {
         Some(root) => tempfile::tempdir_in(root),
         None => tempfile::tempdir(),
     }
     .context("a temporary run directory")?;
-    let cfg = config(
-        &tmp.path().join("run"),
-        slots,
+    let cfg = config(&tmp.path().join("run"), &setup)?;
+    let reset = reset_peak_rss();
+    let cpu0 = cpu_seconds();
+    let s = run(cfg, &RunOptions::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cpu = cpu_seconds() - cpu0;
+    let wall = s.wall_seconds.max(1e-9);
+    let slots = setup.slots as f64;
+    let busy = s.slot_utilisation * slots * wall;
+    let children = s.children.max(1) as f64;
+    Ok(OrchRow {
+        setup,
+        children: s.children,
+        wall_s: wall,
+        utilisation: s.slot_utilisation,
+        idle_ms: (slots * wall - busy) / children * 1000.0,
+        cpu_ms: cpu / children * 1000.0,
+        updates_per_s: s.updates as f64 / wall,
+        children_per_s: s.children as f64 / wall,
+        ideal_per_s: slots / (setup.delay_ms / 1000.0),
+        peak_rss_mib: if reset { peak_rss_mib() } else { 0.0 },
+    })
+}
+
+/// The whole benchmark: the searches at scale, then the scaling curve (each
+/// slot count trains `waves` rounds of children, K and m as at scale).
+pub fn bench(
+    size: Size,
+    delay_ms: f64,
+    budget: usize,
+    long: Option<(f64, usize)>,
+) -> anyhow::Result<OrchReport> {
+    let (replicas, m) = size.pick((100, 8), (4, 2));
+    let at_scale = Setup {
+        strategy: "reinforce",
+        slots: replicas * m,
         replicas,
         m,
         budget,
         delay_ms,
-    )?;
-    let s = run(cfg, &RunOptions::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let wall = s.wall_seconds.max(1e-9);
-    let busy = s.slot_utilisation * slots as f64 * wall;
-    Ok(OrchRow {
-        slots,
-        children: s.children,
-        wall_s: wall,
-        utilisation: s.slot_utilisation,
-        overhead_ms: (slots as f64 * wall - busy) / s.children.max(1) as f64 * 1000.0,
-        updates_per_s: s.updates as f64 / wall,
-        children_per_s: s.children as f64 / wall,
-        ideal_per_s: slots as f64 / (delay_ms / 1000.0),
-    })
-}
-
-/// The whole benchmark: the run at scale, then the scaling curve (each slot
-/// count trains `waves` rounds of children, K = 100, m = 8 throughout).
-pub fn bench(size: Size, delay_ms: f64, budget: usize) -> anyhow::Result<OrchReport> {
-    let (replicas, m) = size.pick((100, 8), (4, 2));
-    let slots = replicas * m;
-    let scale = measure(slots, replicas, m, budget, delay_ms)?;
-    let peak = peak_rss_mib();
+    };
+    let mut setups = vec![
+        at_scale,
+        Setup {
+            strategy: "random",
+            ..at_scale
+        },
+    ];
+    if let Some((delay_ms, budget)) = long {
+        setups.push(Setup {
+            delay_ms,
+            budget,
+            ..at_scale
+        });
+    }
+    let scale = setups
+        .into_iter()
+        .map(measure)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let waves = size.pick(4, 2);
     let counts: Vec<usize> = if std::env::args().any(|a| a == "--no-curve") {
         Vec::new()
@@ -140,58 +183,71 @@ pub fn bench(size: Size, delay_ms: f64, budget: usize) -> anyhow::Result<OrchRep
     };
     let curve = counts
         .into_iter()
-        .map(|n| measure(n, replicas, m, (n * waves).max(waves), delay_ms))
+        .map(|n| {
+            measure(Setup {
+                slots: n,
+                budget: n * waves,
+                ..at_scale
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(OrchReport {
-        delay_ms,
-        scale,
-        peak_rss_mib: peak,
-        curve,
-    })
+    Ok(OrchReport { scale, curve })
 }
 
 fn main() -> anyhow::Result<()> {
     let size = Size::from_args();
     let delay_ms = arg("--delay-ms").unwrap_or(size.pick(2000.0, 20.0));
     let budget = arg("--budget").unwrap_or(size.pick(12_800, 32));
-    println!("machine: {}", machine());
-    let r = bench(size, delay_ms, budget)?;
-    let s = &r.scale;
-    println!(
-        "\nAt scale: synthetic CNN space (15 layers, skips), child time {} ms, K×m = {}, {} slots, {} children",
-        r.delay_ms, s.slots, s.slots, s.children
+    let long = (
+        arg("--long-delay-ms").unwrap_or(size.pick(10_000.0, 40.0)),
+        arg("--long-budget").unwrap_or(size.pick(4_800, 16)),
     );
-    let row = vec![
-        s.slots.to_string(),
-        s.children.to_string(),
-        format!("{:.1}", s.wall_s),
-        format!("{:.2}%", s.utilisation * 100.0),
-        format!("{:.2}", s.overhead_ms),
-        format!("{:.1}", s.updates_per_s),
-        format!("{:.0}", r.peak_rss_mib),
-    ];
+    println!("machine: {}", machine());
+    let r = bench(size, delay_ms, budget, Some(long))?;
+    println!("\nAt scale: synthetic CNN space (15 layers, skips), K×m slots:");
+    let rows: Vec<Vec<String>> = r
+        .scale
+        .iter()
+        .map(|s| {
+            vec![
+                s.setup.strategy.to_string(),
+                format!("{}", s.setup.delay_ms),
+                s.setup.slots.to_string(),
+                s.children.to_string(),
+                format!("{:.1}", s.wall_s),
+                format!("{:.2}%", s.utilisation * 100.0),
+                format!("{:.1}", s.idle_ms),
+                format!("{:.2}", s.cpu_ms),
+                format!("{:.1}", s.updates_per_s),
+                format!("{:.0}", s.peak_rss_mib),
+            ]
+        })
+        .collect();
     print!(
         "{}",
         table(
             &[
+                "strategy",
+                "child ms",
                 "slots",
                 "children",
                 "wall s",
                 "utilisation",
-                "overhead ms/child",
+                "idle ms/child",
+                "CPU ms/child",
                 "updates/s",
                 "peak RSS MiB"
             ],
-            &[row],
+            &rows,
         )
     );
-    println!("\nScaling at child time {} ms:", r.delay_ms);
+    println!("\nScaling at child time {delay_ms} ms (REINFORCE):");
     let rows: Vec<Vec<String>> = r
         .curve
         .iter()
         .map(|c| {
             vec![
-                c.slots.to_string(),
+                c.setup.slots.to_string(),
                 c.children.to_string(),
                 format!("{:.1}", c.wall_s),
                 format!("{:.1}", c.children_per_s),

@@ -64,6 +64,28 @@ pub fn peak_rss_mib() -> f64 {
     status_mib("VmHWM:")
 }
 
+/// Reset the peak RSS (VmHWM) to the current RSS; false where the kernel refuses.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time (user + system) of the whole process so far, seconds; 0 where unreadable.
+pub fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, after the parenthesised command name.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    // `after` starts at field 3 (state): utime is field 14, stime field 15.
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / USER_HZ,
+        _ => 0.0,
+    }
+}
+
+/// Clock ticks per second of /proc/self/stat: 100 on the Linux builds the benchmarks run on.
+const USER_HZ: f64 = 100.0;
+
 /// Cores, memory, CPU model and load average, one line.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

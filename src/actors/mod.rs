@@ -8,6 +8,7 @@
 //!
 //! [`run`] is what `nas-actor run` calls; `resume` opens (and locks) its run directory.
 
+mod checkpoint_writer;
 pub mod controller;
 pub mod messages;
 pub mod param_store;
@@ -87,6 +88,14 @@ fn install_ctrl_c(recorder: Addr<Recorder>) {
     });
 }
 
+/// Stop the arbiters and wait for their threads.
+fn stop_arbiters(arbiters: Vec<Arbiter>) {
+    for a in arbiters {
+        a.stop();
+        let _ = a.join();
+    }
+}
+
 /// Run (or resume) the search a config describes, until its budget is spent.
 pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let config = Arc::new(config);
@@ -157,9 +166,18 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
 
     let system = System::new();
+    // The replicas sample and compute gradients in parallel on one arbiter
+    // (thread) per core; the ParamStore has one of its own; the Recorder and
+    // the Reporter stay on the system thread.
+    let arbiters: Vec<Arbiter> = (0..cores.clamp(1, replicas.max(1)) + 1)
+        .map(|_| Arbiter::new())
+        .collect();
+    for a in &arbiters {
+        // The controller's ops are tiny: one torch thread per arbiter avoids
+        // oversubscribing the cores the trainers use.
+        a.spawn_fn(|| tch::set_num_threads(1));
+    }
     let trainers = system.block_on(async {
-        // The replicas' controller ops are tiny: one torch thread on the actor thread
-        // avoids oversubscribing the cores the trainers use.
         tch::set_num_threads(1);
         let reporter = Reporter::new(
             &config.experiment.name,
@@ -173,14 +191,19 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             reporter.do_send(Notice(n.clone()));
         }
         let replica_states = state.replicas.clone();
+        let checkpoint_path = match run_dir.lock() {
+            Ok(r) => r.checkpoint_path(),
+            Err(p) => p.into_inner().checkpoint_path(),
+        };
         let store = ParamStore::new(
             state,
-            run_dir.clone(),
+            checkpoint_path,
             reporter.clone(),
             updates_log,
             sampled.clone(),
         )
-        .start();
+        .map_err(|e| RunError::Runtime(format!("cannot start the checkpoint writer: {e}")))?;
+        let store = ParamStore::start_in_arbiter(&arbiters[0].handle(), move |_| store);
         let recorder = Recorder::new(
             run_dir.clone(),
             &records,
@@ -232,15 +255,29 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                     rng: ChaCha8Rng::seed_from_u64(replica_seed(seed, i)),
                     updates: 0,
                 });
-            let controller = reinforce.then(|| Controller::new(&heads, &config.controller, seed));
-            Replica::new(i, replica_shared.clone(), controller, state).start();
+            // The controller is built on the replica's own arbiter: the arbiters
+            // build theirs in parallel, and each replica starts sampling at once.
+            let (heads, shared) = (heads.clone(), replica_shared.clone());
+            let arbiter = &arbiters[1 + i % (arbiters.len() - 1)];
+            Replica::start_in_arbiter(&arbiter.handle(), move |_| {
+                let controller = reinforce
+                    .then(|| Controller::new(&heads, &shared.config.controller, seed));
+                Replica::new(i, shared, controller, state)
+            });
         }
-        handles
+        Ok(handles)
     });
-    system
-        .run()
-        .map_err(|e| RunError::Runtime(format!("actor system: {e}")))?;
+    let trainers = match trainers {
+        Ok(t) => t,
+        Err(e) => {
+            stop_arbiters(arbiters);
+            return Err(e);
+        }
+    };
+    let ran = system.run();
     stop.store(true, Ordering::SeqCst);
+    stop_arbiters(arbiters);
+    ran.map_err(|e| RunError::Runtime(format!("actor system: {e}")))?;
     for h in trainers {
         let _ = h.join();
     }

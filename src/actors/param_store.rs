@@ -3,15 +3,17 @@
 //! weights); applies pushed gradients in arrival order, shard by shard, and
 //! bumps the version; records the staleness of every update; writes the
 //! checkpoint (θ, Adam, versions, replica baselines and RNGs, counters)
-//! atomically after updates, coalescing bursts into one write.
+//! atomically after updates, coalescing bursts into one write, on a writer
+//! thread of its own so that a write never delays a pull or a push.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint_writer::CheckpointWriter;
 use super::messages::{
     Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, ReplicaCheckpoint,
     ReplicaState, UpdateApplied,
@@ -19,7 +21,6 @@ use super::messages::{
 use super::recorder::Recorder;
 use super::reporter::Reporter;
 use crate::controller::Adam;
-use crate::store::RunDir;
 
 /// One shard: a contiguous slice of θ and its Adam state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,8 +98,8 @@ pub struct UpdateRecord {
 pub struct ParamStore {
     state: Checkpoint,
     snapshot: Arc<Vec<f32>>,
-    run: Arc<Mutex<RunDir>>,
-    recorder: Option<Addr<Recorder>>,
+    writer: CheckpointWriter,
+    recorder: Arc<OnceLock<Addr<Recorder>>>,
     reporter: Addr<Reporter>,
     /// Architectures sampled so far, shared with the replicas.
     sampled: Arc<AtomicUsize>,
@@ -108,24 +109,27 @@ pub struct ParamStore {
 }
 
 impl ParamStore {
+    /// A store over `state` whose checkpoints go to `checkpoint_path`.
     pub fn new(
         state: Checkpoint,
-        run: Arc<Mutex<RunDir>>,
+        checkpoint_path: std::path::PathBuf,
         reporter: Addr<Reporter>,
         updates_log: super::recorder::JsonlAppender,
         sampled: Arc<AtomicUsize>,
-    ) -> ParamStore {
-        ParamStore {
+    ) -> std::io::Result<ParamStore> {
+        let recorder = Arc::new(OnceLock::new());
+        let writer = CheckpointWriter::start(checkpoint_path, recorder.clone())?;
+        Ok(ParamStore {
             snapshot: Arc::new(state.weights.clone()),
             state,
-            run,
-            recorder: None,
+            writer,
+            recorder,
             reporter,
             sampled,
             dirty: false,
             flush_scheduled: false,
             updates_log,
-        }
+        })
     }
 
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
@@ -133,12 +137,12 @@ impl ParamStore {
         if !self.flush_scheduled {
             self.flush_scheduled = true;
             // Queued behind the messages already waiting, so a burst of updates is written once.
-            ctx.notify(FlushCheckpoint);
+            ctx.notify(WriteCheckpoint);
         }
     }
 
     fn fail(&self, message: String) {
-        if let Some(r) = &self.recorder {
+        if let Some(r) = self.recorder.get() {
             r.do_send(Fatal(message));
         }
     }
@@ -156,7 +160,7 @@ pub struct SetRecorder(pub Addr<Recorder>);
 impl Handler<SetRecorder> for ParamStore {
     type Result = ();
     fn handle(&mut self, msg: SetRecorder, _: &mut Context<Self>) {
-        self.recorder = Some(msg.0);
+        let _ = self.recorder.set(msg.0);
     }
 }
 
@@ -239,24 +243,35 @@ impl Handler<ReplicaCheckpoint> for ParamStore {
     }
 }
 
+/// ParamStore → itself: hand the checkpoint to the writer if anything changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriteCheckpoint;
+
+impl ParamStore {
+    fn submit_checkpoint(&mut self) {
+        self.flush_scheduled = false;
+        if self.dirty {
+            self.dirty = false;
+            self.state.sampled = self.sampled.load(Ordering::SeqCst);
+            self.writer.submit(self.state.clone());
+        }
+    }
+}
+
+impl Handler<WriteCheckpoint> for ParamStore {
+    type Result = ();
+    fn handle(&mut self, _: WriteCheckpoint, _: &mut Context<Self>) {
+        self.submit_checkpoint();
+    }
+}
+
 impl Handler<FlushCheckpoint> for ParamStore {
     type Result = Result<(), String>;
-    /// Write the checkpoint atomically if anything changed since the last write.
+    /// Write the checkpoint if anything changed, and wait until it is on disk.
     fn handle(&mut self, _: FlushCheckpoint, _: &mut Context<Self>) -> Result<(), String> {
-        self.flush_scheduled = false;
-        if !self.dirty {
-            return Ok(());
-        }
-        self.dirty = false;
-        self.state.sampled = self.sampled.load(Ordering::SeqCst);
-        let written = match self.run.lock() {
-            Ok(run) => run.write_checkpoint(&self.state).map_err(|e| e.to_string()),
-            Err(_) => Err("the run directory handle is poisoned".to_string()),
-        };
-        if let Err(m) = &written {
-            self.fail(m.clone());
-        }
-        written
+        self.submit_checkpoint();
+        self.writer.flush()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Recorder: owns the run directory's child log. Every finished child is
 //! appended and flushed to disk *before* its reward goes back to the replica
-//! that asked for it. It answers repeated architectures from its cache
+//! that asked for it; the children that finish together are written with one
+//! fsync (group commit). It answers repeated architectures from its cache
 //! (status `cached`), feeds new ones to the trainers' shared job queue, keeps
 //! best.json current, and ends the run: when every replica is done, on a
 //! fatal error, or on Ctrl-C.
@@ -136,6 +137,9 @@ pub struct Recorder {
     /// Stop (as if interrupted) after this many children recorded by this process.
     stop_after: Option<usize>,
     recorded_here: usize,
+    /// Records waiting for the next group commit, with the replica to answer.
+    pending: Vec<(ChildRecord, Recipient<ChildResult>)>,
+    flush_scheduled: bool,
 }
 
 impl Recorder {
@@ -169,6 +173,8 @@ impl Recorder {
             ending: false,
             stop_after: None,
             recorded_here: 0,
+            pending: Vec::new(),
+            flush_scheduled: false,
         };
         for rec in previous {
             r.count(rec);
@@ -206,41 +212,69 @@ impl Recorder {
         true
     }
 
-    /// Append a record to disk, then count it and answer the replica.
+    /// Queue a record; the queue is written with one fsync once the mailbox
+    /// has no more messages waiting (group commit), and only then are the
+    /// replicas answered.
     fn record(&mut self, rec: ChildRecord, reply: Recipient<ChildResult>, ctx: &mut Context<Self>) {
         if self.ending {
             return;
         }
+        self.pending.push((rec, reply));
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            // Runs after every message already in the mailbox.
+            ctx.notify(FlushRecords);
+        }
+    }
+
+    /// Append the queued records to disk (one write, one fsync), then count
+    /// them, update best.json and answer the replicas.
+    fn flush_records(&mut self, ctx: &mut Context<Self>) {
+        self.flush_scheduled = false;
+        let mut batch = std::mem::take(&mut self.pending);
+        if self.ending || batch.is_empty() {
+            return;
+        }
+        if let Some(n) = self.stop_after {
+            // Children beyond the stop are in flight at the stop: sampled anew on resume.
+            batch.truncate(n.saturating_sub(self.recorded_here));
+        }
+        let records: Vec<ChildRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
         let appended = match self.run.lock() {
-            Ok(mut run) => run.append_child(&rec).map_err(|e| e.to_string()),
+            Ok(mut run) => run.append_children(&records).map_err(|e| e.to_string()),
             Err(_) => Err("the run directory handle is poisoned".to_string()),
         };
         if let Err(e) = appended {
             return self.end(RunEnd::Failed(e), ctx);
         }
-        self.recorded_here += 1;
-        let top_changed = self.count(&rec);
+        self.recorded_here += records.len();
+        let mut top_changed = false;
+        for rec in &records {
+            top_changed |= self.count(rec);
+        }
         if top_changed {
             if let Err(e) = self.write_best() {
                 return self.end(RunEnd::Failed(e), ctx);
             }
         }
-        reply.do_send(ChildResult {
-            id: rec.id,
-            reward: rec.reward,
-            status: rec.status,
-        });
         let best = self.best.first();
-        self.reporter.do_send(ChildRecorded {
-            id: rec.id,
-            status: rec.status,
-            reward: rec.reward,
-            metric: rec.metric,
-            done: self.done,
-            best_reward: best.map_or(0.0, |b| b.reward),
-            best_metric: best.and_then(|b| b.metric),
-            failures: self.failures,
-        });
+        for (rec, reply) in batch {
+            reply.do_send(ChildResult {
+                id: rec.id,
+                reward: rec.reward,
+                status: rec.status,
+            });
+            self.reporter.do_send(ChildRecorded {
+                id: rec.id,
+                status: rec.status,
+                reward: rec.reward,
+                metric: rec.metric,
+                done: self.done,
+                best_reward: best.map_or(0.0, |b| b.reward),
+                best_metric: best.and_then(|b| b.metric),
+                failures: self.failures,
+            });
+        }
         if self.stop_after.is_some_and(|n| self.recorded_here >= n) {
             self.end(RunEnd::Interrupted, ctx);
         }
@@ -359,6 +393,18 @@ impl Handler<ChildFinished> for Recorder {
     /// A trainer finished a child: record it, then pass the reward on.
     fn handle(&mut self, msg: ChildFinished, ctx: &mut Context<Self>) {
         self.record(msg.record, msg.reply, ctx);
+    }
+}
+
+/// Recorder → itself: write the queued records (group commit).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushRecords;
+
+impl Handler<FlushRecords> for Recorder {
+    type Result = ();
+    fn handle(&mut self, _: FlushRecords, ctx: &mut Context<Self>) {
+        self.flush_records(ctx);
     }
 }
 

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `config.toml` | first, atomically; rewritten on resume | the resolved [`Config`] |
 //! | `run.lock` | by [`RunDir::lock`] | the pid of the process holding the `flock` |
-//! | `children.jsonl` | appended and fsynced per child | one [`ChildRecord`] per line |
+//! | `children.jsonl` | appended and fsynced before a reward is used (one fsync per group of children) | one [`ChildRecord`] per line |
 //! | `checkpoint/state.bin` | atomically, after controller updates | controller and optimizer state ([`checkpoint`] format) |
 //! | `best.json` | atomically | a JSON array of the best [`ChildRecord`]s, best first |
 //! | other `*.json` | atomically, by [`RunDir::write_json`] | e.g. `summary.json` |
@@ -277,18 +277,30 @@ impl RunDir {
 
     /// Append one record as a JSON line and fsync it before returning.
     pub fn append_child(&mut self, rec: &ChildRecord) -> Result<(), StoreError> {
+        self.append_children(std::slice::from_ref(rec))
+    }
+
+    /// Append records as JSON lines with one write and one fsync (group
+    /// commit): when this returns `Ok`, every one of them is on disk.
+    pub fn append_children(&mut self, recs: &[ChildRecord]) -> Result<(), StoreError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
         let path = self.file(CHILDREN_FILE);
-        let mut line = serde_json::to_vec(rec).map_err(|e| StoreError::Encode {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        line.push(b'\n');
+        let mut lines = Vec::with_capacity(recs.len() * 512);
+        for rec in recs {
+            serde_json::to_writer(&mut lines, rec).map_err(|e| StoreError::Encode {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            lines.push(b'\n');
+        }
         let file = match &mut self.log {
             Some(f) => f,
             None => self.log.insert(open_log(&path)?),
         };
         let result = file
-            .write_all(&line)
+            .write_all(&lines)
             .and_then(|()| file.flush())
             .and_then(|()| file.sync_data());
         if let Err(e) = result {
@@ -330,12 +342,7 @@ impl RunDir {
 
     /// Write `checkpoint/state.bin` atomically (see [`checkpoint`] for the format).
     pub fn write_checkpoint<T: Serialize>(&self, ck: &T) -> Result<(), StoreError> {
-        let path = self.checkpoint_path();
-        let bytes = checkpoint::encode(ck).map_err(|message| StoreError::Encode {
-            path: path.clone(),
-            message,
-        })?;
-        atomic_write(&path, &bytes)
+        write_checkpoint_at(&self.checkpoint_path(), ck)
     }
 
     /// Read the checkpoint; `None` when there is none yet.
@@ -375,6 +382,16 @@ impl RunDir {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+}
+
+/// Write a checkpoint atomically to `path` (a run's [`RunDir::checkpoint_path`]),
+/// without holding the [`RunDir`] (a background writer does this).
+pub fn write_checkpoint_at<T: Serialize>(path: &Path, ck: &T) -> Result<(), StoreError> {
+    let bytes = checkpoint::encode(ck).map_err(|message| StoreError::Encode {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    atomic_write(path, &bytes)
 }
 
 /// Open the child log for appending; refuse one that ends in a torn line.

@@ -28,15 +28,28 @@ use crate::common::ptb_dir;
 
 #[test]
 fn orchestration_bench_measures_utilisation_and_scaling() {
-    let r = orchestration::bench(orchestration::bench_common::Size::Tiny, 20.0, 32)
-        .expect("the orchestration benchmark");
-    let s = &r.scale;
-    assert_eq!(s.children, 32);
-    assert!(s.utilisation > 0.0 && s.utilisation <= 1.0, "{s:?}");
-    assert!(s.overhead_ms >= 0.0 && s.overhead_ms.is_finite(), "{s:?}");
-    assert!(s.updates_per_s > 0.0, "{s:?}");
-    assert!(r.peak_rss_mib > 0.0);
-    let slots: Vec<usize> = r.curve.iter().map(|c| c.slots).collect();
+    let r = orchestration::bench(
+        orchestration::bench_common::Size::Tiny,
+        20.0,
+        32,
+        Some((40.0, 16)),
+    )
+    .expect("the orchestration benchmark");
+    let strategies: Vec<&str> = r.scale.iter().map(|s| s.setup.strategy).collect();
+    assert_eq!(strategies, vec!["reinforce", "random", "reinforce"]);
+    for s in &r.scale {
+        assert_eq!(s.children, s.setup.budget, "{s:?}");
+        assert!(s.utilisation > 0.0 && s.utilisation <= 1.0, "{s:?}");
+        assert!(s.idle_ms >= 0.0 && s.idle_ms.is_finite(), "{s:?}");
+        let reinforce = s.setup.strategy == "reinforce";
+        // CPU time is read in 10 ms ticks: the controller's math alone is more than that.
+        assert!(s.cpu_ms >= 0.0 && s.cpu_ms.is_finite(), "{s:?}");
+        assert!(!reinforce || s.cpu_ms > 0.0, "{s:?}");
+        // Random search pushes no gradient.
+        assert_eq!(s.updates_per_s > 0.0, reinforce, "{s:?}");
+        assert!(s.peak_rss_mib > 0.0, "{s:?}");
+    }
+    let slots: Vec<usize> = r.curve.iter().map(|c| c.setup.slots).collect();
     assert_eq!(slots, vec![1, 8]);
     for c in &r.curve {
         assert!(

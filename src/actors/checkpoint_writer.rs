@@ -1,0 +1,142 @@
+//! The checkpoint writer: one thread that writes `checkpoint/state.bin` off
+//! the ParamStore's actor thread, so that a write (serialisation and two
+//! fsyncs) never delays a pull or a push. Only the newest checkpoint
+//! matters: one submitted while another is being written replaces any
+//! that is still waiting. `flush` waits until the newest is on disk.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+
+use actix::Addr;
+
+use super::messages::Fatal;
+use super::param_store::Checkpoint;
+use super::recorder::Recorder;
+use crate::store::write_checkpoint_at;
+
+/// What the writer thread and the ParamStore share.
+#[derive(Default)]
+struct State {
+    /// The newest checkpoint not yet taken by the thread, and its number.
+    waiting: Option<(u64, Checkpoint)>,
+    /// Number of the last checkpoint submitted.
+    submitted: u64,
+    /// Number of the last checkpoint on disk.
+    written: u64,
+    /// The first write error; nothing more is written after it.
+    error: Option<String>,
+    closed: bool,
+}
+
+/// Handle on the writer thread (owned by the ParamStore).
+pub struct CheckpointWriter {
+    shared: Arc<(Mutex<State>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl CheckpointWriter {
+    /// Start the thread writing to `path` (the run's checkpoint file); a
+    /// write error is sent to the recorder in `fatal` (once it is set).
+    pub fn start(
+        path: PathBuf,
+        fatal: Arc<OnceLock<Addr<Recorder>>>,
+    ) -> std::io::Result<CheckpointWriter> {
+        let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
+        let theirs = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || write_loop(&theirs, &path, &fatal))?;
+        Ok(CheckpointWriter {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hand over a checkpoint to write; it replaces one still waiting.
+    pub fn submit(&self, checkpoint: Checkpoint) {
+        let (m, cv) = &*self.shared;
+        let mut s = lock(m);
+        s.submitted += 1;
+        s.waiting = Some((s.submitted, checkpoint));
+        cv.notify_all();
+    }
+
+    /// Wait until the last submitted checkpoint is on disk (or a write failed).
+    pub fn flush(&self) -> Result<(), String> {
+        let (m, cv) = &*self.shared;
+        let mut s = lock(m);
+        loop {
+            if let Some(e) = &s.error {
+                return Err(e.clone());
+            }
+            if s.written >= s.submitted {
+                return Ok(());
+            }
+            s = match cv.wait(s) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+    }
+}
+
+impl Drop for CheckpointWriter {
+    fn drop(&mut self) {
+        {
+            let (m, cv) = &*self.shared;
+            lock(m).closed = true;
+            cv.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn write_loop(
+    shared: &(Mutex<State>, Condvar),
+    path: &std::path::Path,
+    fatal: &OnceLock<Addr<Recorder>>,
+) {
+    let (m, cv) = shared;
+    loop {
+        let (number, checkpoint) = {
+            let mut s = lock(m);
+            loop {
+                if let Some(w) = s.waiting.take() {
+                    break w;
+                }
+                if s.closed {
+                    return;
+                }
+                s = match cv.wait(s) {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+            }
+        };
+        let written = write_checkpoint_at(path, &checkpoint).map_err(|e| e.to_string());
+        let mut s = lock(m);
+        match written {
+            Ok(()) => s.written = number,
+            Err(e) => {
+                if let Some(r) = fatal.get() {
+                    r.do_send(Fatal(e.clone()));
+                }
+                s.error = Some(e);
+                s.closed = true;
+                cv.notify_all();
+                return;
+            }
+        }
+        cv.notify_all();
+    }
+}
