@@ -2,7 +2,8 @@
 //! search. Each round it pulls θ from the ParamStore, samples m
 //! architectures, sends m `TrainChild` jobs, waits until exactly its m
 //! results have arrived, computes the REINFORCE gradient against the θ
-//! version it sampled with, pushes it, and starts over. It keeps its own
+//! version it sampled with, pushes it, and samples the next batch with the
+//! θ the push returns — one uninterrupted step on its arbiter. It keeps its own
 //! moving-average baseline and sampling RNG.
 //!
 //! With `search.strategy = "random"` it samples uniformly and pushes no
@@ -226,16 +227,14 @@ impl Replica {
             grad_norm,
             state: self.state.clone(),
         };
-        ctx.spawn(
-            self.shared
-                .store
-                .send(push)
-                .into_actor(self)
-                .map(|res, act, ctx| match res {
-                    Ok(_) => ctx.notify(Round),
-                    Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
-                }),
-        );
+        // The round runs to its end on this thread: waiting here for the
+        // store (microseconds, on its own arbiter) keeps the other replicas
+        // of this arbiter from slipping their work in between, which would
+        // delay every replica of a burst until the whole burst is done.
+        match futures_executor::block_on(self.shared.store.send(push)) {
+            Ok(pushed) => self.dispatch(pushed.params, ctx),
+            Err(e) => self.fatal(format!("parameter store unreachable: {e}"), ctx),
+        }
     }
 }
 

@@ -52,10 +52,11 @@ pub struct PushGradient {
     pub state: ReplicaState,
 }
 
-/// ParamStore → Controller replica: the gradient was applied.
+/// ParamStore → Controller replica: the gradient was applied; θ after it
+/// (the replica samples its next batch with these, without another pull).
 #[derive(Debug, Clone, MessageResponse)]
 pub struct Pushed {
-    pub version: u64,
+    pub params: Params,
     pub staleness: u64,
 }
 

@@ -164,14 +164,20 @@ impl Handler<SetRecorder> for ParamStore {
     }
 }
 
-impl Handler<PullParams> for ParamStore {
-    type Result = Params;
+impl ParamStore {
     /// Current θ and its version (shared, copied only when it changes).
-    fn handle(&mut self, _: PullParams, _: &mut Context<Self>) -> Params {
+    fn params(&self) -> Params {
         Params {
             version: self.state.version,
             weights: self.snapshot.clone(),
         }
+    }
+}
+
+impl Handler<PullParams> for ParamStore {
+    type Result = Params;
+    fn handle(&mut self, _: PullParams, _: &mut Context<Self>) -> Params {
+        self.params()
     }
 }
 
@@ -188,7 +194,7 @@ impl Handler<PushGradient> for ParamStore {
                 n
             ));
             return Pushed {
-                version: self.state.version,
+                params: self.params(),
                 staleness: 0,
             };
         }
@@ -228,7 +234,7 @@ impl Handler<PushGradient> for ParamStore {
         });
         self.schedule_flush(ctx);
         Pushed {
-            version: self.state.version,
+            params: self.params(),
             staleness,
         }
     }

@@ -42,6 +42,7 @@
 
 mod adam;
 mod baseline;
+mod dense;
 mod plan;
 mod policy;
 mod reinforce;

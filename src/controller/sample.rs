@@ -1,11 +1,13 @@
-//! Sampling: `n` sequences run through the LSTM together, one step at a time
-//! under `tch::no_grad`; torch computes the logits, the caller's `ChaCha8Rng`
-//! draws the tokens, and log-probabilities and entropies are summed in `f64`.
+//! Sampling: `n` sequences run through the LSTM one step at a time, on plain
+//! `f32` copies of the weights ([`Dense`]: no tensors, no autograd); the
+//! caller's `ChaCha8Rng` draws the tokens, and log-probabilities and
+//! entropies are summed in `f64`. The teacher-forced scoring in `score.rs`
+//! (tensors, differentiable) is the reference it is tested against.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
 
+use super::dense::{dot, matvec, tanh, Dense};
 use super::plan::{Plan, PlanStep, ANCHOR_ROW, START_ROW};
 use super::{ControllerError, Sampled};
 use crate::controller::Controller;
@@ -46,7 +48,7 @@ impl Controller {
         if n == 0 {
             return Ok(out);
         }
-        tch::no_grad(|| self.sample_batch(&plan, &mut out, rng))?;
+        self.sample_batch(&plan, &mut out, rng)?;
         Ok(out)
     }
 
@@ -57,85 +59,90 @@ impl Controller {
         rng: &mut ChaCha8Rng,
     ) -> Result<(), ControllerError> {
         let n = out.len();
-        let table = self.input_table(); // [V, H]
-                                        // Per layer (h, c), each [n, H]. `lstm_cell` per layer, rather than a
-                                        // one-step `Tensor::lstm`, avoids oneDNN's per-call setup on CPU.
-        let zero = self.zero_state(n as i64).get(0);
-        let mut state: Vec<(Tensor, Tensor)> = (0..self.layers)
-            .map(|_| (zero.shallow_clone(), zero.shallow_clone()))
-            .collect();
-        let mut rows = vec![START_ROW; n];
-        // W_prev h_j of every anchor so far, each [n, H].
-        let mut keys: Vec<Tensor> = Vec::with_capacity(plan.anchors);
-        let mut buf: Vec<f64> = Vec::new();
+        let w = Dense::from_controller(self)?;
+        let hd = w.hidden;
+        let depth = w.layers.len();
+        // Per sequence and layer: h and c, each [H].
+        let mut h = vec![vec![0f32; hd]; n * depth];
+        let mut c = h.clone();
+        let mut gates = vec![0f32; 4 * hd];
+        let mut rows = vec![START_ROW as usize; n];
+        // Top-layer output of each sequence at this step, [n][H].
+        let mut top = vec![vec![0f32; hd]; n];
+        // W_prev h_j of every anchor so far: keys[j][k] is [H].
+        let mut keys: Vec<Vec<Vec<f32>>> = Vec::with_capacity(plan.anchors);
+        let mut logits: Vec<f64> = Vec::new();
         let mut probs: Vec<f64> = Vec::new();
+        let mut query = vec![0f32; hd];
         for step in &plan.steps {
-            let mut top = table.f_index_select(0, &Tensor::from_slice(&rows))?; // [n, H]
-            for (l, (h, c)) in state.iter_mut().enumerate() {
-                let w = &self.w.lstm[4 * l..4 * l + 4];
-                let (h1, c1) =
-                    top.f_lstm_cell(&[&*h, &*c], &w[0], &w[1], Some(&w[2]), Some(&w[3]))?;
-                top = h1.shallow_clone();
-                *h = h1;
-                *c = c1;
+            for (k, out_k) in top.iter_mut().enumerate() {
+                out_k.copy_from_slice(w.row(rows[k]));
+                for (l, layer) in w.layers.iter().enumerate() {
+                    let i = k * depth + l;
+                    layer.step(out_k, &mut h[i], &mut c[i], &mut gates);
+                    out_k.copy_from_slice(&h[i]);
+                }
             }
             match *step {
                 PlanStep::Choice { head, .. } => {
-                    let logits = top.f_linear(&self.w.head_w[head], Some(&self.w.head_b[head]))?; // [n, size]
-                    let size = self.heads[head].size;
-                    read(&logits, &mut buf)?;
+                    let (hw, hb) = (&w.head_w[head], &w.head_b[head]);
                     for (k, s) in out.iter_mut().enumerate() {
-                        let lp = &mut buf[k * size..(k + 1) * size];
-                        for x in lp.iter_mut() {
-                            *x = self.shape_logit(*x);
-                        }
-                        log_softmax(lp);
+                        logits.clear();
+                        logits.extend(hb.iter().enumerate().map(|(r, b)| {
+                            let x = b + dot(&hw[r * hd..(r + 1) * hd], &top[k]);
+                            self.shape_logit(f64::from(x))
+                        }));
+                        log_softmax(&mut logits);
                         probs.clear();
-                        probs.extend(lp.iter().map(|l| l.exp()));
+                        probs.extend(logits.iter().map(|l| l.exp()));
                         let token = draw(&probs, rng);
                         s.tokens.push(token);
-                        s.log_prob += lp[token];
-                        s.entropy -= probs.iter().zip(lp.iter()).map(|(p, l)| p * l).sum::<f64>();
-                        rows[k] = self.w.head_rows[head] + token as i64;
+                        s.log_prob += logits[token];
+                        s.entropy -= probs.iter().zip(&logits).map(|(p, l)| p * l).sum::<f64>();
+                        rows[k] = w.head_rows[head] + token;
                     }
                 }
                 PlanStep::Anchor { layer, .. } => {
-                    if layer > 0 {
-                        let query = top.f_matmul(&self.w.w_curr.tr())?; // [n, H]
-                        let logits = Tensor::f_stack(&keys, 0)? // [layer, n, H]
-                            .f_add(&query)?
-                            .tanh()
-                            .f_matmul(&self.w.v)? // [layer, n, 1]
-                            .squeeze_dim(-1); // [layer, n]
-                        read(&logits, &mut buf)?;
-                        for j in 0..layer {
-                            for (k, s) in out.iter_mut().enumerate() {
-                                let x = self.shape_logit(buf[j * n + k]);
-                                let (lp1, lp0) = (log_sigmoid(x), log_sigmoid(-x));
-                                let p1 = lp1.exp();
-                                let token = usize::from(rng.random::<f64>() < p1);
-                                s.tokens.push(token);
-                                s.log_prob += if token == 1 { lp1 } else { lp0 };
-                                s.entropy -= p1 * lp1 + (1.0 - p1) * lp0;
-                            }
+                    // logit(j, k) = v · tanh(W_prev h_j + W_curr h_now), per sequence k.
+                    let mut scores = vec![0f64; layer * n];
+                    for (k, t) in top.iter().enumerate() {
+                        matvec(&w.w_curr, t, &mut query);
+                        for (j, key) in keys.iter().enumerate() {
+                            let e: f32 = key[k]
+                                .iter()
+                                .zip(&query)
+                                .zip(&w.v)
+                                .map(|((a, b), v)| tanh(a + b) * v)
+                                .sum();
+                            scores[j * n + k] = f64::from(e);
                         }
                     }
-                    keys.push(top.f_matmul(&self.w.w_prev.tr())?);
-                    rows.iter_mut().for_each(|r| *r = ANCHOR_ROW);
+                    for j in 0..layer {
+                        for (k, s) in out.iter_mut().enumerate() {
+                            let x = self.shape_logit(scores[j * n + k]);
+                            let (lp1, lp0) = (log_sigmoid(x), log_sigmoid(-x));
+                            let p1 = lp1.exp();
+                            let token = usize::from(rng.random::<f64>() < p1);
+                            s.tokens.push(token);
+                            s.log_prob += if token == 1 { lp1 } else { lp0 };
+                            s.entropy -= p1 * lp1 + (1.0 - p1) * lp0;
+                        }
+                    }
+                    let anchor_keys = top
+                        .iter()
+                        .map(|t| {
+                            let mut key = vec![0f32; hd];
+                            matvec(&w.w_prev, t, &mut key);
+                            key
+                        })
+                        .collect();
+                    keys.push(anchor_keys);
+                    rows.iter_mut().for_each(|r| *r = ANCHOR_ROW as usize);
                 }
             }
         }
         Ok(())
     }
-}
-
-/// Copy a tensor's values (row-major) into `buf`.
-fn read(t: &Tensor, buf: &mut Vec<f64>) -> Result<(), ControllerError> {
-    let t = t.f_to_kind(Kind::Double)?.f_contiguous()?;
-    let len = t.numel();
-    buf.resize(len, 0.0);
-    t.f_copy_data(buf, len)?;
-    Ok(())
 }
 
 /// In-place log-softmax of a row of logits.
