@@ -177,7 +177,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         // oversubscribing the cores the trainers use.
         a.spawn_fn(|| tch::set_num_threads(1));
     }
-    let trainers = system.block_on(async {
+    let spawner = system.block_on(async {
         tch::set_num_threads(1);
         let reporter = Reporter::new(
             &config.experiment.name,
@@ -228,15 +228,24 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             busy_ns: busy_ns.clone(),
             active: Arc::new(AtomicUsize::new(n_slots)),
         };
-        let mut handles = Vec::new();
-        for slot in slots {
-            match trainer::spawn(slot, job_rx.clone(), shared.clone()) {
-                Ok(h) => handles.push(h),
-                Err(e) => reporter.do_send(Notice(format!(
-                    "warning: cannot start a trainer thread: {e}"
-                ))),
-            }
-        }
+        // Trainer threads come up on a helper thread while the replicas
+        // sample their first batches (800 threads take a noticeable time).
+        let spawning_reporter = reporter.clone();
+        let spawner = std::thread::Builder::new()
+            .name("trainer-spawner".into())
+            .spawn(move || {
+                let mut handles = Vec::with_capacity(slots.len());
+                for slot in slots {
+                    match trainer::spawn(slot, job_rx.clone(), shared.clone()) {
+                        Ok(h) => handles.push(h),
+                        Err(e) => spawning_reporter.do_send(Notice(format!(
+                            "warning: cannot start a trainer thread: {e}"
+                        ))),
+                    }
+                }
+                handles
+            })
+            .map_err(|e| RunError::Runtime(format!("cannot start the trainer threads: {e}")))?;
         let replica_shared = ReplicaShared {
             config: config.clone(),
             space: space.clone(),
@@ -265,9 +274,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                 Replica::new(i, shared, controller, state)
             });
         }
-        Ok(handles)
+        Ok(spawner)
     });
-    let trainers = match trainers {
+    let spawner = match spawner {
         Ok(t) => t,
         Err(e) => {
             stop_arbiters(arbiters);
@@ -277,6 +286,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let ran = system.run();
     stop.store(true, Ordering::SeqCst);
     stop_arbiters(arbiters);
+    let trainers = spawner.join().unwrap_or_default();
     ran.map_err(|e| RunError::Runtime(format!("actor system: {e}")))?;
     for h in trainers {
         let _ = h.join();
