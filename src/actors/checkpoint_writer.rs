@@ -140,3 +140,52 @@ fn write_loop(
         cv.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ControllerConfig;
+    use crate::controller::Adam;
+    use crate::store::checkpoint::decode;
+
+    fn checkpoint(version: u64) -> Checkpoint {
+        let cfg = ControllerConfig::default();
+        let mut c = Checkpoint::fresh(vec![version as f32; 40], 4, |n| Adam::new(n, &cfg, 0.1));
+        c.version = version;
+        c
+    }
+
+    #[test]
+    fn flush_waits_for_the_newest_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.bin");
+        let writer =
+            CheckpointWriter::start(path.clone(), Arc::new(OnceLock::new())).expect("start");
+        for v in 1..=20 {
+            writer.submit(checkpoint(v));
+        }
+        writer.flush().expect("written");
+        let bytes = std::fs::read(&path).expect("the checkpoint file");
+        let back: Checkpoint = decode(&bytes).expect("decodes");
+        assert_eq!(back.version, 20);
+        assert_eq!(back.weights, vec![20.0; 40]);
+        // Nothing newer submitted: flush returns at once.
+        writer.flush().expect("still written");
+    }
+
+    #[test]
+    fn a_write_error_is_returned_by_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The checkpoint's directory is a file: the write must fail.
+        let blocker = dir.path().join("checkpoint");
+        std::fs::write(&blocker, b"not a directory").expect("write");
+        let writer = CheckpointWriter::start(blocker.join("state.bin"), Arc::new(OnceLock::new()))
+            .expect("start");
+        writer.submit(checkpoint(1));
+        let err = writer.flush().expect_err("the write fails");
+        assert!(err.contains("checkpoint"), "{err}");
+        // Later submissions do not hang flush.
+        writer.submit(checkpoint(2));
+        assert!(writer.flush().is_err());
+    }
+}

@@ -269,8 +269,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             let (heads, shared) = (heads.clone(), replica_shared.clone());
             let arbiter = &arbiters[1 + i % (arbiters.len() - 1)];
             Replica::start_in_arbiter(&arbiter.handle(), move |_| {
-                let controller = reinforce
-                    .then(|| Controller::new(&heads, &shared.config.controller, seed));
+                let controller =
+                    reinforce.then(|| Controller::new(&heads, &shared.config.controller, seed));
                 Replica::new(i, shared, controller, state)
             });
         }

@@ -119,3 +119,21 @@ fn corrupt_middle_line_is_an_error_with_its_line_number() {
     // repair_tail does not paper over it.
     assert!(run.repair_tail().is_err());
 }
+
+#[test]
+fn a_group_of_records_is_appended_in_order_after_single_ones() {
+    let (_tmp, mut run) = new_run();
+    ok(run.append_children(&[]));
+    assert!(ok(run.read_children()).records.is_empty());
+    ok(run.append_child(&record(0, 0.1, ChildStatus::Ok, 24)));
+    let group: Vec<ChildRecord> = (1..9)
+        .map(|i| record(i, i as f64 * 0.05, ChildStatus::Ok, 36))
+        .collect();
+    ok(run.append_children(&group));
+    ok(run.append_child(&record(9, 0.9, ChildStatus::Failed, 48)));
+    let log = ok(run.read_children());
+    assert_eq!(log.dropped_tail, None);
+    let ids: Vec<u64> = log.records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, (0..10).collect::<Vec<u64>>());
+    assert_eq!(log.records[1..9], group[..]);
+}
