@@ -439,6 +439,8 @@ pub struct Interrupt;
 impl Handler<Interrupt> for Recorder {
     type Result = ();
     fn handle(&mut self, _: Interrupt, ctx: &mut Context<Self>) {
+        // Children already finished and waiting for the next group commit are kept.
+        self.flush_records(ctx);
         self.end(RunEnd::Interrupted, ctx);
     }
 }
