@@ -167,8 +167,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
 
     let system = System::new();
     // The replicas sample and compute gradients in parallel on one arbiter
-    // (thread) per core; the ParamStore has one of its own; the Recorder and
-    // the Reporter stay on the system thread.
+    // (thread) per core; the ParamStore has one of its own (a replica waits
+    // for its push to be applied, so the store must never share its thread);
+    // the Recorder and the Reporter stay on the system thread.
     let arbiters: Vec<Arbiter> = (0..cores.clamp(1, replicas.max(1)) + 1)
         .map(|_| Arbiter::new())
         .collect();
