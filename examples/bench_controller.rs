@@ -67,27 +67,18 @@ fn measure_space(
         1,
     );
     let mut rng = ChaCha8Rng::seed_from_u64(3);
+    // As a search's replicas do: sample with a tape, update from it.
     // Warm-up: one batch and one update.
-    let warm: Vec<Vec<usize>> = search
-        .controller
-        .sample(&schema, m, &mut rng)
-        .into_iter()
-        .map(|s| s.tokens)
-        .collect();
-    search.update(&schema, &warm, &vec![0.5; m])?;
+    let (_, tape) = search.controller.sample_taped(&schema, m, &mut rng)?;
+    search.update_taped(&tape, &vec![0.5; m])?;
     let (mut sampling, mut updating) = (0.0, 0.0);
     for round in 0..rounds {
         let start = Instant::now();
-        let tokens: Vec<Vec<usize>> = search
-            .controller
-            .sample(&schema, m, &mut rng)
-            .into_iter()
-            .map(|s| s.tokens)
-            .collect();
+        let (_, tape) = search.controller.sample_taped(&schema, m, &mut rng)?;
         sampling += start.elapsed().as_secs_f64();
         let rewards: Vec<f64> = (0..m).map(|k| ((round * m + k) % 7) as f64 / 7.0).collect();
         let start = Instant::now();
-        search.update(&schema, &tokens, &rewards)?;
+        search.update_taped(&tape, &rewards)?;
         updating += start.elapsed().as_secs_f64();
     }
     let archs = (rounds * m) as f64;

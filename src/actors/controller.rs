@@ -21,8 +21,8 @@ use super::messages::{
 use super::param_store::ParamStore;
 use super::recorder::Recorder;
 use crate::config::{Config, Strategy};
-use crate::controller::{clip_global_norm, Controller};
-use crate::space::{sample_uniform, Schema, SearchSpace};
+use crate::controller::{clip_global_norm, Controller, Tape};
+use crate::space::{sample_uniform, SearchSpace};
 
 /// The children budget, shared by the replicas: ids are handed out once.
 ///
@@ -90,9 +90,9 @@ pub struct ReplicaShared {
 /// A batch in flight: m children sampled with θ at `version`.
 struct Batch {
     version: u64,
-    schema: Schema,
     ids: Vec<u64>,
-    tokens: Vec<Vec<usize>>,
+    /// What sampling computed, for the gradient (REINFORCE only).
+    tape: Option<Tape>,
     rewards: Vec<Option<f64>>,
 }
 
@@ -146,19 +146,22 @@ impl Replica {
         }
         let sampled = self.shared.sampled.fetch_add(ids.len(), Ordering::SeqCst);
         let schema = self.shared.space.schema(sampled);
-        let tokens: Vec<Vec<usize>> = match &mut self.controller {
+        let (tokens, tape): (Vec<Vec<usize>>, Option<Tape>) = match &mut self.controller {
             Some(c) => {
-                if let Err(e) = c.set_flat_params(&params.weights) {
-                    return self.fatal(format!("replica {}: {e}", self.id), ctx);
+                let sampled = c
+                    .set_flat_params(&params.weights)
+                    .and_then(|()| c.sample_taped(&schema, ids.len(), &mut self.state.rng));
+                match sampled {
+                    Ok((s, tape)) => (s.into_iter().map(|s| s.tokens).collect(), Some(tape)),
+                    Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
                 }
-                c.sample(&schema, ids.len(), &mut self.state.rng)
-                    .into_iter()
-                    .map(|s| s.tokens)
-                    .collect()
             }
-            None => (0..ids.len())
-                .map(|_| sample_uniform(&schema, &mut self.state.rng))
-                .collect(),
+            None => (
+                (0..ids.len())
+                    .map(|_| sample_uniform(&schema, &mut self.state.rng))
+                    .collect(),
+                None,
+            ),
         };
         let reply = ctx.address().recipient::<ChildResult>();
         for (id, t) in ids.iter().zip(&tokens) {
@@ -183,17 +186,16 @@ impl Replica {
         }
         self.batch = Some(Batch {
             version: params.version,
-            schema,
             rewards: vec![None; ids.len()],
             ids,
-            tokens,
+            tape,
         });
     }
 
     /// All m rewards are in: update (or, for random search, just checkpoint) and start over.
     fn complete(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let rewards: Vec<f64> = batch.rewards.iter().map(|r| r.unwrap_or(0.0)).collect();
-        let Some(controller) = &self.controller else {
+        let (Some(controller), Some(tape)) = (&self.controller, &batch.tape) else {
             self.state.updates += 1;
             self.shared.store.do_send(ReplicaCheckpoint {
                 replica: self.id,
@@ -203,11 +205,11 @@ impl Replica {
             return;
         };
         let advantages = self.state.baseline.advantages(&rewards);
-        let (mut grad, loss) =
-            match controller.reinforce_gradient(&batch.schema, &batch.tokens, &advantages) {
-                Ok(g) => g,
-                Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
-            };
+        // One backward pass over what sampling computed, against the θ it sampled with.
+        let (mut grad, loss) = match controller.reinforce_gradient_taped(tape, &advantages) {
+            Ok(g) => g,
+            Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
+        };
         let grad_norm = match self.shared.config.controller.grad_clip {
             Some(max) => clip_global_norm(&mut grad, max),
             None => grad

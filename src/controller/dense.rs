@@ -30,7 +30,7 @@ pub(crate) struct Dense {
 /// (row j: what input j adds to every gate), `b` is `b_ih + b_hh`; torch's
 /// gate order i, f, g, o.
 pub(crate) struct DenseLayer {
-    wt: Vec<f32>,
+    pub wt: Vec<f32>,
     b: Vec<f32>,
 }
 
@@ -74,6 +74,11 @@ impl Dense {
         })
     }
 
+    /// Number of values in the input table (`V · H`).
+    pub fn table_len(&self) -> usize {
+        self.table.len()
+    }
+
     /// Row `r` of the input table.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.table[r * self.hidden..(r + 1) * self.hidden]
@@ -82,7 +87,7 @@ impl Dense {
 
 impl DenseLayer {
     /// One LSTM step of one sequence: input `x`; state `h`, `c` updated in
-    /// place; `gates` is scratch space of `4H`.
+    /// place; `gates` (`4H`) ends holding the gate activations i, f, g, o.
     pub fn step(&self, x: &[f32], h: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
         let hd = h.len();
         gates.copy_from_slice(&self.b);
@@ -99,6 +104,13 @@ impl DenseLayer {
             let o = sigmoid(gates[3 * hd + u]);
             c[u] = f * c[u] + i * g;
             h[u] = o * tanh(c[u]);
+            // The activations stay in `gates` for a backward pass.
+            [
+                gates[u],
+                gates[hd + u],
+                gates[2 * hd + u],
+                gates[3 * hd + u],
+            ] = [i, f, g, o];
         }
     }
 }

@@ -48,11 +48,13 @@ mod policy;
 mod reinforce;
 mod sample;
 mod score;
+mod tape;
 
 pub use adam::{clip_global_norm, Adam};
 pub use baseline::Baseline;
 pub use policy::Controller;
 pub use reinforce::{Reinforce, UpdateStats};
+pub use tape::Tape;
 
 use serde::{Deserialize, Serialize};
 

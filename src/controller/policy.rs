@@ -28,8 +28,8 @@ pub struct Controller {
     pub(crate) heads: Vec<Head>,
     pub(crate) hidden: i64,
     pub(crate) layers: i64,
-    temperature: Option<f64>,
-    tanh_constant: Option<f64>,
+    pub(crate) temperature: Option<f64>,
+    pub(crate) tanh_constant: Option<f64>,
     pub(crate) entropy_weight: f64,
     pub(crate) w: Weights,
     /// Every variable, sorted by name: the order of the flat vectors.

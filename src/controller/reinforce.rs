@@ -2,7 +2,7 @@
 //! updated from a batch of (tokens, reward) pairs.
 
 use super::adam::global_norm;
-use super::{clip_global_norm, Adam, Baseline, Controller, ControllerError};
+use super::{clip_global_norm, Adam, Baseline, Controller, ControllerError, Tape};
 use crate::config::ControllerConfig;
 use crate::space::{Head, Schema};
 
@@ -56,6 +56,25 @@ impl Reinforce {
                 values: rewards.len(),
             });
         }
+        self.step(rewards, |c, adv| c.reinforce_gradient(schema, tokens, adv))
+    }
+
+    /// [`Reinforce::update`] for samples drawn with
+    /// [`Controller::sample_taped`] by this controller (what a search's
+    /// replicas do): the gradient is one backward pass over the tape.
+    pub fn update_taped(
+        &mut self,
+        tape: &Tape,
+        rewards: &[f64],
+    ) -> Result<UpdateStats, ControllerError> {
+        self.step(rewards, |c, adv| c.reinforce_gradient_taped(tape, adv))
+    }
+
+    fn step(
+        &mut self,
+        rewards: &[f64],
+        gradient: impl FnOnce(&Controller, &[f64]) -> Result<(Vec<f32>, f64), ControllerError>,
+    ) -> Result<UpdateStats, ControllerError> {
         if let Some((index, value)) = rewards.iter().enumerate().find(|(_, r)| !r.is_finite()) {
             return Err(ControllerError::NonFinite {
                 index,
@@ -65,9 +84,7 @@ impl Reinforce {
         let mut baseline = self.baseline.clone();
         let before = baseline.value();
         let advantages = baseline.advantages(rewards);
-        let (mut grad, loss) = self
-            .controller
-            .reinforce_gradient(schema, tokens, &advantages)?;
+        let (mut grad, loss) = gradient(&self.controller, &advantages)?;
         let grad_norm = match self.grad_clip {
             Some(max) => clip_global_norm(&mut grad, max),
             None => global_norm(&grad),

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::dense::{dot, matvec, tanh, Dense};
 use super::plan::{Plan, PlanStep, ANCHOR_ROW, START_ROW};
+use super::tape::Tape;
 use super::{ControllerError, Sampled};
 use crate::controller::Controller;
 use crate::space::Schema;
@@ -48,8 +49,32 @@ impl Controller {
         if n == 0 {
             return Ok(out);
         }
-        self.sample_batch(&plan, &mut out, rng)?;
+        self.sample_batch(&plan, &mut out, rng, None)?;
         Ok(out)
+    }
+
+    /// [`Controller::try_sample`], also keeping what the REINFORCE gradient
+    /// of these samples needs ([`Tape`]; see [`Controller::reinforce_gradient_taped`]).
+    pub fn sample_taped(
+        &self,
+        schema: &Schema,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Vec<Sampled>, Tape), ControllerError> {
+        let plan = Plan::new(schema, &self.heads)?;
+        let mut out: Vec<Sampled> = (0..n)
+            .map(|_| Sampled {
+                tokens: Vec::with_capacity(plan.num_tokens),
+                log_prob: 0.0,
+                entropy: 0.0,
+            })
+            .collect();
+        let mut tape = Tape::new(n);
+        if n > 0 {
+            self.sample_batch(&plan, &mut out, rng, Some(&mut tape))?;
+        }
+        tape.finish(&out);
+        Ok((out, tape))
     }
 
     fn sample_batch(
@@ -57,6 +82,7 @@ impl Controller {
         plan: &Plan,
         out: &mut [Sampled],
         rng: &mut ChaCha8Rng,
+        mut tape: Option<&mut Tape>,
     ) -> Result<(), ControllerError> {
         let n = out.len();
         let w = Dense::from_controller(self)?;
@@ -72,14 +98,24 @@ impl Controller {
         // W_prev h_j of every anchor so far: keys[j][k] is [H].
         let mut keys: Vec<Vec<Vec<f32>>> = Vec::with_capacity(plan.anchors);
         let mut logits: Vec<f64> = Vec::new();
+        let mut raw: Vec<f64> = Vec::new();
         let mut probs: Vec<f64> = Vec::new();
         let mut query = vec![0f32; hd];
         for step in &plan.steps {
+            if let Some(t) = tape.as_deref_mut() {
+                t.begin_step(&rows);
+            }
             for (k, out_k) in top.iter_mut().enumerate() {
                 out_k.copy_from_slice(w.row(rows[k]));
                 for (l, layer) in w.layers.iter().enumerate() {
                     let i = k * depth + l;
+                    let before = tape
+                        .is_some()
+                        .then(|| (out_k.clone(), h[i].clone(), c[i].clone()));
                     layer.step(out_k, &mut h[i], &mut c[i], &mut gates);
+                    if let (Some(t), Some((x, h_prev, c_prev))) = (tape.as_deref_mut(), before) {
+                        t.cell(x, h_prev, c_prev, &gates, &c[i], &h[i]);
+                    }
                     out_k.copy_from_slice(&h[i]);
                 }
             }
@@ -87,11 +123,14 @@ impl Controller {
                 PlanStep::Choice { head, .. } => {
                     let (hw, hb) = (&w.head_w[head], &w.head_b[head]);
                     for (k, s) in out.iter_mut().enumerate() {
+                        raw.clear();
+                        raw.extend(
+                            hb.iter().enumerate().map(|(r, b)| {
+                                f64::from(b + dot(&hw[r * hd..(r + 1) * hd], &top[k]))
+                            }),
+                        );
                         logits.clear();
-                        logits.extend(hb.iter().enumerate().map(|(r, b)| {
-                            let x = b + dot(&hw[r * hd..(r + 1) * hd], &top[k]);
-                            self.shape_logit(f64::from(x))
-                        }));
+                        logits.extend(raw.iter().map(|&x| self.shape_logit(x)));
                         log_softmax(&mut logits);
                         probs.clear();
                         probs.extend(logits.iter().map(|l| l.exp()));
@@ -100,13 +139,20 @@ impl Controller {
                         s.log_prob += logits[token];
                         s.entropy -= probs.iter().zip(&logits).map(|(p, l)| p * l).sum::<f64>();
                         rows[k] = w.head_rows[head] + token;
+                        if let Some(t) = tape.as_deref_mut() {
+                            t.choice(head, token, &raw, &logits);
+                        }
                     }
                 }
                 PlanStep::Anchor { layer, .. } => {
                     // logit(j, k) = v · tanh(W_prev h_j + W_curr h_now), per sequence k.
                     let mut scores = vec![0f64; layer * n];
+                    let mut queries = Vec::new();
                     for (k, t) in top.iter().enumerate() {
                         matvec(&w.w_curr, t, &mut query);
+                        if tape.is_some() {
+                            queries.push(query.clone());
+                        }
                         for (j, key) in keys.iter().enumerate() {
                             let e: f32 = key[k]
                                 .iter()
@@ -117,12 +163,14 @@ impl Controller {
                             scores[j * n + k] = f64::from(e);
                         }
                     }
+                    let mut skips = vec![0usize; layer * n];
                     for j in 0..layer {
                         for (k, s) in out.iter_mut().enumerate() {
                             let x = self.shape_logit(scores[j * n + k]);
                             let (lp1, lp0) = (log_sigmoid(x), log_sigmoid(-x));
                             let p1 = lp1.exp();
                             let token = usize::from(rng.random::<f64>() < p1);
+                            skips[j * n + k] = token;
                             s.tokens.push(token);
                             s.log_prob += if token == 1 { lp1 } else { lp0 };
                             s.entropy -= p1 * lp1 + (1.0 - p1) * lp0;
@@ -137,9 +185,15 @@ impl Controller {
                         })
                         .collect();
                     keys.push(anchor_keys);
+                    if let Some(t) = tape.as_deref_mut() {
+                        t.anchor(layer, queries, scores, skips);
+                    }
                     rows.iter_mut().for_each(|r| *r = ANCHOR_ROW as usize);
                 }
             }
+        }
+        if let Some(t) = tape {
+            t.end(keys, w);
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// A validated config for `space` ("cnn" or "cell") with extra TOML tables.
-fn config(space: &str, tables: &str) -> Config {
+pub(crate) fn config(space: &str, tables: &str) -> Config {
     let dataset = if space == "cnn" { "cifar10" } else { "ptb" };
     let text = format!(
         "[experiment]\nname = \"t\"\noutput_dir = \"runs/t\"\nbudget = 1\n\n\
@@ -26,15 +26,16 @@ fn config(space: &str, tables: &str) -> Config {
 }
 
 /// The space, its schema, and a controller for it.
-fn setup(config: &Config, seed: u64) -> (SearchSpace, Schema, Controller) {
+pub(crate) fn setup(config: &Config, seed: u64) -> (SearchSpace, Schema, Controller) {
     let space = SearchSpace::from_config(config);
     let schema = space.schema(0);
     let controller = Controller::new(&space.heads(), &config.controller, seed);
     (space, schema, controller)
 }
 
-const CNN_FULL: &str = "[space.cnn]\nlayers = 15\npredict_strides = true\npredict_pooling = true\n";
-const CELL_8: &str = "[space.cell]\nbase = 8\n";
+pub(crate) const CNN_FULL: &str =
+    "[space.cnn]\nlayers = 15\npredict_strides = true\npredict_pooling = true\n";
+pub(crate) const CELL_8: &str = "[space.cell]\nbase = 8\n";
 
 fn assert_sample_matches_log_prob(config: &Config) {
     let (space, schema, controller) = setup(config, 3);
@@ -358,7 +359,9 @@ const TOY_BATCH: usize = 16;
 
 /// Train on the toy reward (fraction of tokens equal to a hidden target) and
 /// return (mean reward of 64 fresh samples before, after, updates used).
-fn learn_toy(config: &Config, max_updates: usize) -> (f64, f64, usize) {
+/// With `taped`, sampling keeps a tape and the update is the taped gradient
+/// (what a search's replicas do); otherwise the teacher-forced reference.
+fn learn_toy(config: &Config, max_updates: usize, taped: bool) -> (f64, f64, usize) {
     let space = SearchSpace::from_config(config);
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
@@ -373,14 +376,17 @@ fn learn_toy(config: &Config, max_updates: usize) -> (f64, f64, usize) {
     };
     let before = eval(&search.controller, &mut rng);
     for update in 1..=max_updates {
-        let tokens: Vec<Vec<usize>> = search
+        let (sampled, tape) = search
             .controller
-            .sample(&schema, TOY_BATCH, &mut rng)
-            .into_iter()
-            .map(|s| s.tokens)
-            .collect();
+            .sample_taped(&schema, TOY_BATCH, &mut rng)
+            .expect("sample");
+        let tokens: Vec<Vec<usize>> = sampled.into_iter().map(|s| s.tokens).collect();
         let rewards: Vec<f64> = tokens.iter().map(|t| reward(t)).collect();
-        search.update(&schema, &tokens, &rewards).expect("update");
+        if taped {
+            search.update_taped(&tape, &rewards).expect("update");
+        } else {
+            search.update(&schema, &tokens, &rewards).expect("update");
+        }
         if update % 10 == 0 {
             let now = eval(&search.controller, &mut rng);
             if now >= 0.9 {
@@ -398,9 +404,14 @@ fn controller_learns_a_toy_target_in_the_cnn_space() {
         "cnn",
         &format!("[space.cnn]\nlayers = 3\n\n{TOY_CONTROLLER}"),
     );
-    let (before, after, updates) = learn_toy(&config, 600);
-    assert!(before < 0.5, "chance level is ~0.31, got {before}");
-    assert!(after >= 0.9, "mean reward {after} after {updates} updates");
+    for taped in [false, true] {
+        let (before, after, updates) = learn_toy(&config, 600, taped);
+        assert!(before < 0.5, "chance level is ~0.31, got {before}");
+        assert!(
+            after >= 0.9,
+            "taped {taped}: mean reward {after} after {updates} updates"
+        );
+    }
 }
 
 #[test]
@@ -410,9 +421,14 @@ fn controller_learns_a_toy_target_in_the_cell_space() {
         "cell",
         &format!("[space.cell]\nbase = 2\n\n{TOY_CONTROLLER}"),
     );
-    let (before, after, updates) = learn_toy(&config, 600);
-    assert!(before < 0.6, "chance level is ~0.37, got {before}");
-    assert!(after >= 0.9, "mean reward {after} after {updates} updates");
+    for taped in [false, true] {
+        let (before, after, updates) = learn_toy(&config, 600, taped);
+        assert!(before < 0.6, "chance level is ~0.37, got {before}");
+        assert!(
+            after >= 0.9,
+            "taped {taped}: mean reward {after} after {updates} updates"
+        );
+    }
 }
 
 #[test]

@@ -14,3 +14,4 @@ mod post;
 mod reliability;
 mod space;
 mod store;
+mod tape;

@@ -35,6 +35,7 @@ children_per_replica = 4
 
 [controller]
 learning_rate = 0.05
+entropy_weight = 0.03
 
 [space.cell]
 base = 2
