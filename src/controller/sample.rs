@@ -69,7 +69,12 @@ impl Controller {
                 entropy: 0.0,
             })
             .collect();
-        let mut tape = Tape::new(n);
+        let mut tape = Tape::new(
+            n,
+            self.hidden as usize,
+            self.layers as usize,
+            plan.steps.len(),
+        );
         if n > 0 {
             self.sample_batch(&plan, &mut out, rng, Some(&mut tape))?;
         }
@@ -109,12 +114,9 @@ impl Controller {
                 out_k.copy_from_slice(w.row(rows[k]));
                 for (l, layer) in w.layers.iter().enumerate() {
                     let i = k * depth + l;
-                    let before = tape
-                        .is_some()
-                        .then(|| (out_k.clone(), h[i].clone(), c[i].clone()));
                     layer.step(out_k, &mut h[i], &mut c[i], &mut gates);
-                    if let (Some(t), Some((x, h_prev, c_prev))) = (tape.as_deref_mut(), before) {
-                        t.cell(x, h_prev, c_prev, &gates, &c[i], &h[i]);
+                    if let Some(t) = tape.as_deref_mut() {
+                        t.cell(&gates, &c[i], &h[i]);
                     }
                     out_k.copy_from_slice(&h[i]);
                 }
@@ -147,11 +149,11 @@ impl Controller {
                 PlanStep::Anchor { layer, .. } => {
                     // logit(j, k) = v · tanh(W_prev h_j + W_curr h_now), per sequence k.
                     let mut scores = vec![0f64; layer * n];
-                    let mut queries = Vec::new();
+                    let mut queries: Vec<f32> = Vec::new();
                     for (k, t) in top.iter().enumerate() {
                         matvec(&w.w_curr, t, &mut query);
                         if tape.is_some() {
-                            queries.push(query.clone());
+                            queries.extend_from_slice(&query);
                         }
                         for (j, key) in keys.iter().enumerate() {
                             let e: f32 = key[k]

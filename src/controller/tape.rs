@@ -10,31 +10,21 @@ use super::dense::{dot, tanh, Dense};
 use super::{ControllerError, Sampled};
 use crate::controller::Controller;
 
-/// One LSTM cell application of one sequence at one step.
-struct Cell {
-    x: Vec<f32>,
-    h_prev: Vec<f32>,
-    c_prev: Vec<f32>,
-    /// Activations i, f, g, o, `[4H]`.
-    gates: Vec<f32>,
-    c: Vec<f32>,
-    h: Vec<f32>,
-}
-
 /// The decision taken at one step, for every sequence.
 enum Decision {
-    /// `raw[k]` are the unshaped logits, `lp[k]` the log-softmax of the shaped ones.
+    /// For sequence k, `values[2·size·k ..]` holds the unshaped logits, then
+    /// the log-softmax of the shaped ones.
     Choice {
         head: usize,
+        size: usize,
         tokens: Vec<usize>,
-        raw: Vec<Vec<f64>>,
-        lp: Vec<Vec<f64>>,
+        values: Vec<f64>,
     },
-    /// The anchor of `layer`: `queries[k]` = W_curr h; `scores[j·n + k]` the
-    /// unshaped skip logits against anchor j; `skips[j·n + k]` the tokens.
+    /// The anchor of `layer`: `queries[k·H ..]` = W_curr h; `scores[j·n + k]`
+    /// the unshaped skip logits against anchor j; `skips[j·n + k]` the tokens.
     Anchor {
         layer: usize,
-        queries: Vec<Vec<f32>>,
+        queries: Vec<f32>,
         scores: Vec<f64>,
         skips: Vec<usize>,
     },
@@ -43,15 +33,20 @@ enum Decision {
 struct Step {
     /// Input-table row of each sequence.
     rows: Vec<usize>,
-    /// `cells[k · layers + l]`.
-    cells: Vec<Cell>,
     decision: Option<Decision>,
 }
+
+/// Values kept per LSTM cell application: activations i, f, g, o, then c, then h.
+const CELL: usize = 6;
 
 /// See the module documentation.
 pub struct Tape {
     n: usize,
+    hidden: usize,
+    depth: usize,
     steps: Vec<Step>,
+    /// Cell (step t, sequence k, layer l) at `((t·n + k)·depth + l)·6H`.
+    cells: Vec<f32>,
     /// W_prev h of each anchor: `keys[j][k]`.
     keys: Vec<Vec<Vec<f32>>>,
     weights: Option<Dense>,
@@ -60,10 +55,13 @@ pub struct Tape {
 }
 
 impl Tape {
-    pub(crate) fn new(n: usize) -> Tape {
+    pub(crate) fn new(n: usize, hidden: usize, depth: usize, steps: usize) -> Tape {
         Tape {
             n,
-            steps: Vec::new(),
+            hidden,
+            depth,
+            steps: Vec::with_capacity(steps),
+            cells: Vec::with_capacity(steps * n * depth * CELL * hidden),
             keys: Vec::new(),
             weights: None,
             log_prob: Vec::new(),
@@ -74,30 +72,15 @@ impl Tape {
     pub(crate) fn begin_step(&mut self, rows: &[usize]) {
         self.steps.push(Step {
             rows: rows.to_vec(),
-            cells: Vec::new(),
             decision: None,
         });
     }
 
-    pub(crate) fn cell(
-        &mut self,
-        x: Vec<f32>,
-        h_prev: Vec<f32>,
-        c_prev: Vec<f32>,
-        gates: &[f32],
-        c: &[f32],
-        h: &[f32],
-    ) {
-        if let Some(s) = self.steps.last_mut() {
-            s.cells.push(Cell {
-                x,
-                h_prev,
-                c_prev,
-                gates: gates.to_vec(),
-                c: c.to_vec(),
-                h: h.to_vec(),
-            });
-        }
+    /// The next cell application (steps, then sequences, then layers in order).
+    pub(crate) fn cell(&mut self, gates: &[f32], c: &[f32], h: &[f32]) {
+        self.cells.extend_from_slice(gates);
+        self.cells.extend_from_slice(c);
+        self.cells.extend_from_slice(h);
     }
 
     /// Sequence by sequence, the choice of one step.
@@ -107,27 +90,21 @@ impl Tape {
         };
         let d = s.decision.get_or_insert_with(|| Decision::Choice {
             head,
+            size: raw.len(),
             tokens: Vec::new(),
-            raw: Vec::new(),
-            lp: Vec::new(),
+            values: Vec::new(),
         });
-        if let Decision::Choice {
-            tokens,
-            raw: r,
-            lp: l,
-            ..
-        } = d
-        {
+        if let Decision::Choice { tokens, values, .. } = d {
             tokens.push(token);
-            r.push(raw.to_vec());
-            l.push(lp.to_vec());
+            values.extend_from_slice(raw);
+            values.extend_from_slice(lp);
         }
     }
 
     pub(crate) fn anchor(
         &mut self,
         layer: usize,
-        queries: Vec<Vec<f32>>,
+        queries: Vec<f32>,
         scores: Vec<f64>,
         skips: Vec<usize>,
     ) {
@@ -159,6 +136,14 @@ impl Tape {
     /// True when the tape holds no sequence.
     pub fn is_empty(&self) -> bool {
         self.n == 0
+    }
+
+    /// The kept values of cell (t, k, l): (gates, c, h).
+    fn at(&self, t: usize, k: usize, l: usize) -> (&[f32], &[f32], &[f32]) {
+        let hd = self.hidden;
+        let start = ((t * self.n + k) * self.depth + l) * CELL * hd;
+        let v = &self.cells[start..start + CELL * hd];
+        (&v[..4 * hd], &v[4 * hd..5 * hd], &v[5 * hd..])
     }
 }
 
@@ -309,18 +294,20 @@ impl Controller {
             let mut dkeys = vec![vec![0f32; hd]; tape.keys.len()];
             let mut anchor_step = vec![0usize; tape.keys.len()];
             for (t, step) in tape.steps.iter().enumerate() {
-                let top = &step.cells[k * depth + depth - 1].h;
+                let top = tape.at(t, k, depth - 1).2;
                 match &step.decision {
                     Some(Decision::Choice {
                         head,
+                        size,
                         tokens,
-                        raw,
-                        lp,
+                        values,
                     }) => {
-                        let h_step: f64 = -lp[k].iter().map(|l| l.exp() * l).sum::<f64>();
-                        let dl: Vec<f32> = lp[k]
+                        let v = &values[2 * size * k..2 * size * (k + 1)];
+                        let (raw, lp) = v.split_at(*size);
+                        let h_step: f64 = -lp.iter().map(|l| l.exp() * l).sum::<f64>();
+                        let dl: Vec<f32> = lp
                             .iter()
-                            .zip(&raw[k])
+                            .zip(raw)
                             .enumerate()
                             .map(|(j, (&l, &r))| {
                                 let p = l.exp();
@@ -342,7 +329,7 @@ impl Controller {
                         skips,
                     }) => {
                         anchor_step[*layer] = t;
-                        let query = &queries[k];
+                        let query = &queries[k * hd..(k + 1) * hd];
                         let mut dquery = vec![0f32; hd];
                         for j in 0..*layer {
                             let raw = scores[j * n + k];
@@ -371,7 +358,7 @@ impl Controller {
             // Keys: key_j = W_prev h(anchor j).
             for (j, dk) in dkeys.iter().enumerate() {
                 let t = anchor_step[j];
-                let top = &tape.steps[t].cells[k * depth + depth - 1].h;
+                let top = tape.at(t, k, depth - 1).2;
                 outer_add(&mut g.w_prev, dk, top);
                 matvec_t_add(&w.w_prev, dk, &mut dtop[t]);
             }
@@ -380,31 +367,43 @@ impl Controller {
             let mut dc_next = vec![vec![0f32; hd]; depth];
             let mut dgates = vec![0f32; 4 * hd];
             let mut dxh = vec![0f32; 2 * hd];
+            let zeros = vec![0f32; hd];
             for t in (0..steps).rev() {
                 let step = &tape.steps[t];
                 let mut from_above = dtop[t].clone();
                 for l in (0..depth).rev() {
-                    let cell = &step.cells[k * depth + l];
+                    let (gates, c, _) = tape.at(t, k, l);
+                    let (h_prev, c_prev) = if t == 0 {
+                        (&zeros[..], &zeros[..])
+                    } else {
+                        let (_, c, h) = tape.at(t - 1, k, l);
+                        (h, c)
+                    };
+                    let x = if l == 0 {
+                        w.row(step.rows[k])
+                    } else {
+                        tape.at(t, k, l - 1).2
+                    };
                     let (gi, gf, gg, go) = (
-                        &cell.gates[..hd],
-                        &cell.gates[hd..2 * hd],
-                        &cell.gates[2 * hd..3 * hd],
-                        &cell.gates[3 * hd..],
+                        &gates[..hd],
+                        &gates[hd..2 * hd],
+                        &gates[2 * hd..3 * hd],
+                        &gates[3 * hd..],
                     );
                     for u in 0..hd {
                         let dh = from_above[u] + dh_next[l][u];
-                        let tc = tanh(cell.c[u]);
+                        let tc = tanh(c[u]);
                         let dc = dc_next[l][u] + dh * go[u] * (1.0 - tc * tc);
                         dgates[u] = dc * gg[u] * gi[u] * (1.0 - gi[u]);
-                        dgates[hd + u] = dc * cell.c_prev[u] * gf[u] * (1.0 - gf[u]);
+                        dgates[hd + u] = dc * c_prev[u] * gf[u] * (1.0 - gf[u]);
                         dgates[2 * hd + u] = dc * gi[u] * (1.0 - gg[u] * gg[u]);
                         dgates[3 * hd + u] = dh * tc * go[u] * (1.0 - go[u]);
                         dc_next[l][u] = dc * gf[u];
                     }
                     // dW += dgates ⊗ input: gathered, one matrix product per layer at the end.
                     lstm_rows[l].dgates.extend_from_slice(&dgates);
-                    lstm_rows[l].x.extend_from_slice(&cell.x);
-                    lstm_rows[l].h_prev.extend_from_slice(&cell.h_prev);
+                    lstm_rows[l].x.extend_from_slice(x);
+                    lstm_rows[l].h_prev.extend_from_slice(h_prev);
                     for (b, d) in g.b[l].iter_mut().zip(&dgates) {
                         *b += d;
                     }
