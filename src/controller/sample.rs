@@ -39,17 +39,10 @@ impl Controller {
         rng: &mut ChaCha8Rng,
     ) -> Result<Vec<Sampled>, ControllerError> {
         let plan = Plan::new(schema, &self.heads)?;
-        let mut out: Vec<Sampled> = (0..n)
-            .map(|_| Sampled {
-                tokens: Vec::with_capacity(plan.num_tokens),
-                log_prob: 0.0,
-                entropy: 0.0,
-            })
-            .collect();
-        if n == 0 {
-            return Ok(out);
+        let mut out = empty_samples(&plan, n);
+        if n > 0 {
+            self.sample_batch(&plan, &mut out, rng, None)?;
         }
-        self.sample_batch(&plan, &mut out, rng, None)?;
         Ok(out)
     }
 
@@ -62,13 +55,7 @@ impl Controller {
         rng: &mut ChaCha8Rng,
     ) -> Result<(Vec<Sampled>, Tape), ControllerError> {
         let plan = Plan::new(schema, &self.heads)?;
-        let mut out: Vec<Sampled> = (0..n)
-            .map(|_| Sampled {
-                tokens: Vec::with_capacity(plan.num_tokens),
-                log_prob: 0.0,
-                entropy: 0.0,
-            })
-            .collect();
+        let mut out = empty_samples(&plan, n);
         let mut tape = Tape::new(
             n,
             self.hidden as usize,
@@ -199,6 +186,17 @@ impl Controller {
         }
         Ok(())
     }
+}
+
+/// `n` samples with no tokens yet.
+fn empty_samples(plan: &Plan, n: usize) -> Vec<Sampled> {
+    (0..n)
+        .map(|_| Sampled {
+            tokens: Vec::with_capacity(plan.num_tokens),
+            log_prob: 0.0,
+            entropy: 0.0,
+        })
+        .collect()
 }
 
 /// In-place log-softmax of a row of logits.
