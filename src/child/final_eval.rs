@@ -13,7 +13,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Reduction, Tensor};
 
-use super::{images, lm, ChildError, CnnChild, WordLm};
+use super::train::{image_tensors, score_batch, token_loss};
+use super::{lm, ChildError, CnnChild, WordLm};
 use crate::config::{ChildModel, Config};
 use crate::data::{ImageData, ImageSet, TaskData};
 use crate::space::Architecture;
@@ -151,18 +152,8 @@ fn test_images(
     let (mut loss_sum, mut correct) = (0.0, 0.0);
     for start in (0..n).step_by(batch) {
         let indices: Vec<usize> = (start..(start + batch).min(n)).collect();
-        let (x, y) = images::batch(set, &indices, &data.mean, &data.std, None);
-        let shape = [
-            indices.len() as i64,
-            set.channels as i64,
-            set.height as i64,
-            set.width as i64,
-        ];
-        let x = Tensor::f_from_slice(&x)?
-            .f_view(shape)?
-            .f_to_device(device)?;
-        let y = Tensor::f_from_slice(&y)?.f_to_device(device)?;
-        let (loss, hits) = crate::child::train::score_batch(model, &x, &y)?;
+        let (x, y) = image_tensors(data, set, &indices, None, device)?;
+        let (loss, hits) = score_batch(model, &x, &y)?;
         loss_sum += loss;
         correct += hits;
     }
@@ -200,14 +191,7 @@ fn test_text(
         let loss = tch::no_grad(|| -> Result<f64, ChildError> {
             let (logits, next) = model.forward_t(&x, &state, false)?;
             state = next;
-            let v = logits.size()[2];
-            let loss = logits.f_reshape([-1, v])?.f_cross_entropy_loss(
-                &y.f_reshape([-1])?,
-                None::<Tensor>,
-                Reduction::Sum,
-                -100,
-                0.0,
-            )?;
+            let loss = token_loss(&logits, &y, Reduction::Sum)?;
             Ok(loss.f_double_value(&[])?)
         })?;
         sum += loss;

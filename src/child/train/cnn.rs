@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::nn::{self, OptimizerConfig};
-use tch::{Kind, Reduction, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
 use crate::child::final_eval::TrainedModel;
@@ -57,12 +57,13 @@ fn check_arch(arch: &CnnArch) -> Result<(), ChildError> {
 }
 
 /// Images `indices` of `set` as tensors on the run's device: `[n, C, H, W]` and labels `[n]`.
-fn to_tensors(
-    run: &Run,
+/// One batch of `set` as tensors on `device`: images `[B, C, H, W]`, labels `[B]`.
+pub(crate) fn image_tensors(
     data: &ImageData,
     set: &ImageSet,
     indices: &[usize],
     augment: Option<&mut ChaCha8Rng>,
+    device: Device,
 ) -> Result<(Tensor, Tensor), ChildError> {
     let (x, y) = images::batch(set, indices, &data.mean, &data.std, augment);
     let shape = [
@@ -73,8 +74,8 @@ fn to_tensors(
     ];
     let x = Tensor::f_from_slice(&x)?
         .f_view(shape)?
-        .f_to_device(run.device)?;
-    let y = Tensor::f_from_slice(&y)?.f_to_device(run.device)?;
+        .f_to_device(device)?;
+    let y = Tensor::f_from_slice(&y)?.f_to_device(device)?;
     Ok((x, y))
 }
 
@@ -88,7 +89,7 @@ fn evaluate(run: &Run, model: &CnnChild, data: &ImageData) -> Result<(f64, f64),
     for b in 0..batches {
         run.clock.check(&*run.progress)?;
         let indices: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
-        let (x, y) = to_tensors(run, data, &data.valid, &indices, None)?;
+        let (x, y) = image_tensors(data, &data.valid, &indices, None, run.device)?;
         let (loss, hits) = score_batch(model, &x, &y)?;
         loss_sum += loss;
         correct += hits;
@@ -144,12 +145,12 @@ pub(super) fn train(
         for b in 0..batches {
             run.clock.check(&*run.progress)?;
             let indices = &order[b * bs..((b + 1) * bs).min(n)];
-            let (x, y) = to_tensors(
-                run,
+            let (x, y) = image_tensors(
                 data,
                 &data.train,
                 indices,
                 cfg.augment.then_some(&mut rng),
+                run.device,
             )?;
             let loss = model.forward_t(&x, true)?.f_cross_entropy_loss(
                 &y,

@@ -88,7 +88,7 @@ pub(super) fn learning_rate(cfg: &LmChildConfig, epoch: usize) -> f64 {
 }
 
 /// Cross-entropy per token of logits `[T, B, V]` against targets `[T, B]`.
-fn token_loss(
+pub(crate) fn token_loss(
     logits: &Tensor,
     targets: &Tensor,
     reduction: Reduction,

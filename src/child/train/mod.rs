@@ -4,8 +4,9 @@
 //! language-model training loops.
 
 mod cnn;
-pub(crate) use cnn::score_batch;
+pub(crate) use cnn::{image_tensors, score_batch};
 mod lm;
+pub(crate) use lm::token_loss;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
