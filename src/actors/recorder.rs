@@ -137,8 +137,9 @@ pub struct Recorder {
     /// Stop (as if interrupted) after this many children recorded by this process.
     stop_after: Option<usize>,
     recorded_here: usize,
-    /// Records waiting for the next group commit, with the replica to answer.
-    pending: Vec<(ChildRecord, Recipient<ChildResult>)>,
+    /// Records waiting for the next group commit, and the replica to answer for each.
+    pending: Vec<ChildRecord>,
+    pending_replies: Vec<Recipient<ChildResult>>,
     flush_scheduled: bool,
 }
 
@@ -174,6 +175,7 @@ impl Recorder {
             stop_after: None,
             recorded_here: 0,
             pending: Vec::new(),
+            pending_replies: Vec::new(),
             flush_scheduled: false,
         };
         for rec in previous {
@@ -219,7 +221,8 @@ impl Recorder {
         if self.ending {
             return;
         }
-        self.pending.push((rec, reply));
+        self.pending.push(rec);
+        self.pending_replies.push(reply);
         if !self.flush_scheduled {
             self.flush_scheduled = true;
             // Runs after every message already in the mailbox.
@@ -231,15 +234,17 @@ impl Recorder {
     /// them, update best.json and answer the replicas.
     fn flush_records(&mut self, ctx: &mut Context<Self>) {
         self.flush_scheduled = false;
-        let mut batch = std::mem::take(&mut self.pending);
-        if self.ending || batch.is_empty() {
+        let mut records = std::mem::take(&mut self.pending);
+        let mut replies = std::mem::take(&mut self.pending_replies);
+        if self.ending || records.is_empty() {
             return;
         }
         if let Some(n) = self.stop_after {
             // Children beyond the stop are in flight at the stop: sampled anew on resume.
-            batch.truncate(n.saturating_sub(self.recorded_here));
+            let keep = n.saturating_sub(self.recorded_here);
+            records.truncate(keep);
+            replies.truncate(keep);
         }
-        let records: Vec<ChildRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
         let appended = match self.run.lock() {
             Ok(mut run) => run.append_children(&records).map_err(|e| e.to_string()),
             Err(_) => Err("the run directory handle is poisoned".to_string()),
@@ -258,7 +263,7 @@ impl Recorder {
             }
         }
         let best = self.best.first();
-        for (rec, reply) in batch {
+        for (rec, reply) in records.iter().zip(replies) {
             reply.do_send(ChildResult {
                 id: rec.id,
                 reward: rec.reward,

@@ -79,15 +79,7 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
                 100.0 * s.slot_utilisation
             ))?;
             if let Some(b) = &s.best {
-                out(&format!(
-                    "best: child {} reward {:.4}{}: {}",
-                    b.id,
-                    b.reward,
-                    b.metric
-                        .map(|m| format!(" (metric {m:.4})"))
-                        .unwrap_or_default(),
-                    b.arch.describe()
-                ))?;
+                out(&b.best_line())?;
             }
             out(&format!("run directory: {}", dir.display()))
         }

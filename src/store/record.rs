@@ -50,6 +50,21 @@ pub struct ChildRecord {
     pub message: Option<String>,
 }
 
+impl ChildRecord {
+    /// One line for a person: `best: child ID reward R (metric M): ARCH`.
+    pub fn best_line(&self) -> String {
+        format!(
+            "best: child {} reward {:.4}{}: {}",
+            self.id,
+            self.reward,
+            self.metric
+                .map(|m| format!(" (metric {m:.4})"))
+                .unwrap_or_default(),
+            self.arch.describe()
+        )
+    }
+}
+
 /// An `f64` that survives JSON when it is NaN or infinite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Float(f64);

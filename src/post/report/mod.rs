@@ -91,15 +91,7 @@ pub fn report(view: &RunView) -> Result<ReportSummary, PostError> {
     )];
     lines.extend(view.notices.iter().map(|n| format!("note: {n}")));
     match best {
-        Some(b) => lines.push(format!(
-            "best: child {} reward {:.4}{}: {}",
-            b.id,
-            b.reward,
-            b.metric
-                .map(|m| format!(" (metric {m:.4})"))
-                .unwrap_or_default(),
-            b.arch.describe()
-        )),
+        Some(b) => lines.push(b.best_line()),
         None => lines.push("no architecture with status ok yet".into()),
     }
     if let Some(f) = &view.final_report {
