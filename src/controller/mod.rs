@@ -95,6 +95,23 @@ pub enum ControllerError {
     Torch(#[from] tch::TchError),
 }
 
+/// Check one reward or advantage per sequence (`sequences` of them), all finite.
+pub(crate) fn check_values(sequences: usize, values: &[f64]) -> Result<(), ControllerError> {
+    if values.len() != sequences {
+        return Err(ControllerError::BatchMismatch {
+            tokens: sequences,
+            values: values.len(),
+        });
+    }
+    match values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((index, value)) => Err(ControllerError::NonFinite {
+            index,
+            value: *value,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// One sampled token sequence with its log-probability and entropy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sampled {

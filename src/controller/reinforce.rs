@@ -50,12 +50,7 @@ impl Reinforce {
         tokens: &[Vec<usize>],
         rewards: &[f64],
     ) -> Result<UpdateStats, ControllerError> {
-        if tokens.len() != rewards.len() {
-            return Err(ControllerError::BatchMismatch {
-                tokens: tokens.len(),
-                values: rewards.len(),
-            });
-        }
+        super::check_values(tokens.len(), rewards)?;
         self.step(rewards, |c, adv| c.reinforce_gradient(schema, tokens, adv))
     }
 
@@ -67,6 +62,7 @@ impl Reinforce {
         tape: &Tape,
         rewards: &[f64],
     ) -> Result<UpdateStats, ControllerError> {
+        super::check_values(tape.len(), rewards)?;
         self.step(rewards, |c, adv| c.reinforce_gradient_taped(tape, adv))
     }
 
@@ -75,12 +71,6 @@ impl Reinforce {
         rewards: &[f64],
         gradient: impl FnOnce(&Controller, &[f64]) -> Result<(Vec<f32>, f64), ControllerError>,
     ) -> Result<UpdateStats, ControllerError> {
-        if let Some((index, value)) = rewards.iter().enumerate().find(|(_, r)| !r.is_finite()) {
-            return Err(ControllerError::NonFinite {
-                index,
-                value: *value,
-            });
-        }
         let mut baseline = self.baseline.clone();
         let before = baseline.value();
         let advantages = baseline.advantages(rewards);

@@ -63,18 +63,7 @@ impl Controller {
         tokens: &[Vec<usize>],
         advantages: &[f64],
     ) -> Result<(Vec<f32>, f64), ControllerError> {
-        if tokens.len() != advantages.len() {
-            return Err(ControllerError::BatchMismatch {
-                tokens: tokens.len(),
-                values: advantages.len(),
-            });
-        }
-        if let Some((index, value)) = advantages.iter().enumerate().find(|(_, a)| !a.is_finite()) {
-            return Err(ControllerError::NonFinite {
-                index,
-                value: *value,
-            });
-        }
+        super::check_values(tokens.len(), advantages)?;
         let plan = self.checked_plan(schema, tokens)?;
         let m = tokens.len() as f64;
         let with_entropy = self.entropy_weight != 0.0;

@@ -244,18 +244,7 @@ impl Controller {
         if n == 0 {
             return Err(ControllerError::EmptyBatch);
         }
-        if advantages.len() != n {
-            return Err(ControllerError::BatchMismatch {
-                tokens: n,
-                values: advantages.len(),
-            });
-        }
-        if let Some((index, value)) = advantages.iter().enumerate().find(|(_, a)| !a.is_finite()) {
-            return Err(ControllerError::NonFinite {
-                index,
-                value: *value,
-            });
-        }
+        super::check_values(n, advantages)?;
         let w = tape.weights.as_ref().ok_or(ControllerError::EmptyBatch)?;
         let hd = w.hidden;
         let depth = w.layers.len();
