@@ -154,6 +154,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let updates_log =
         JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE)).map_err(RunError::Runtime)?;
+    let checkpoint_path = run_dir.checkpoint_path();
     let run_dir = Arc::new(Mutex::new(run_dir));
     let metric = match (config.child.backend, config.data.dataset) {
         (Backend::Synthetic, _) => MetricName::Synthetic,
@@ -192,10 +193,6 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             reporter.do_send(Notice(n.clone()));
         }
         let replica_states = state.replicas.clone();
-        let checkpoint_path = match run_dir.lock() {
-            Ok(r) => r.checkpoint_path(),
-            Err(p) => p.into_inner().checkpoint_path(),
-        };
         let store = ParamStore::new(
             state,
             checkpoint_path,

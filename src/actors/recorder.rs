@@ -290,6 +290,14 @@ impl Recorder {
         if self.ending {
             return;
         }
+        if !matches!(end, RunEnd::Failed(_)) {
+            // Children already finished and waiting for the next group commit are kept
+            // (that write may itself end the run: a disk error, or `stop_after`).
+            self.flush_records(ctx);
+            if self.ending {
+                return;
+            }
+        }
         self.ending = true;
         self.stop.store(true, Ordering::SeqCst);
         self.jobs = None; // trainers see a closed queue once it drains
@@ -444,8 +452,6 @@ pub struct Interrupt;
 impl Handler<Interrupt> for Recorder {
     type Result = ();
     fn handle(&mut self, _: Interrupt, ctx: &mut Context<Self>) {
-        // Children already finished and waiting for the next group commit are kept.
-        self.flush_records(ctx);
         self.end(RunEnd::Interrupted, ctx);
     }
 }
