@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use plotters::style::RGBColor;
 
-use super::{dot_quote, Arrow, Node, Scene};
+use super::{dot_quote, Arrow, Node, Scene, ACCENT, BOX_FILL, EDGE, IO_FILL};
 use crate::space::cell::{children, num_nodes};
 use crate::space::CellArch;
 
@@ -20,11 +20,7 @@ const NODE_W: i32 = 110;
 const NODE_H: i32 = 44;
 const SIDE_W: i32 = 56;
 
-const NODE_FILL: RGBColor = RGBColor(222, 235, 247);
-const INPUT_FILL: RGBColor = RGBColor(240, 240, 240);
 const STATE_FILL: RGBColor = RGBColor(253, 226, 200);
-const EDGE: RGBColor = RGBColor(60, 60, 60);
-const STATE_EDGE: RGBColor = RGBColor(200, 90, 20);
 
 /// Level of node `k` (leaves 0) and the parent of every node.
 fn levels_and_parents(base: usize) -> (Vec<usize>, Vec<Option<usize>>) {
@@ -85,7 +81,7 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
                 w: NODE_W,
                 h: NODE_H,
                 lines,
-                fill: NODE_FILL,
+                fill: BOX_FILL,
                 dashed: k == arch.cell_node,
             }
         })
@@ -102,7 +98,7 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
                 w: NODE_W,
                 h: 36,
                 lines: vec!["x_t, h_(t-1)".into()],
-                fill: INPUT_FILL,
+                fill: IO_FILL,
                 dashed: false,
             };
             arrows.push(arrow(vec![input.top(), t.bottom()], EDGE, false));
@@ -139,7 +135,7 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
             };
             arrows.push(arrow(
                 vec![c_prev.bottom(), (c_prev.x, entry.1), entry],
-                STATE_EDGE,
+                ACCENT,
                 false,
             ));
             out_from[k] = inject.top();
@@ -157,11 +153,7 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
                 dashed: false,
             };
             let exit = if side < 0 { t.left() } else { t.right() };
-            arrows.push(arrow(
-                vec![exit, (c_t.x, exit.1), c_t.top()],
-                STATE_EDGE,
-                true,
-            ));
+            arrows.push(arrow(vec![exit, (c_t.x, exit.1), c_t.top()], ACCENT, true));
             nodes.push(c_t);
         }
     }
@@ -178,7 +170,7 @@ pub fn scene(arch: &CellArch, title: &str) -> Scene {
             w: 70,
             h: 30,
             lines: vec!["h_t".into()],
-            fill: INPUT_FILL,
+            fill: IO_FILL,
             dashed: false,
         };
         arrows.push(arrow(vec![out_from[root], h_t.bottom()], EDGE, false));

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use plotters::style::RGBColor;
 
-use super::{dot_quote, Arrow, Node, Scene};
+use super::{dot_quote, Arrow, Node, Scene, ACCENT, BOX_FILL, EDGE, IO_FILL};
 use crate::space::{CnnArch, CnnLayer};
 
 const BOX_W: i32 = 230;
@@ -19,10 +19,6 @@ const X: i32 = 260;
 const ARC_STEP: i32 = 9;
 const ARC_LANES: i32 = 14;
 
-const LAYER_FILL: RGBColor = RGBColor(222, 235, 247);
-const IO_FILL: RGBColor = RGBColor(240, 240, 240);
-const EDGE: RGBColor = RGBColor(60, 60, 60);
-const SKIP: RGBColor = RGBColor(200, 90, 20);
 const OUT: RGBColor = RGBColor(40, 130, 60);
 
 /// e.g. `3×5, 36 filters, stride 2×1, max pool`.
@@ -65,7 +61,7 @@ pub fn scene(arch: &CnnArch, title: &str) -> Scene {
             w: BOX_W,
             h: BOX_H,
             lines: layer_text(i, l),
-            fill: LAYER_FILL,
+            fill: BOX_FILL,
             dashed: false,
         })
         .collect();
@@ -96,7 +92,7 @@ pub fn scene(arch: &CnnArch, title: &str) -> Scene {
             if i == 0 {
                 arrows.push(straight(&image, to));
             } else {
-                arrows.push(arc(&image, to, true, SKIP));
+                arrows.push(arc(&image, to, true, ACCENT));
             }
         }
         for &j in &l.inputs {
@@ -104,7 +100,7 @@ pub fn scene(arch: &CnnArch, title: &str) -> Scene {
             if j + 1 == i {
                 arrows.push(straight(from, to));
             } else {
-                arrows.push(arc(from, to, true, SKIP));
+                arrows.push(arc(from, to, true, ACCENT));
             }
         }
     }

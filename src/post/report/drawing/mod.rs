@@ -17,6 +17,13 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::picture::{err, Picture};
 use crate::space::Architecture;
 
+/// The palette both drawings share.
+const BOX_FILL: RGBColor = RGBColor(222, 235, 247);
+const IO_FILL: RGBColor = RGBColor(240, 240, 240);
+const EDGE: RGBColor = RGBColor(60, 60, 60);
+/// Skip connections (CNN) and the cell-state path (cell).
+const ACCENT: RGBColor = RGBColor(200, 90, 20);
+
 /// A box with centred lines of text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
