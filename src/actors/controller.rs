@@ -16,7 +16,7 @@ use actix::prelude::*;
 
 use super::messages::{
     ChildResult, Fatal, Params, PullParams, PushGradient, ReplicaCheckpoint, ReplicaDone,
-    ReplicaState, TrainChild,
+    ReplicaLost, ReplicaState, TrainChild,
 };
 use super::param_store::ParamStore;
 use super::recorder::Recorder;
@@ -103,6 +103,14 @@ pub struct Replica {
     controller: Option<Controller>,
     state: ReplicaState,
     batch: Option<Batch>,
+    /// The replica's own address, held until it reports its end. actix stops
+    /// an actor whose mailbox has no sender left, even while a message sent
+    /// by the last sender is still queued: without this, a replica whose
+    /// only addresses are the reply handles of its last children could stop
+    /// between two results and lose the last ones (and the run its end).
+    me: Option<Addr<Replica>>,
+    /// Whether `ReplicaDone` or `Fatal` was sent.
+    reported: bool,
 }
 
 impl Replica {
@@ -119,18 +127,26 @@ impl Replica {
             controller,
             state,
             batch: None,
+            me: None,
+            reported: false,
         }
     }
 
-    fn fatal(&self, message: String, ctx: &mut Context<Self>) {
+    fn fatal(&mut self, message: String, ctx: &mut Context<Self>) {
         self.shared.recorder.do_send(Fatal(message));
-        ctx.stop();
+        self.stop_reported(ctx);
     }
 
-    fn finish(&self, ctx: &mut Context<Self>) {
+    fn finish(&mut self, ctx: &mut Context<Self>) {
         self.shared
             .recorder
             .do_send(ReplicaDone { replica: self.id });
+        self.stop_reported(ctx);
+    }
+
+    fn stop_reported(&mut self, ctx: &mut Context<Self>) {
+        self.reported = true;
+        self.me = None;
         ctx.stop();
     }
 
@@ -244,7 +260,18 @@ impl Actor for Replica {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.me = Some(ctx.address());
         ctx.notify(Round);
+    }
+
+    /// A replica that stops without having reported says so, so the run's
+    /// end never waits for it.
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if !self.reported {
+            self.shared
+                .recorder
+                .do_send(ReplicaLost { replica: self.id });
+        }
     }
 }
 

@@ -113,6 +113,15 @@ pub struct ReplicaDone {
     pub replica: usize,
 }
 
+/// Controller replica → Recorder (from its `stopped` hook): this replica
+/// stopped without reporting `ReplicaDone` or `Fatal` — a bug; the run
+/// counts it as done so that its end cannot be missed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplicaLost {
+    pub replica: usize,
+}
+
 /// Anyone → Recorder: the run cannot go on (disk error, every slot retired, …).
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -10,6 +10,7 @@
 
 mod checkpoint_writer;
 pub mod controller;
+pub mod end;
 pub mod messages;
 pub mod param_store;
 pub mod recorder;
@@ -28,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use self::controller::{Budget, Replica, ReplicaShared};
 use self::messages::{Notice, ReplicaState};
 use self::param_store::{Checkpoint, ParamStore, SetRecorder};
-use self::recorder::{Interrupt, JsonlAppender, Outcome, Recorder, RunEnd, Summary};
+use self::recorder::{Interrupt, JsonlAppender, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
 use self::reporter::{MetricName, Reporter};
 use self::trainer::TrainerShared;
 use crate::config::{Backend, Config, Dataset, Strategy};
@@ -88,11 +89,13 @@ fn install_ctrl_c(recorder: Addr<Recorder>) {
     });
 }
 
-/// Stop the arbiters and wait for their threads.
-fn stop_arbiters(arbiters: Vec<Arbiter>) {
+/// Stop the arbiters and (unless `join` is false) wait for their threads.
+fn stop_arbiters(arbiters: Vec<Arbiter>, join: bool) {
     for a in arbiters {
         a.stop();
-        let _ = a.join();
+        if join {
+            let _ = a.join();
+        }
     }
 }
 
@@ -205,10 +208,12 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         let recorder = Recorder::new(
             run_dir.clone(),
             &records,
-            job_tx,
-            reporter.clone(),
-            store.clone(),
-            replicas,
+            RecorderPeers {
+                jobs: job_tx,
+                reporter: reporter.clone(),
+                store: store.clone(),
+            },
+            (replicas, config.experiment.budget),
             stop.clone(),
             outcome.clone(),
         )
@@ -277,13 +282,16 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let spawner = match spawner {
         Ok(t) => t,
         Err(e) => {
-            stop_arbiters(arbiters);
+            stop_arbiters(arbiters, true);
             return Err(e);
         }
     };
     let ran = system.run();
     stop.store(true, Ordering::SeqCst);
-    stop_arbiters(arbiters);
+    // A forced end may have left the store's thread blocked on a checkpoint
+    // that never finished: its threads are not waited for then.
+    let forced = outcome.lock().map_or(true, |o| o.forced_end.is_some());
+    stop_arbiters(arbiters, !forced);
     let trainers = spawner.join().unwrap_or_default();
     ran.map_err(|e| RunError::Runtime(format!("actor system: {e}")))?;
     for h in trainers {
@@ -312,6 +320,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         staleness_mean: stats.as_ref().map_or(0.0, |s| s.staleness_mean),
         staleness_max: stats.as_ref().map_or(0, |s| s.staleness_max),
         interrupted: matches!(o.end, Some(RunEnd::Interrupted)),
+        forced_end: o.forced_end.clone(),
     };
     let end = o.end.clone();
     drop(o);

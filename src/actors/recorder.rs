@@ -3,8 +3,9 @@
 //! that asked for it; the children that finish together are written with one
 //! fsync (group commit). It answers repeated architectures from its cache
 //! (status `cached`), feeds new ones to the trainers' shared job queue, keeps
-//! best.json current, and ends the run: when every replica is done, on a
-//! fatal error, or on Ctrl-C.
+//! best.json current, and drives the end of the run ([`super::end`]): when
+//! every replica is done, on a fatal error, on Ctrl-C, or — the safety net —
+//! when the budget is recorded and idle but a replica never reported.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -12,15 +13,17 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use crossbeam_channel::Sender;
 use serde::Serialize;
 
+pub use super::end::RunEnd;
+use super::end::{EndOfRun, Step};
 use super::messages::{
     ChildFinished, ChildRecorded, ChildResult, Fatal, FlushCheckpoint, Notice, ReplicaDone,
-    TrainChild,
+    ReplicaLost, TrainChild,
 };
 use super::param_store::{GetStats, ParamStore, StoreStats};
 use super::reporter::Reporter;
@@ -32,16 +35,13 @@ pub struct Job {
     pub child: TrainChild,
 }
 
-/// How the run ended.
-#[derive(Debug, Clone)]
-pub enum RunEnd {
-    /// Every replica finished: the budget is spent.
-    Finished,
-    /// Stopped by Ctrl-C; resume with `--resume`.
-    Interrupted,
-    /// A fatal error (disk, every slot retired, …).
-    Failed(String),
-}
+/// How long a recorded, idle budget waits for replicas that never report
+/// before the run is ended anyway (the safety net; a bug when it acts).
+pub const END_GRACE: Duration = Duration::from_secs(10);
+/// How long the final checkpoint may take before the run stops without it.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the Recorder checks the safety net.
+const TICK: Duration = Duration::from_millis(500);
 
 /// Appends JSON lines to a file, flushing each (updates.jsonl).
 pub struct JsonlAppender {
@@ -104,6 +104,8 @@ pub struct Summary {
     pub staleness_mean: f64,
     pub staleness_max: u64,
     pub interrupted: bool,
+    /// Set when the end of the run had to be forced (a bug report, not a normal end).
+    pub forced_end: Option<String>,
 }
 
 /// Shared counters the run set-up reads at the end.
@@ -115,6 +117,16 @@ pub struct Outcome {
     pub failures: usize,
     pub cached: usize,
     pub best: Option<ChildRecord>,
+    /// Why the end had to be forced, if it had to.
+    pub forced_end: Option<String>,
+}
+
+/// The Recorder's peers.
+pub struct RecorderPeers {
+    /// The trainers' shared job queue.
+    pub jobs: Sender<Job>,
+    pub reporter: Addr<Reporter>,
+    pub store: Addr<ParamStore>,
 }
 
 /// The recorder actor.
@@ -129,11 +141,12 @@ pub struct Recorder {
     cached: usize,
     best: Vec<ChildRecord>,
     best_top: usize,
-    replicas: usize,
-    replicas_done: usize,
     stop: Arc<AtomicBool>,
     outcome: Arc<Mutex<Outcome>>,
-    ending: bool,
+    /// Where the run stands on its way to its end.
+    end: EndOfRun,
+    /// An error met while ending (it turns the end into a failure).
+    end_error: Option<String>,
     /// Stop (as if interrupted) after this many children recorded by this process.
     stop_after: Option<usize>,
     recorded_here: usize,
@@ -144,34 +157,31 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder over `run`, with the records of a resumed run already in `previous`.
-    #[allow(clippy::too_many_arguments)]
+    /// A recorder over `run` for a search of `replicas` replicas and
+    /// `budget` children, with the records of a resumed run already in `previous`.
     pub fn new(
         run: Arc<Mutex<RunDir>>,
         previous: &[ChildRecord],
-        jobs: Sender<Job>,
-        reporter: Addr<Reporter>,
-        store: Addr<ParamStore>,
-        replicas: usize,
+        peers: RecorderPeers,
+        (replicas, budget): (usize, usize),
         stop: Arc<AtomicBool>,
         outcome: Arc<Mutex<Outcome>>,
     ) -> Recorder {
         let mut r = Recorder {
             run,
             cache: HashMap::new(),
-            jobs: Some(jobs),
-            reporter,
-            store,
+            jobs: Some(peers.jobs),
+            reporter: peers.reporter,
+            store: peers.store,
             done: 0,
             failures: 0,
             cached: 0,
             best: Vec::new(),
             best_top: 10,
-            replicas,
-            replicas_done: 0,
             stop,
             outcome,
-            ending: false,
+            end: EndOfRun::new(replicas, budget, previous.len(), END_GRACE, FLUSH_TIMEOUT),
+            end_error: None,
             stop_after: None,
             recorded_here: 0,
             pending: Vec::new(),
@@ -218,7 +228,7 @@ impl Recorder {
     /// has no more messages waiting (group commit), and only then are the
     /// replicas answered.
     fn record(&mut self, rec: ChildRecord, reply: Recipient<ChildResult>, ctx: &mut Context<Self>) {
-        if self.ending {
+        if self.end.ending() {
             return;
         }
         self.pending.push(rec);
@@ -231,36 +241,46 @@ impl Recorder {
     }
 
     /// Append the queued records to disk (one write, one fsync), then count
-    /// them, update best.json and answer the replicas.
+    /// them, update best.json and answer the replicas. A write error ends the run.
     fn flush_records(&mut self, ctx: &mut Context<Self>) {
         self.flush_scheduled = false;
-        let mut records = std::mem::take(&mut self.pending);
-        let mut replies = std::mem::take(&mut self.pending_replies);
-        if self.ending || records.is_empty() {
+        if self.end.ending() {
             return;
         }
+        if let Err(e) = self.write_pending(ctx) {
+            let step = self.end.fatal(e);
+            self.apply(step, ctx);
+        }
+    }
+
+    /// Write the records waiting for the group commit, count them and
+    /// answer their replicas (also while the run is ending).
+    fn write_pending(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
+        let mut records = std::mem::take(&mut self.pending);
+        let mut replies = std::mem::take(&mut self.pending_replies);
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut dropped = 0;
         if let Some(n) = self.stop_after {
             // Children beyond the stop are in flight at the stop: sampled anew on resume.
             let keep = n.saturating_sub(self.recorded_here);
+            dropped = records.len().saturating_sub(keep);
             records.truncate(keep);
             replies.truncate(keep);
         }
-        let appended = match self.run.lock() {
-            Ok(mut run) => run.append_children(&records).map_err(|e| e.to_string()),
-            Err(_) => Err("the run directory handle is poisoned".to_string()),
-        };
-        if let Err(e) = appended {
-            return self.end(RunEnd::Failed(e), ctx);
+        match self.run.lock() {
+            Ok(mut run) => run.append_children(&records).map_err(|e| e.to_string())?,
+            Err(_) => return Err("the run directory handle is poisoned".to_string()),
         }
         self.recorded_here += records.len();
+        self.end.recorded(records.len(), dropped, Instant::now());
         let mut top_changed = false;
         for rec in &records {
             top_changed |= self.count(rec);
         }
         if top_changed {
-            if let Err(e) = self.write_best() {
-                return self.end(RunEnd::Failed(e), ctx);
-            }
+            self.write_best()?;
         }
         let best = self.best.first();
         for (rec, reply) in records.iter().zip(replies) {
@@ -281,55 +301,88 @@ impl Recorder {
             });
         }
         if self.stop_after.is_some_and(|n| self.recorded_here >= n) {
-            self.end(RunEnd::Interrupted, ctx);
+            let step = self.end.interrupt();
+            self.apply(step, ctx);
+        }
+        Ok(())
+    }
+
+    /// Carry out what the end-of-run state machine asks for.
+    fn apply(&mut self, step: Option<Step>, ctx: &mut Context<Self>) {
+        match step {
+            None => {}
+            Some(Step::Begin { end, forced }) => self.begin_end(end, forced, ctx),
+            Some(Step::Stop { end, forced }) => self.stop_run(end, forced),
         }
     }
 
-    /// Stop dispatching, write the final checkpoint, stop the system.
-    pub(super) fn end(&mut self, end: RunEnd, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
+    /// Stop dispatching, write what is recorded, then flush the final checkpoint.
+    fn begin_end(&mut self, end: RunEnd, forced: Option<String>, ctx: &mut Context<Self>) {
+        if let Some(f) = &forced {
+            self.reporter.do_send(Notice(format!("warning: {f}")));
+            self.forced(f.clone());
         }
         if !matches!(end, RunEnd::Failed(_)) {
-            // Children already finished and waiting for the next group commit are kept
-            // (that write may itself end the run: a disk error, or `stop_after`).
-            self.flush_records(ctx);
-            if self.ending {
-                return;
+            // Children already finished and waiting for the group commit are kept.
+            if let Err(e) = self.write_pending(ctx) {
+                self.end_error = Some(e);
             }
         }
-        self.ending = true;
         self.stop.store(true, Ordering::SeqCst);
         self.jobs = None; // trainers see a closed queue once it drains
         if let RunEnd::Failed(m) = &end {
             self.reporter.do_send(Notice(format!("error: {m}")));
         }
-        let _ = self.write_best();
+        if let Err(e) = self.write_best() {
+            self.end_error.get_or_insert(e);
+        }
         if let Ok(mut o) = self.outcome.lock() {
             o.done = self.done;
             o.failures = self.failures;
             o.cached = self.cached;
             o.best = self.best.first().cloned();
         }
-        let outcome = self.outcome.clone();
         let store = self.store.clone();
         ctx.spawn(
             async move {
-                let flushed = store.send(FlushCheckpoint).await;
-                let stats = store.send(GetStats).await.ok();
-                let end = match (end, flushed) {
-                    (RunEnd::Failed(m), _) => RunEnd::Failed(m),
-                    (_, Ok(Err(m))) => RunEnd::Failed(m),
-                    (e, _) => e,
+                let flushed = match store.send(FlushCheckpoint).await {
+                    Ok(r) => r,
+                    Err(e) => Err(format!("the parameter store did not answer: {e}")),
                 };
-                if let Ok(mut o) = outcome.lock() {
-                    o.end = Some(end);
+                let stats = store.send(GetStats).await.ok();
+                (flushed, stats)
+            }
+            .into_actor(self)
+            .map(|(flushed, stats), act, ctx| {
+                if let Ok(mut o) = act.outcome.lock() {
                     o.stats = stats;
                 }
-                System::current().stop();
-            }
-            .into_actor(self),
+                let flushed = match act.end_error.take() {
+                    Some(e) => Err(e),
+                    None => flushed,
+                };
+                let step = act.end.flushed(flushed);
+                act.apply(step, ctx);
+            }),
         );
+    }
+
+    /// The run is over: hand its end to the set-up and stop the actor system (once).
+    fn stop_run(&mut self, end: RunEnd, forced: Option<String>) {
+        if let Some(f) = forced {
+            self.reporter.do_send(Notice(format!("warning: {f}")));
+            self.forced(f);
+        }
+        if let Ok(mut o) = self.outcome.lock() {
+            o.end = Some(end);
+        }
+        System::current().stop();
+    }
+
+    fn forced(&self, message: String) {
+        if let Ok(mut o) = self.outcome.lock() {
+            o.forced_end.get_or_insert(message);
+        }
     }
 
     fn write_best(&self) -> Result<(), String> {
@@ -355,6 +408,14 @@ impl Recorder {
 
 impl Actor for Recorder {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // The safety net: see `EndOfRun::tick`.
+        ctx.run_interval(TICK, |act, ctx| {
+            let step = act.end.tick(Instant::now());
+            act.apply(step, ctx);
+        });
+    }
 }
 
 /// Seconds since the Unix epoch.
@@ -368,9 +429,10 @@ impl Handler<TrainChild> for Recorder {
     type Result = ();
     /// A replica asks for a child: answer from the cache or queue it for a trainer.
     fn handle(&mut self, msg: TrainChild, ctx: &mut Context<Self>) {
-        if self.ending {
+        if self.end.ending() {
             return;
         }
+        self.end.dispatched(Instant::now());
         if let Some(c) = self.cache.get(&msg.hash).cloned() {
             let rec = ChildRecord {
                 id: msg.id,
@@ -396,7 +458,8 @@ impl Handler<TrainChild> for Recorder {
             .as_ref()
             .map(|j| j.send(Job { child: msg }).is_ok());
         if sent == Some(false) {
-            self.end(RunEnd::Failed("every trainer slot has stopped".into()), ctx);
+            let step = self.end.fatal("every trainer slot has stopped".into());
+            self.apply(step, ctx);
         }
     }
 }
@@ -424,23 +487,33 @@ impl Handler<FlushRecords> for Recorder {
 impl Handler<ReplicaDone> for Recorder {
     type Result = ();
     /// When every replica is done, the run ends.
-    fn handle(&mut self, _: ReplicaDone, ctx: &mut Context<Self>) {
-        self.replicas_done += 1;
-        if self.replicas_done >= self.replicas {
-            let end = if self.stop.load(Ordering::SeqCst) {
-                RunEnd::Interrupted
-            } else {
-                RunEnd::Finished
-            };
-            self.end(end, ctx);
+    fn handle(&mut self, msg: ReplicaDone, ctx: &mut Context<Self>) {
+        let step = self.end.replica_done(msg.replica, false);
+        self.apply(step, ctx);
+    }
+}
+
+impl Handler<ReplicaLost> for Recorder {
+    type Result = ();
+    /// A replica stopped without reporting: counted as done, and said (a bug).
+    fn handle(&mut self, msg: ReplicaLost, ctx: &mut Context<Self>) {
+        if self.end.ending() {
+            return;
         }
+        self.reporter.do_send(Notice(format!(
+            "warning: replica {} stopped before its batch was done (this is a bug, please report it)",
+            msg.replica
+        )));
+        let step = self.end.replica_done(msg.replica, true);
+        self.apply(step, ctx);
     }
 }
 
 impl Handler<Fatal> for Recorder {
     type Result = ();
     fn handle(&mut self, msg: Fatal, ctx: &mut Context<Self>) {
-        self.end(RunEnd::Failed(msg.0), ctx);
+        let step = self.end.fatal(msg.0);
+        self.apply(step, ctx);
     }
 }
 
@@ -452,7 +525,8 @@ pub struct Interrupt;
 impl Handler<Interrupt> for Recorder {
     type Result = ();
     fn handle(&mut self, _: Interrupt, ctx: &mut Context<Self>) {
-        self.end(RunEnd::Interrupted, ctx);
+        let step = self.end.interrupt();
+        self.apply(step, ctx);
     }
 }
 

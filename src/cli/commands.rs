@@ -81,6 +81,9 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
             if let Some(b) = &s.best {
                 out(&b.best_line())?;
             }
+            if let Some(f) = &s.forced_end {
+                eprintln!("warning: {f}");
+            }
             out(&format!("run directory: {}", dir.display()))
         }
         Err(RunError::Input(m)) => Err(CliError::input(m)),

@@ -9,6 +9,7 @@ mod config;
 mod controller;
 mod data;
 mod devices;
+mod end_of_run;
 mod orchestrator;
 mod post;
 mod reliability;
