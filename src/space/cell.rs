@@ -225,27 +225,27 @@ impl CellSpace {
         let nodes = num_nodes(self.config.base);
         vec![
             Head {
-                name: "node_combination",
+                name: "node_combination".into(),
                 size: self.config.combinations.len(),
             },
             Head {
-                name: "node_activation",
+                name: "node_activation".into(),
                 size: self.config.activations.len(),
             },
             Head {
-                name: "inject_combination",
+                name: "inject_combination".into(),
                 size: self.config.combinations.len(),
             },
             Head {
-                name: "inject_activation",
+                name: "inject_activation".into(),
                 size: self.config.activations.len(),
             },
             Head {
-                name: "inject_node",
+                name: "inject_node".into(),
                 size: nodes,
             },
             Head {
-                name: "cell_node",
+                name: "cell_node".into(),
                 size: nodes,
             },
         ]

@@ -143,31 +143,31 @@ impl CnnSpace {
         let c = &self.config;
         let mut heads = vec![
             Head {
-                name: "filter_height",
+                name: "filter_height".into(),
                 size: c.filter_heights.len(),
             },
             Head {
-                name: "filter_width",
+                name: "filter_width".into(),
                 size: c.filter_widths.len(),
             },
         ];
         if c.predict_strides {
             heads.push(Head {
-                name: "stride_height",
+                name: "stride_height".into(),
                 size: c.strides.len(),
             });
             heads.push(Head {
-                name: "stride_width",
+                name: "stride_width".into(),
                 size: c.strides.len(),
             });
         }
         heads.push(Head {
-            name: "num_filters",
+            name: "num_filters".into(),
             size: c.num_filters.len(),
         });
         if c.predict_pooling {
             heads.push(Head {
-                name: "max_pool",
+                name: "max_pool".into(),
                 size: 2,
             });
         }

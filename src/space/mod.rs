@@ -37,7 +37,7 @@ pub enum SpaceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     /// e.g. `filter_height`, `node_activation`.
-    pub name: &'static str,
+    pub name: String,
     /// Number of options.
     pub size: usize,
 }
@@ -84,7 +84,7 @@ impl Schema {
         let mut pos = 0;
         for step in &self.steps {
             let (name, size, count) = match *step {
-                Step::Choice { head } => (self.heads[head].name, self.heads[head].size, 1),
+                Step::Choice { head } => (self.heads[head].name.as_str(), self.heads[head].size, 1),
                 Step::Anchor { layer } => ("skip", 2, layer),
             };
             for _ in 0..count {

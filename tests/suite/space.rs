@@ -109,7 +109,7 @@ fn the_papers_base2_example_decodes_exactly() {
         .steps
         .iter()
         .map(|s| match s {
-            Step::Choice { head } => schema.heads[*head].name,
+            Step::Choice { head } => schema.heads[*head].name.as_str(),
             Step::Anchor { .. } => "anchor",
         })
         .collect();
