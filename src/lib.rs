@@ -13,6 +13,7 @@ pub mod controller;
 pub mod data;
 pub mod devices;
 pub mod post;
+pub mod seed;
 pub mod space;
 pub mod store;
 pub mod synthetic;

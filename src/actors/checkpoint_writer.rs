@@ -5,14 +5,13 @@
 //! that is still waiting. `flush` waits until the newest is on disk.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use actix::Addr;
+use actix::Recipient;
 
 use super::messages::Fatal;
 use super::param_store::Checkpoint;
-use super::recorder::Recorder;
 use crate::store::write_checkpoint_at;
 
 /// What the writer thread and the ParamStore share.
@@ -44,11 +43,8 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl CheckpointWriter {
     /// Start the thread writing to `path` (the run's checkpoint file); a
-    /// write error is sent to the recorder in `fatal` (once it is set).
-    pub fn start(
-        path: PathBuf,
-        fatal: Arc<OnceLock<Addr<Recorder>>>,
-    ) -> std::io::Result<CheckpointWriter> {
+    /// write error is also sent to `fatal`.
+    pub fn start(path: PathBuf, fatal: Recipient<Fatal>) -> std::io::Result<CheckpointWriter> {
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let theirs = shared.clone();
         let thread = std::thread::Builder::new()
@@ -101,11 +97,7 @@ impl Drop for CheckpointWriter {
     }
 }
 
-fn write_loop(
-    shared: &(Mutex<State>, Condvar),
-    path: &std::path::Path,
-    fatal: &OnceLock<Addr<Recorder>>,
-) {
+fn write_loop(shared: &(Mutex<State>, Condvar), path: &std::path::Path, fatal: &Recipient<Fatal>) {
     let (m, cv) = shared;
     loop {
         let (number, checkpoint) = {
@@ -128,9 +120,7 @@ fn write_loop(
         match written {
             Ok(()) => s.written = number,
             Err(e) => {
-                if let Some(r) = fatal.get() {
-                    r.do_send(Fatal(e.clone()));
-                }
+                fatal.do_send(Fatal(e.clone()));
                 s.error = Some(e);
                 s.closed = true;
                 cv.notify_all();
@@ -148,6 +138,19 @@ mod tests {
     use crate::controller::Adam;
     use crate::store::checkpoint::decode;
 
+    /// A `Fatal` recipient that nobody reads.
+    struct Sink;
+    impl actix::Actor for Sink {
+        type Context = actix::Context<Self>;
+    }
+    impl actix::Handler<Fatal> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: Fatal, _: &mut actix::Context<Self>) {}
+    }
+    fn sink() -> Recipient<Fatal> {
+        actix::AsyncContext::address(&actix::Context::<Sink>::new()).recipient()
+    }
+
     fn checkpoint(version: u64) -> Checkpoint {
         let cfg = ControllerConfig::default();
         let mut c = Checkpoint::fresh(vec![version as f32; 40], 4, |n| Adam::new(n, &cfg, 0.1));
@@ -159,8 +162,7 @@ mod tests {
     fn flush_waits_for_the_newest_checkpoint() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.bin");
-        let writer =
-            CheckpointWriter::start(path.clone(), Arc::new(OnceLock::new())).expect("start");
+        let writer = CheckpointWriter::start(path.clone(), sink()).expect("start");
         for v in 1..=20 {
             writer.submit(checkpoint(v));
         }
@@ -179,8 +181,7 @@ mod tests {
         // The checkpoint's directory is a file: the write must fail.
         let blocker = dir.path().join("checkpoint");
         std::fs::write(&blocker, b"not a directory").expect("write");
-        let writer = CheckpointWriter::start(blocker.join("state.bin"), Arc::new(OnceLock::new()))
-            .expect("start");
+        let writer = CheckpointWriter::start(blocker.join("state.bin"), sink()).expect("start");
         writer.submit(checkpoint(1));
         let err = writer.flush().expect_err("the write fails");
         assert!(err.contains("checkpoint"), "{err}");

@@ -19,7 +19,7 @@ mod resume;
 pub mod trainer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -28,8 +28,8 @@ use rand_chacha::ChaCha8Rng;
 
 use self::controller::{Budget, Replica, ReplicaShared};
 use self::messages::{Notice, ReplicaState};
-use self::param_store::{Checkpoint, ParamStore, SetRecorder};
-use self::recorder::{Interrupt, JsonlAppender, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
+use self::param_store::{Checkpoint, ParamStore};
+use self::recorder::{Interrupt, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
 use self::reporter::{MetricName, Reporter};
 use self::trainer::TrainerShared;
 use crate::config::{Backend, Config, Dataset, Strategy};
@@ -58,35 +58,47 @@ pub struct RunOptions {
     pub resume: bool,
     /// Stop as if by Ctrl-C after this many children are recorded (tests and `--stop-after`).
     pub stop_after: Option<usize>,
+    /// Where Ctrl-C (or a test) reaches the run; the binary installs the signal handler.
+    pub interrupter: Option<Interrupter>,
 }
 
-/// The seed of replica `i`'s sampling RNG.
-pub fn replica_seed(seed: u64, replica: usize) -> u64 {
-    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        .wrapping_add(replica as u64 + 1)
+/// The seed of replica `i`'s sampling RNG (see [`crate::seed`]).
+pub use crate::seed::replica as replica_seed;
+
+/// Stops a running search as Ctrl-C does (the checkpoint is written, the
+/// run resumes with `--resume`). Clone it into a signal handler; it reaches
+/// the run that was started with it in [`RunOptions::interrupter`], while
+/// that run is going.
+#[derive(Clone, Default)]
+pub struct Interrupter {
+    target: Arc<Mutex<Option<Recipient<Interrupt>>>>,
 }
 
-/// Where Ctrl-C sends its interrupt (set while a run is going).
-static INTERRUPT: OnceLock<Mutex<Option<Addr<Recorder>>>> = OnceLock::new();
-static CTRL_C: AtomicUsize = AtomicUsize::new(0);
-
-fn install_ctrl_c(recorder: Addr<Recorder>) {
-    let slot = INTERRUPT.get_or_init(|| Mutex::new(None));
-    if let Ok(mut s) = slot.lock() {
-        *s = Some(recorder);
+impl Interrupter {
+    /// A handle attached to no run yet.
+    pub fn new() -> Interrupter {
+        Interrupter::default()
     }
-    let _ = ctrlc::set_handler(|| {
-        if CTRL_C.fetch_add(1, Ordering::SeqCst) > 0 {
-            eprintln!("\nsecond Ctrl-C: exiting at once");
-            std::process::exit(130);
+
+    /// Ask the run to stop; false when no run is going.
+    pub fn interrupt(&self) -> bool {
+        match self.target.lock() {
+            Ok(t) => t.as_ref().map(|r| r.do_send(Interrupt)).is_some(),
+            Err(_) => false,
         }
-        eprintln!("\nCtrl-C: stopping, writing the checkpoint (press again to exit at once)");
-        if let Some(Ok(s)) = INTERRUPT.get().map(|m| m.lock()) {
-            if let Some(r) = s.as_ref() {
-                r.do_send(Interrupt);
-            }
+    }
+
+    fn attach(&self, to: Option<Recipient<Interrupt>>) {
+        if let Ok(mut t) = self.target.lock() {
+            *t = to;
         }
-    });
+    }
+}
+
+impl std::fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interrupter").finish_non_exhaustive()
+    }
 }
 
 /// Stop the arbiters and (unless `join` is false) wait for their threads.
@@ -155,8 +167,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let stop = Arc::new(AtomicBool::new(false));
     let busy_ns = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let updates_log =
-        JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE)).map_err(RunError::Runtime)?;
+    let updates_log = crate::store::JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE))
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
     let checkpoint_path = run_dir.checkpoint_path();
     let run_dir = Arc::new(Mutex::new(run_dir));
     let metric = match (config.child.backend, config.data.dataset) {
@@ -196,16 +208,20 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             reporter.do_send(Notice(n.clone()));
         }
         let replica_states = state.replicas.clone();
+        // The Recorder's address exists before the actors that report to it.
+        let recorder_ctx = Context::<Recorder>::new();
+        let recorder = recorder_ctx.address();
         let store = ParamStore::new(
             state,
             checkpoint_path,
             reporter.clone(),
             updates_log,
             sampled.clone(),
+            recorder.clone().recipient(),
         )
         .map_err(|e| RunError::Runtime(format!("cannot start the checkpoint writer: {e}")))?;
         let store = ParamStore::start_in_arbiter(&arbiters[0].handle(), move |_| store);
-        let recorder = Recorder::new(
+        let recorder_actor = Recorder::new(
             run_dir.clone(),
             &records,
             RecorderPeers {
@@ -217,10 +233,11 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             stop.clone(),
             outcome.clone(),
         )
-        .with_stop_after(options.stop_after)
-        .start();
-        store.do_send(SetRecorder(recorder.clone()));
-        install_ctrl_c(recorder.clone());
+        .with_stop_after(options.stop_after);
+        recorder_ctx.run(recorder_actor);
+        if let Some(i) = &options.interrupter {
+            i.attach(Some(recorder.clone().recipient()));
+        }
         let shared = TrainerShared {
             config: config.clone(),
             space: space.clone(),
@@ -297,8 +314,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     for h in trainers {
         let _ = h.join();
     }
-    if let Some(Ok(mut s)) = INTERRUPT.get().map(|m| m.lock()) {
-        *s = None;
+    if let Some(i) = &options.interrupter {
+        i.attach(None);
     }
 
     let wall = started.elapsed().as_secs_f64();

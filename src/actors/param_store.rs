@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,9 +18,9 @@ use super::messages::{
     Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, ReplicaCheckpoint,
     ReplicaState, UpdateApplied,
 };
-use super::recorder::Recorder;
 use super::reporter::Reporter;
 use crate::controller::Adam;
+use crate::store::JsonlAppender;
 
 /// One shard: a contiguous slice of θ and its Adam state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,13 +99,14 @@ pub struct ParamStore {
     state: Checkpoint,
     snapshot: Arc<Vec<f32>>,
     writer: CheckpointWriter,
-    recorder: Arc<OnceLock<Addr<Recorder>>>,
+    /// Where a failure goes (the Recorder ends the run).
+    fatal: Recipient<Fatal>,
     reporter: Addr<Reporter>,
     /// Architectures sampled so far, shared with the replicas.
     sampled: Arc<AtomicUsize>,
     dirty: bool,
     flush_scheduled: bool,
-    updates_log: super::recorder::JsonlAppender,
+    updates_log: JsonlAppender,
 }
 
 impl ParamStore {
@@ -114,16 +115,16 @@ impl ParamStore {
         state: Checkpoint,
         checkpoint_path: std::path::PathBuf,
         reporter: Addr<Reporter>,
-        updates_log: super::recorder::JsonlAppender,
+        updates_log: JsonlAppender,
         sampled: Arc<AtomicUsize>,
+        fatal: Recipient<Fatal>,
     ) -> std::io::Result<ParamStore> {
-        let recorder = Arc::new(OnceLock::new());
-        let writer = CheckpointWriter::start(checkpoint_path, recorder.clone())?;
+        let writer = CheckpointWriter::start(checkpoint_path, fatal.clone())?;
         Ok(ParamStore {
             snapshot: Arc::new(state.weights.clone()),
             state,
             writer,
-            recorder,
+            fatal,
             reporter,
             sampled,
             dirty: false,
@@ -142,26 +143,12 @@ impl ParamStore {
     }
 
     fn fail(&self, message: String) {
-        if let Some(r) = self.recorder.get() {
-            r.do_send(Fatal(message));
-        }
+        self.fatal.do_send(Fatal(message));
     }
 }
 
 impl Actor for ParamStore {
     type Context = Context<Self>;
-}
-
-/// Sent by the run set-up once the Recorder exists.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetRecorder(pub Addr<Recorder>);
-
-impl Handler<SetRecorder> for ParamStore {
-    type Result = ();
-    fn handle(&mut self, msg: SetRecorder, _: &mut Context<Self>) {
-        let _ = self.recorder.set(msg.0);
-    }
 }
 
 impl ParamStore {
@@ -225,7 +212,7 @@ impl Handler<PushGradient> for ParamStore {
             grad_norm: msg.grad_norm,
         };
         if let Err(e) = self.updates_log.append(&record) {
-            self.fail(e);
+            self.fail(e.to_string());
         }
         self.reporter.do_send(UpdateApplied {
             updates: self.state.version,

@@ -8,9 +8,6 @@
 //! when the budget is recorded and idle but a replica never reported.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,46 +39,6 @@ pub const END_GRACE: Duration = Duration::from_secs(10);
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the Recorder checks the safety net.
 const TICK: Duration = Duration::from_millis(500);
-
-/// Appends JSON lines to a file, flushing each (updates.jsonl).
-pub struct JsonlAppender {
-    path: PathBuf,
-    file: File,
-}
-
-impl JsonlAppender {
-    /// Open for appending; a last line cut short by a kill is cut off first.
-    pub fn open(path: &Path) -> Result<JsonlAppender, String> {
-        let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text).map_err(err)?;
-        if !text.is_empty() && text.last() != Some(&b'\n') {
-            let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            file.set_len(keep as u64).map_err(err)?;
-            file.seek(SeekFrom::End(0)).map_err(err)?;
-        }
-        Ok(JsonlAppender {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    /// Append one value as a line.
-    pub fn append<T: Serialize>(&mut self, value: &T) -> Result<(), String> {
-        let mut line = serde_json::to_vec(value).map_err(|e| e.to_string())?;
-        line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .and_then(|_| self.file.flush())
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
-    }
-}
 
 /// What the cache keeps of a trained architecture.
 #[derive(Debug, Clone)]

@@ -134,32 +134,27 @@ fn updates_until(path: &Path, version: u64) -> Result<Option<(Vec<u8>, usize)>, 
             }))
         }
     };
-    let mut keep = 0usize;
-    let mut dropped = 0usize;
-    let mut start = 0usize;
-    let mut line_no = 0usize;
-    while start < bytes.len() {
-        line_no += 1;
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| start + i + 1);
-        let Some(end) = end else {
-            break; // torn last line: dropped
-        };
-        match serde_json::from_slice::<UpdateRecord>(&bytes[start..end]) {
-            Ok(u) if u.version <= version && dropped == 0 => keep = end,
-            Ok(_) => dropped += 1,
-            Err(_) if end >= bytes.len() => {}
-            Err(e) => {
-                return Err(RunError::Input(format!(
-                    "{}:{line_no}: not an update record ({e}); edited by hand? fix or delete that line, then resume",
-                    path.display()
-                )))
-            }
-        }
-        start = end;
+    let read = crate::store::jsonl::parse::<UpdateRecord>(&bytes);
+    if let Some(bad) = read.bad {
+        return Err(RunError::Input(format!(
+            "{}:{}: not an update record ({}); edited by hand? fix or delete that line, then resume",
+            path.display(),
+            bad.line,
+            bad.message
+        )));
     }
+    // Keep the updates up to θ `version`; a torn last line is dropped too.
+    let within = read
+        .values
+        .iter()
+        .take_while(|u| u.version <= version)
+        .count();
+    let keep = if within == 0 {
+        0
+    } else {
+        read.ends[within - 1] as usize
+    };
+    let dropped = read.values.len() - within;
     Ok((keep < bytes.len()).then(|| (bytes[..keep].to_vec(), dropped)))
 }
 

@@ -84,7 +84,7 @@ impl Progress for SlotProgress<'_> {
 fn train_one(slot: &Slot, job: &Job, shared: &TrainerShared) -> ChildOutcome {
     let c = &job.child;
     let config = &shared.config;
-    let seed = config.experiment.seed ^ c.id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let seed = crate::seed::child(config.experiment.seed, c.id);
     let result = catch_unwind(AssertUnwindSafe(|| match config.child.backend {
         Backend::Synthetic => crate::synthetic::evaluate(&shared.space, &c.arch, config, c.id),
         Backend::Tch => match &shared.data {
@@ -112,15 +112,13 @@ fn train_one(slot: &Slot, job: &Job, shared: &TrainerShared) -> ChildOutcome {
         },
     }));
     result.unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
         ChildOutcome::failure(
             ChildStatus::Failed,
             config.reward.failure,
-            format!("panic in training: {msg}"),
+            format!(
+                "panic in training: {}",
+                crate::child::panic_message(&*panic)
+            ),
         )
     })
 }

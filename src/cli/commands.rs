@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -64,10 +65,34 @@ fn out(line: &str) -> Result<(), CliError> {
     writeln!(o, "{line}").map_err(|e| CliError::runtime(format!("cannot write to stdout: {e}")))
 }
 
+/// Ctrl-C stops the run through `interrupter` (checkpoint, exit 130); a
+/// second Ctrl-C exits at once.
+fn install_ctrl_c(interrupter: actors::Interrupter) {
+    static PRESSED: AtomicUsize = AtomicUsize::new(0);
+    let installed = ctrlc::set_handler(move || {
+        if PRESSED.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("\nsecond Ctrl-C: exiting at once");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping, writing the checkpoint (press again to exit at once)");
+        interrupter.interrupt();
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not checkpoint the run: {e}");
+    }
+}
+
 fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliError> {
     let config = load(path)?;
     let dir = config.experiment.output_dir.clone();
-    match actors::run(config, &RunOptions { resume, stop_after }) {
+    let interrupter = actors::Interrupter::new();
+    install_ctrl_c(interrupter.clone());
+    let options = RunOptions {
+        resume,
+        stop_after,
+        interrupter: Some(interrupter),
+    };
+    match actors::run(config, &options) {
         Ok(s) => {
             out(&format!(
                 "done: {} children ({} failed, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%",

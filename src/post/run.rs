@@ -85,25 +85,21 @@ impl RunView {
     }
 }
 
-/// Read `updates.jsonl` leniently: it is a log for pictures only, so lines
-/// that do not parse are skipped with one notice.
+/// Read `updates.jsonl` leniently: it is a log for pictures only, so a torn
+/// last line or an unreadable line (and what follows it) is skipped with a notice.
 fn read_updates(path: &Path) -> (Vec<UpdateRecord>, Option<String>) {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(read) = crate::store::jsonl::read::<UpdateRecord>(path) else {
         return (Vec::new(), None);
     };
-    let mut updates = Vec::new();
-    let mut bad = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<UpdateRecord>(line) {
-            Ok(u) => updates.push(u),
-            Err(_) => bad += 1,
-        }
-    }
-    let notice = (bad > 0).then(|| {
-        format!(
-            "{}: {bad} line(s) do not parse (a write cut short?); skipped",
-            path.display()
-        )
-    });
-    (updates, notice)
+    let notice = match (&read.bad, &read.torn) {
+        (Some(bad), _) => Some(format!(
+            "{}:{}: not an update record ({}); this line and the ones after it are skipped",
+            path.display(),
+            bad.line,
+            bad.message
+        )),
+        (None, Some(torn)) => Some(torn.notice(path, "the plots leave it out")),
+        (None, None) => None,
+    };
+    (read.values, notice)
 }

@@ -17,6 +17,7 @@
 
 mod atomic;
 pub mod checkpoint;
+pub mod jsonl;
 mod lock;
 mod log;
 mod record;
@@ -30,6 +31,7 @@ use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
 pub use atomic::atomic_write;
+pub use jsonl::JsonlAppender;
 pub use lock::RunLock;
 pub use log::ChildLog;
 pub use record::{top_records, ChildRecord};

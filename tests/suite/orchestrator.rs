@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nas_actor::actors::param_store::UpdateRecord;
-use nas_actor::actors::{run, RunError, RunOptions};
+use nas_actor::actors::{run, Interrupter, RunError, RunOptions};
 use nas_actor::child::ChildStatus;
 use nas_actor::config::Config;
 use nas_actor::store::ChildRecord;
@@ -151,6 +151,7 @@ fn a_stopped_run_resumes_to_its_budget() {
         &RunOptions {
             resume: false,
             stop_after: Some(50),
+            ..RunOptions::default()
         },
     );
     let Err(RunError::Interrupted(s)) = stopped else {
@@ -171,6 +172,7 @@ fn a_stopped_run_resumes_to_its_budget() {
         &RunOptions {
             resume: true,
             stop_after: None,
+            ..RunOptions::default()
         },
     )
     .expect("resume");
@@ -393,4 +395,56 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
         &before[..],
         "nothing recorded was lost or changed"
     );
+}
+
+#[test]
+fn an_interrupter_stops_a_run_in_this_process_and_it_resumes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let slow = "[child.synthetic]\ndelay_ms = 20\n";
+    let interrupter = Interrupter::new();
+    assert!(!interrupter.interrupt(), "no run is attached yet");
+    let watcher = {
+        let (interrupter, log) = (interrupter.clone(), dir.join("children.jsonl"));
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(60) {
+                let n = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+                if n >= 20 && interrupter.interrupt() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            false
+        })
+    };
+    let stopped = run(
+        synthetic_config(&dir, 400, slow),
+        &RunOptions {
+            interrupter: Some(interrupter.clone()),
+            ..RunOptions::default()
+        },
+    );
+    assert!(
+        watcher.join().expect("watcher"),
+        "the run never reached 20 children"
+    );
+    let Err(RunError::Interrupted(s)) = stopped else {
+        panic!("expected an interrupted run, got {stopped:?}")
+    };
+    assert!(s.children >= 20 && s.children < 400, "{}", s.children);
+    assert!(!interrupter.interrupt(), "detached once the run is over");
+    let summary = run(
+        synthetic_config(&dir, 400, slow),
+        &RunOptions {
+            resume: true,
+            ..RunOptions::default()
+        },
+    )
+    .expect("resume");
+    assert_eq!(summary.children, 400);
+    let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
+    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    assert_eq!(records.len(), 400);
+    assert_eq!(ids, (0..400).collect::<HashSet<u64>>());
 }

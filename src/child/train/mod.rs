@@ -181,14 +181,7 @@ pub fn train_keeping(
             "a recurrent-cell architecture cannot train on image data; use text data (ptb)".into(),
         )),
     }))
-    .unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic payload".into());
-        Err(ChildError::Panic(message))
-    });
+    .unwrap_or_else(|panic| Err(ChildError::Panic(crate::child::panic_message(&*panic))));
     let seconds = start.elapsed().as_secs_f64();
     let mut model = None;
     let (status, reward, metric, message) = match result {

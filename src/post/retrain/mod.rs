@@ -188,7 +188,7 @@ pub fn retrain(
                 grid_index,
                 grid: point.clone(),
                 config: c,
-                seed: seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                seed: crate::seed::child(seed, id),
             });
         }
     };

@@ -1,0 +1,13 @@
+//! Every seed a run derives from its one `experiment.seed`, in one place:
+//! the same seed gives the same replicas' samples and the same children.
+
+/// The seed of replica `replica`'s sampling RNG.
+pub fn replica(seed: u64, replica: usize) -> u64 {
+    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        .wrapping_add(replica as u64 + 1)
+}
+
+/// The seed a child (its initialisation, dropout and batch order) trains with.
+pub fn child(seed: u64, id: u64) -> u64 {
+    seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
