@@ -47,15 +47,18 @@ pub fn render(view: &RunView) -> String {
     let (ok, cached, failed, diverged) = status_counts(view);
     let _ = writeln!(
         s,
-        "- run directory: `{}`\n- search: {:?} space, {:?} strategy, {} replica(s) × {} child(ren) per update, {} shard(s)\n- data: {:?} in `{}`\n- children: {} of {} recorded — {ok} ok, {cached} cached, {failed} failed, {diverged} diverged\n- controller updates: {}",
+        "- run directory: `{}`\n- search: {:?} space, {:?} strategy, {} replica(s) × {} child(ren) per update, {} shard(s)\n- data: {}\n- children: {} of {} recorded — {ok} ok, {cached} cached, {failed} failed, {diverged} diverged\n- controller updates: {}",
         view.dir.display(),
         c.search.space,
         c.search.strategy,
         c.search.replicas,
         c.search.children_per_replica,
         c.search.shards,
-        c.data.dataset,
-        c.data.dir.display(),
+        if c.data.is_unused() {
+            "none (synthetic children)".to_string()
+        } else {
+            format!("{:?} in `{}`", c.data.dataset, c.data.dir.display())
+        },
         view.records.len(),
         c.experiment.budget,
         view.updates.len()
