@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::{status_counts, RunView, TABLE_ROWS};
 use crate::config::{Dataset, SpaceKind};
+use crate::format::reward;
 use crate::post::final_json::FinalReport;
 
 /// The paper's CIFAR-10 results (Zoph & Le 2017, Table 1): model, layers, parameters, test error %.
@@ -80,10 +81,10 @@ pub fn render(view: &RunView) -> String {
         Some(b) => {
             let _ = writeln!(
                 s,
-                "Child {} (hash `{}`), reward {:.4}: {}\n\n![best architecture](best_arch.png)\n\n[SVG](best_arch.svg), Graphviz: [best_arch.dot](best_arch.dot)\n",
+                "Child {} (hash `{}`), reward {}: {}\n\n![best architecture](best_arch.png)\n\n[SVG](best_arch.svg), Graphviz: [best_arch.dot](best_arch.dot)\n",
                 b.id,
                 b.hash,
-                b.reward,
+                reward(b.reward),
                 b.arch.describe()
             );
         }
@@ -102,10 +103,10 @@ pub fn render(view: &RunView) -> String {
     for (i, r) in top.iter().enumerate() {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.4} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             i + 1,
             r.id,
-            r.reward,
+            reward(r.reward),
             r.metric.map(|m| format!("{m:.4}")).unwrap_or("–".into()),
             params(r.params),
             cell(&r.arch.describe())
