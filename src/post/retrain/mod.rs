@@ -24,7 +24,7 @@ use crate::config::{Backend, ChildModel, Config, Dataset, SpaceKind};
 use crate::data::{self, TaskData};
 use crate::devices::{self, Slot, SlotDevice};
 use crate::space::{Architecture, SearchSpace};
-use crate::store::{atomic_write, RunDir};
+use crate::store::{atomic_write, atomic_write_with, RunDir};
 
 /// Options of `nas-actor retrain`.
 #[derive(Debug, Clone, Default)]
@@ -328,11 +328,9 @@ fn load_test(config: &Config, data: &TaskData) -> Result<TestSet, PostError> {
     }
 }
 
-/// Save as safetensors through a temporary name, then rename (atomic).
+/// Save as safetensors, atomically and durably (temporary file, fsync, rename, fsync).
 fn save_weights(model: &TrainedModel, path: &Path) -> Result<(), PostError> {
-    let tmp = path.with_extension("tmp.safetensors");
-    model.save(&tmp).map_err(|e| PostError::write(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| PostError::write(path, e))
+    Ok(atomic_write_with(path, |tmp| model.save(tmp))?)
 }
 
 fn final_model(job: &Job, result: &GridResult, validation: f64, weights: &str) -> FinalModel {
