@@ -15,8 +15,8 @@ mod workers;
 use std::path::{Path, PathBuf};
 
 use super::final_json::{
-    self, FinalModel, FinalReport, GridPoint, GridResult, TestEvaluation, BASELINE_WEIGHTS_FILE,
-    FINAL_FILE, WEIGHTS_FILE,
+    self, FinalModel, FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation,
+    BASELINE_WEIGHTS_FILE, FINAL_FILE, WEIGHTS_FILE,
 };
 use super::{PostError, RunView};
 use crate::child::final_eval::{TestMetrics, TestSet, TrainedModel};
@@ -272,6 +272,13 @@ pub fn retrain(
             SpaceKind::Cell => "perplexity".into(),
         },
         config: config_name,
+        normalisation: match &data {
+            TaskData::Images(d) => Some(Normalisation {
+                mean: d.mean.clone(),
+                std: d.std.clone(),
+            }),
+            TaskData::Text(_) => None,
+        },
         top: candidates.len(),
         selected,
         baseline_test: baseline_out.as_ref().map(|b| b.1),
