@@ -12,7 +12,7 @@ use nas_actor::child::ChildStatus;
 use nas_actor::config::Config;
 use nas_actor::store::ChildRecord;
 
-use crate::common::{ptb_dir, root};
+use crate::common::{require_ptb, root};
 
 /// A synthetic-search config writing into `dir`.
 pub fn synthetic_config(dir: &Path, budget: usize, extra: &str) -> Config {
@@ -276,10 +276,7 @@ fn without_a_terminal_progress_is_plain_lines() {
 
 #[test]
 fn quickstart_runs_end_to_end_on_real_ptb() {
-    let Some(_) = ptb_dir() else {
-        eprintln!("skipped: data/ptb missing (run `make setup`)");
-        return;
-    };
+    let Some(_) = require_ptb() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("quick");
     let text = std::fs::read_to_string(root().join("configs/quickstart.toml")).expect("quickstart");
