@@ -286,7 +286,9 @@ impl Handler<SlotEvent> for Reporter {
                 }
                 (
                     slot,
-                    format!("child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"),
+                    format!(
+                        "child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"
+                    ),
                 )
             }
             SlotEvent::Idle { slot } => (slot, "idle".to_string()),

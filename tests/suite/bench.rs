@@ -24,7 +24,7 @@ mod memory;
 #[path = "../../examples/bench_search.rs"]
 mod search;
 
-use crate::common::require_ptb_part;
+use crate::common::{require_ptb_part, require_python};
 
 #[test]
 fn orchestration_bench_measures_utilisation_and_scaling() {
@@ -62,6 +62,7 @@ fn orchestration_bench_measures_utilisation_and_scaling() {
 
 #[test]
 fn children_bench_times_tch_and_the_pytorch_reference() {
+    let Some(_) = require_python() else { return };
     let spec = children::Spec::new(children::bench_common::Size::Tiny, 1).expect("spec");
     let rows = children::bench(&spec).expect("the children benchmark (needs .venv with torch)");
     assert_eq!(rows.len(), 3);

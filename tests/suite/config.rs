@@ -188,7 +188,8 @@ fn a_synthetic_config_needs_no_data_table() {
              [space.cnn]\nlayers = 2\n[space.cell]\nbase = 2\n[child]\nbackend = \"synthetic\"\n",
             dir.display()
         );
-        let c = Config::from_toml(&text, Path::new("x.toml")).expect("no [data] for synthetic children");
+        let c = Config::from_toml(&text, Path::new("x.toml"))
+            .expect("no [data] for synthetic children");
         assert!(c.data.is_unused());
         let again = Config::from_toml(&c.to_toml(), Path::new("resolved.toml")).expect("resolved");
         assert_eq!(again, c);

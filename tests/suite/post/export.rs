@@ -230,7 +230,10 @@ dir = "unused"
     let logits = tch::no_grad(|| model.forward_t(&x, false)).expect("forward");
     let module = tmp.path().join("cnn.py");
     let source = pytorch_source(&Architecture::Cnn(arch), &cfg, Some(&norm), "test");
-    assert!(source.contains("MEAN = [0.49"), "the statistics are in the module");
+    assert!(
+        source.contains("MEAN = [0.49"),
+        "the statistics are in the module"
+    );
     std::fs::write(&module, source).expect("write");
     check(
         tmp.path(),

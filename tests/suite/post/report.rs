@@ -242,7 +242,10 @@ fn the_reward_axis_fits_tiny_rewards() {
     }
     let (lo, hi) = (1.0e-4, 1.0e-4 + 2.0e-6 * (records.len() - 1) as f64);
     let (y_lo, y_hi) = RewardPicture::new(&records).y_range();
-    assert!(y_lo < lo && y_hi > hi, "({y_lo}, {y_hi}) must hold [{lo}, {hi}]");
+    assert!(
+        y_lo < lo && y_hi > hi,
+        "({y_lo}, {y_hi}) must hold [{lo}, {hi}]"
+    );
     assert!(y_lo > 0.0, "rewards all above 0, axis from {y_lo}");
     assert!(
         y_hi - y_lo < 1.5 * (hi - lo),
@@ -251,7 +254,10 @@ fn the_reward_axis_fits_tiny_rewards() {
     // A failed child's reward of 0 widens the axis to 0, with a margin below.
     records[0].reward = 0.0;
     let (y_lo, y_hi) = RewardPicture::new(&records).y_range();
-    assert!(y_lo < 0.0 && y_lo > -0.1 * hi && y_hi > hi && y_hi < 1.1 * hi, "({y_lo}, {y_hi})");
+    assert!(
+        y_lo < 0.0 && y_lo > -0.1 * hi && y_hi > hi && y_hi < 1.1 * hi,
+        "({y_lo}, {y_hi})"
+    );
     // All equal: 5% of the value either side.
     records.iter_mut().for_each(|r| r.reward = 2.5e-4);
     let (y_lo, y_hi) = RewardPicture::new(&records).y_range();

@@ -102,7 +102,10 @@ fn lock_is_exclusive_until_dropped() {
     match other {
         Ok(status) => assert_eq!(status.code(), Some(75), "flock(1) got the lock"),
         Err(e) => {
-            crate::common::require(false, &format!("the cross-process check needs flock(1) (util-linux): {e}"));
+            crate::common::require(
+                false,
+                &format!("the cross-process check needs flock(1) (util-linux): {e}"),
+            );
         }
     }
 
