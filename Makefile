@@ -8,7 +8,7 @@ export LIBTORCH_USE_PYTORCH := 1
 
 CONFIG ?= configs/quickstart.toml
 
-.PHONY: setup build run test lint bench clean-runs
+.PHONY: setup build run test lint bench clean-runs gpu-check reliability-table
 
 setup:
 	@bash scripts/setup.sh
@@ -25,6 +25,12 @@ test: setup
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+gpu-check: setup
+	bash scripts/gpu-check.sh
+
+reliability-table: setup
+	bash scripts/reliability-table.sh
 
 clean-runs:
 	rm -rf runs

@@ -2,7 +2,8 @@
 //! (Zoph & Le, ICLR 2017) as an actor-based orchestrator for one machine.
 //!
 //! Layers (pure ones never import actix): [`config`], [`space`],
-//! [`controller`], [`child`], [`data`], [`devices`], [`store`], [`actors`];
+//! [`controller`], [`child`], [`data`], [`devices`], [`store`], [`actors`]
+//! ([`format`]: how numbers are printed);
 //! after a search, [`post`] (retrain, report, export).
 
 pub mod actors;
@@ -12,8 +13,10 @@ pub mod config;
 pub mod controller;
 pub mod data;
 pub mod devices;
+pub mod format;
 pub mod post;
 pub mod seed;
 pub mod space;
 pub mod store;
 pub mod synthetic;
+pub mod task;

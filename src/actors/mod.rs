@@ -30,9 +30,9 @@ use self::controller::{Budget, Replica, ReplicaShared};
 use self::messages::{Notice, ReplicaState};
 use self::param_store::{Checkpoint, ParamStore};
 use self::recorder::{Interrupt, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
-use self::reporter::{MetricName, Reporter};
+use self::reporter::Reporter;
 use self::trainer::TrainerShared;
-use crate::config::{Backend, Config, Dataset, Strategy};
+use crate::config::{Backend, Config, SpaceKind, Strategy};
 use crate::controller::{Adam, Baseline, Controller};
 use crate::devices::{self, Discovery};
 use crate::space::SearchSpace;
@@ -171,11 +171,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         .map_err(|e| RunError::Runtime(e.to_string()))?;
     let checkpoint_path = run_dir.checkpoint_path();
     let run_dir = Arc::new(Mutex::new(run_dir));
-    let metric = match (config.child.backend, config.data.dataset) {
-        (Backend::Synthetic, _) => MetricName::Synthetic,
-        (_, Dataset::Ptb) => MetricName::Perplexity,
-        _ => MetricName::Accuracy,
-    };
+    let metric = crate::task::Metric::of(&config);
     let n_slots = slots.len();
     let replicas = config.search.replicas;
     let started = Instant::now();
@@ -202,7 +198,13 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             done,
             slots.clone(),
             metric,
-        )
+        );
+        // The one-time estimate counts every epoch of a child.
+        let reporter = match (config.child.backend, config.search.space) {
+            (Backend::Tch, SpaceKind::Cnn) => reporter.with_child_epochs(config.child.cnn.epochs),
+            (Backend::Tch, SpaceKind::Cell) => reporter.with_child_epochs(config.child.lm.epochs),
+            _ => reporter,
+        }
         .start();
         for n in &notices {
             reporter.do_send(Notice(n.clone()));

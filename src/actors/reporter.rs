@@ -2,7 +2,13 @@
 //! (children done / budget, rate, ETA), one line per trainer slot (device,
 //! child, epoch/batch, loss) and a status line (controller updates, baseline,
 //! best reward with its metric, failures, GPU utilisation and memory from
-//! NVML). When stdout is not a terminal, plain log lines at a steady pace.
+//! NVML). When stdout is not a terminal, plain log lines at a steady pace,
+//! each with where every slot is (child, epoch, batch).
+//!
+//! Once a slot's first batches give a training rate, the reporter says once
+//! what a child and the rest of the budget will take on these slots
+//! ([`Pace`](crate::child::pace)); when the budget needs more than an hour, it
+//! suggests the quick start or a machine with GPUs.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -11,18 +17,13 @@ use actix::prelude::*;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::messages::{ChildRecorded, Notice, SlotEvent, UpdateApplied};
+use crate::child::pace::Pace;
 use crate::devices::{GpuMonitor, Slot};
+use crate::format::reward;
+use crate::task::Metric;
 
 /// Slot lines drawn at most (the rest are summarised).
 const MAX_SLOT_LINES: usize = 16;
-
-/// How the metric of the best child is named.
-#[derive(Debug, Clone, Copy)]
-pub enum MetricName {
-    Accuracy,
-    Perplexity,
-    Synthetic,
-}
 
 struct Bars {
     multi: MultiProgress,
@@ -36,7 +37,7 @@ pub struct Reporter {
     name: String,
     budget: usize,
     slots: Vec<Slot>,
-    metric: MetricName,
+    metric: Metric,
     bars: Option<Bars>,
     gpus: Option<GpuMonitor>,
     interval: Duration,
@@ -49,6 +50,9 @@ pub struct Reporter {
     best_metric: Option<f64>,
     failures: usize,
     gpu_line: String,
+    /// Where each slot is, e.g. `child 3 epoch 2 batch 40/1327`.
+    slot_text: Vec<String>,
+    pace: Pace,
 }
 
 impl Reporter {
@@ -58,8 +62,10 @@ impl Reporter {
         budget: usize,
         done: usize,
         slots: Vec<Slot>,
-        metric: MetricName,
+        metric: Metric,
     ) -> Reporter {
+        let slots_len = slots.len();
+        let labels = slots.iter().map(|s| s.label.clone()).collect();
         let terminal =
             std::io::stdout().is_terminal() && std::env::var_os("NAS_ACTOR_PLAIN").is_none();
         let bars = terminal.then(|| {
@@ -108,23 +114,55 @@ impl Reporter {
             best_metric: None,
             failures: 0,
             gpu_line: String::new(),
+            slot_text: vec!["idle".to_string(); slots_len],
+            pace: Pace::new(labels, None),
         }
     }
 
-    fn metric_text(&self) -> String {
-        match (self.metric, self.best_metric) {
-            (MetricName::Accuracy, Some(m)) => format!(" (accuracy {:.2}%)", 100.0 * m),
-            (MetricName::Perplexity, Some(m)) => format!(" (perplexity {m:.1})"),
-            _ => String::new(),
+    /// The epochs each child trains, for the estimate of what the budget takes
+    /// (without it, the estimate counts one epoch per child, a lower bound).
+    pub fn with_child_epochs(mut self, epochs: usize) -> Reporter {
+        self.pace.set_epochs(epochs);
+        self
+    }
+
+    /// Say `line` once: above the bars, or on stderr.
+    fn notice(&self, line: &str) {
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(line);
+            }
+            None => eprintln!("{line}"),
         }
+    }
+
+    /// `cpu#0 child 3 epoch 2 batch 40/1327 | cpu#1 idle`, the first slots.
+    fn slots_text(&self) -> String {
+        let mut parts: Vec<String> = self
+            .slots
+            .iter()
+            .zip(&self.slot_text)
+            .take(MAX_SLOT_LINES)
+            .map(|(s, t)| format!("{} {t}", s.label))
+            .collect();
+        if self.slots.len() > MAX_SLOT_LINES {
+            parts.push(format!("+{} slots", self.slots.len() - MAX_SLOT_LINES));
+        }
+        parts.join(", ")
+    }
+
+    fn metric_text(&self) -> String {
+        self.best_metric
+            .and_then(|m| self.metric.show(m))
+            .map_or_else(String::new, |m| format!(" ({m})"))
     }
 
     fn status_text(&self) -> String {
         let mut s = format!(
-            "updates {} | baseline {:.4} | best reward {:.4}{} | failures {}",
+            "updates {} | baseline {} | best reward {}{} | failures {}",
             self.updates,
-            self.baseline,
-            self.best_reward,
+            reward(self.baseline),
+            reward(self.best_reward),
             self.metric_text(),
             self.failures
         );
@@ -150,14 +188,15 @@ impl Reporter {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "[{}] {:>7.1}s children {}/{} ({:.2}/s, ETA {}) | {}",
+            "[{}] {:>7.1}s children {}/{} ({:.2}/s, ETA {}) | {} | slots: {}",
             self.name,
             secs,
             self.done,
             self.budget,
             rate,
             eta,
-            self.status_text()
+            self.status_text(),
+            self.slots_text()
         );
         let _ = out.flush();
     }
@@ -221,7 +260,6 @@ impl Actor for Reporter {
 impl Handler<SlotEvent> for Reporter {
     type Result = ();
     fn handle(&mut self, msg: SlotEvent, _: &mut Context<Self>) {
-        let Some(b) = &self.bars else { return };
         let (slot, text) = match msg {
             SlotEvent::Started { slot, child } => (slot, format!("child {child} starting")),
             SlotEvent::Batch {
@@ -231,13 +269,26 @@ impl Handler<SlotEvent> for Reporter {
                 batch,
                 batches,
                 loss,
-            } => (
-                slot,
-                format!("child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"),
-            ),
+            } => {
+                let left = self.budget.saturating_sub(self.done);
+                let at = (epoch, batch, batches);
+                if let Some(e) = self.pace.batch(slot, child, at, left, Instant::now()) {
+                    self.notice(&e.line());
+                }
+                (
+                    slot,
+                    format!(
+                        "child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"
+                    ),
+                )
+            }
             SlotEvent::Idle { slot } => (slot, "idle".to_string()),
             SlotEvent::Retired { slot, reason } => (slot, format!("retired ({reason})")),
         };
+        if let Some(t) = self.slot_text.get_mut(slot) {
+            t.clone_from(&text);
+        }
+        let Some(b) = &self.bars else { return };
         if let (Some(bar), Some(s)) = (b.slots.get(slot), self.slots.get(slot)) {
             bar.set_message(format!("{:>10}  {text}", s.label));
         }
@@ -269,11 +320,6 @@ impl Handler<UpdateApplied> for Reporter {
 impl Handler<Notice> for Reporter {
     type Result = ();
     fn handle(&mut self, msg: Notice, _: &mut Context<Self>) {
-        match &self.bars {
-            Some(b) => {
-                let _ = b.multi.println(&msg.0);
-            }
-            None => eprintln!("{}", msg.0),
-        }
+        self.notice(&msg.0);
     }
 }

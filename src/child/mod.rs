@@ -9,6 +9,7 @@
 //! - [`images`]: standardisation and augmentation of image batches;
 //! - [`train()`]: train one child and report a [`ChildOutcome`]; [`param_count`]: its size;
 //! - [`reward`]: validation metrics → reward;
+//! - [`pace`]: how fast children train, and what a budget of them will take;
 //! - [`final_eval`]: the trained model of a finished child, saved, reloaded and
 //!   evaluated once on the test set (`nas-actor retrain`).
 //!
@@ -24,6 +25,7 @@ pub mod images;
 mod init;
 pub mod lm;
 mod outcome;
+pub mod pace;
 pub mod reward;
 mod train;
 

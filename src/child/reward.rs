@@ -15,10 +15,10 @@ pub fn accuracy_reward(epochs: &[EpochMetrics], reward: &RewardConfig) -> Option
         .fold(None, |acc: Option<f64>, v| {
             Some(acc.map_or(v, |a| a.max(v)))
         })?;
-    Some((best, best.max(0.0).powf(reward.accuracy_exponent)))
+    Some((best, crate::task::Metric::accuracy().reward(best, reward)))
 }
 
 /// `reward.perplexity_c / perplexity^reward.perplexity_exponent`.
 pub fn perplexity_reward(perplexity: f64, reward: &RewardConfig) -> f64 {
-    reward.perplexity_c / perplexity.powf(reward.perplexity_exponent)
+    crate::task::Metric::perplexity().reward(perplexity, reward)
 }

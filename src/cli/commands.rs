@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{CliError, Command};
 use crate::actors::{self, RunError, RunOptions};
 use crate::child::{self, EpochMetrics, Progress};
-use crate::config::{Backend, Config, SpaceKind};
+use crate::config::{Backend, ChildModel, Config};
 use crate::controller::Controller;
 use crate::devices::{self, Discovery};
 use crate::space::{sample_uniform, Architecture, SearchSpace};
@@ -260,13 +260,16 @@ fn train(
         progress.bar.finish_and_clear();
         o
     };
-    let metric_name = match config.search.space {
-        SpaceKind::Cnn => "validation_accuracy",
-        SpaceKind::Cell => "validation_perplexity",
+    let metric_name = format!("validation_{}", crate::task::Metric::of(&config).name);
+    // What was trained: the architecture, or (child.model = "lstm") the LSTM baseline.
+    let (hash, description) = match config.child.model {
+        ChildModel::Lstm => ("lstm".to_string(), config.child.lm.lstm_description()),
+        ChildModel::Searched => (arch.hash(), arch.describe()),
     };
     let line = json!({
-        "hash": arch.hash(),
-        "description": arch.describe(),
+        "model": config.child.model,
+        "hash": hash,
+        "description": description,
         "device": format!("{device:?}"),
         "status": outcome.status,
         "reward": outcome.reward,
@@ -277,6 +280,21 @@ fn train(
         "message": outcome.message,
     });
     out(&line.to_string())
+}
+
+/// Whether CUDA numbers GPUs as NVML does (the binary sets `CUDA_DEVICE_ORDER`
+/// unless the environment already has it).
+fn device_order() -> String {
+    let (name, wanted) = devices::CUDA_DEVICE_ORDER;
+    match std::env::var(name) {
+        Ok(v) if v == wanted => {
+            format!("device order: {name}={v} (cuda:i is gpu i above)")
+        }
+        Ok(v) => format!(
+            "device order: {name}={v}: cuda:i may not be gpu i above; unset it or set {name}={wanted}"
+        ),
+        Err(_) => format!("device order: {name} is not set: cuda:i may not be gpu i above"),
+    }
 }
 
 fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
@@ -297,6 +315,7 @@ fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
         }
         Discovery::None(notice) => out(notice)?,
     }
+    out(&device_order())?;
     out(&format!(
         "libtorch: CUDA {}",
         if tch::Cuda::is_available() {

@@ -5,14 +5,18 @@
 //! A config file has these tables: `[experiment]`, `[devices]`, `[search]`,
 //! `[controller]`, `[space.cnn]`, `[space.cell]`, `[child]` (with
 //! `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`, `[data]` and
-//! `[retrain]`. Only `[experiment]`, `[search]` and `[data]` are required.
+//! `[retrain]`. Only `[experiment]` and `[search]` are required, and `[data]`
+//! when children are trained with tch (synthetic children read no data).
 
+mod data;
+mod lines;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::data::{DataConfig, Dataset};
 pub use crate::space::cell::{Activation, Combination};
 
 /// A config that could not be read, parsed or validated.
@@ -43,6 +47,9 @@ pub struct Config {
     pub child: ChildConfig,
     #[serde(default)]
     pub reward: RewardConfig,
+    /// Required for `child.backend = "tch"`. A synthetic run without it gets
+    /// [`DataConfig::unused`] (the space's dataset, an empty `dir`).
+    #[serde(default = "DataConfig::absent")]
     pub data: DataConfig,
     #[serde(default)]
     pub retrain: RetrainConfig,
@@ -396,12 +403,19 @@ pub enum LrSchedule {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CnnChildConfig {
+    /// Training epochs of each child. Paper: 50 (the default).
     pub epochs: usize,
+    /// Images per training and validation batch. Default 128.
     pub batch_size: usize,
+    /// SGD learning rate. Paper: 0.1 (the default).
     pub learning_rate: f64,
+    /// SGD momentum. Paper: 0.9 (the default).
     pub momentum: f64,
+    /// Nesterov momentum (needs `momentum > 0`). Paper: true (the default).
     pub nesterov: bool,
+    /// L2 weight decay. Paper: 1e-4 (the default).
     pub weight_decay: f64,
+    /// `"constant"` (default, the paper's search setting), `"cosine"` or `"step"`.
     pub lr_schedule: LrSchedule,
     /// Factor of the `step` schedule. Default 0.1.
     pub lr_decay: f64,
@@ -435,6 +449,7 @@ impl Default for CnnChildConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LmChildConfig {
+    /// Training epochs of each child. Default 35 (the paper's).
     pub epochs: usize,
     /// Word embedding size. Default 650.
     pub embedding_size: usize,
@@ -444,6 +459,7 @@ pub struct LmChildConfig {
     pub layers: usize,
     /// Truncated BPTT length. Default 35.
     pub bptt: usize,
+    /// Sequences per batch (the corpus is cut into this many streams). Default 20.
     pub batch_size: usize,
     /// Dropout on embeddings, between layers and before the decoder. Default 0.5.
     pub dropout: f64,
@@ -478,6 +494,16 @@ impl Default for LmChildConfig {
             grad_clip: 5.0,
             init_range: 0.05,
         }
+    }
+}
+
+impl LmChildConfig {
+    /// What the LSTM baseline of these settings is, for a person.
+    pub fn lstm_description(&self) -> String {
+        format!(
+            "LSTM baseline: {} layer(s) of {} units, embeddings {}",
+            self.layers, self.hidden_size, self.embedding_size
+        )
     }
 }
 
@@ -548,41 +574,6 @@ impl Default for RewardConfig {
     }
 }
 
-/// Which data set children are trained on.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Dataset {
-    /// Penn Treebank (ptb.train/valid/test.txt).
-    Ptb,
-    /// CIFAR-10 binary batches.
-    Cifar10,
-    /// MNIST-format IDX files (Fashion-MNIST, MNIST), plain or gzipped.
-    Idx,
-}
-
-/// `[data]`: where the data lives and how much of it a child sees.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// `"ptb"`, `"cifar10"` or `"idx"`.
-    pub dataset: Dataset,
-    /// Directory of the files.
-    pub dir: PathBuf,
-    /// Images held out of the training files for validation. Paper: 5,000.
-    #[serde(default = "default_val_size")]
-    pub val_size: usize,
-    /// Use only the first N training tokens/images (a slice for small machines).
-    #[serde(default)]
-    pub train_limit: Option<usize>,
-    /// Use only the first N validation tokens/images.
-    #[serde(default)]
-    pub val_limit: Option<usize>,
-}
-
-fn default_val_size() -> usize {
-    5000
-}
-
 /// `[retrain]`: the final grid of `nas-actor retrain` (the paper's four knobs).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -627,13 +618,10 @@ impl Config {
 
     /// Parse and validate config text; `path` is only used in messages.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| {
-                let start = s.start.min(text.len());
-                text[..start].matches('\n').count() + 1
-            });
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| lines::line_at(text, s.start));
             let mut message = e.message().trim().replace('\n', " ");
-            if let Some(key) = line.and_then(|l| validate::key_at(text, l)) {
+            if let Some(key) = e.span().and_then(|s| lines::key_at(text, s)) {
                 message = format!("`{key}`: {message}");
             }
             ConfigError {
@@ -642,9 +630,13 @@ impl Config {
                 message,
             }
         })?;
-        validate::validate(&config).map_err(|(key, message)| ConfigError {
+        let has_data = lines::line_of(text, "data").is_some();
+        if !has_data {
+            config.data = DataConfig::unused(config.search.space);
+        }
+        validate::validate(&config, has_data).map_err(|(key, message)| ConfigError {
             path: path.to_path_buf(),
-            line: validate::line_of(text, &key),
+            line: lines::line_of(text, &key),
             message: format!("`{key}`: {message}"),
         })?;
         Ok(config)

@@ -1,4 +1,4 @@
-//! Semantic checks of a parsed config, and locating a key's line in the text.
+//! Semantic checks of a parsed config.
 
 use super::{Backend, ChildModel, Config, Dataset, GpuSelection, SpaceKind};
 
@@ -65,7 +65,8 @@ fn unique<T: PartialEq + std::fmt::Debug>(key: &str, values: &[T]) -> Result<(),
 }
 
 /// Check everything serde cannot: ranges, empty lists, contradictions.
-pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
+/// `has_data`: whether the text has a `[data]` table.
+pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     if c.experiment.name.trim().is_empty() {
         return Err(bad("experiment.name", "must not be empty"));
     }
@@ -140,6 +141,23 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         return Err(bad("reward.failure", "must be a finite number"));
     }
 
+    match (c.child.backend, has_data) {
+        (Backend::Tch, false) => {
+            return Err(bad(
+                "data",
+                "is missing; children trained with child.backend = \"tch\" read data: add a [data] table with dataset and dir (only synthetic children need none)",
+            ))
+        }
+        // Synthetic children read nothing: no [data], or a resolved config's unused one.
+        (Backend::Synthetic, _) if c.data.is_unused() => {}
+        _ => validate_data(c)?,
+    }
+    positive("retrain.top", c.retrain.top)?;
+    Ok(())
+}
+
+/// The `[data]` table of a run that has one.
+fn validate_data(c: &Config) -> Result<(), Invalid> {
     if c.data.dir.as_os_str().is_empty() {
         return Err(bad("data.dir", "must not be empty"));
     }
@@ -167,7 +185,6 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
     if c.data.dataset != Dataset::Ptb {
         positive("data.val_size", c.data.val_size)?;
     }
-    positive("retrain.top", c.retrain.top)?;
     Ok(())
 }
 
@@ -303,60 +320,4 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
         ));
     }
     Ok(())
-}
-
-/// The 1-based line where `key` (dotted, e.g. `search.replicas`) is set, if it can be found.
-/// Falls back to the line of its table header.
-pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
-    let (table, leaf) = match key.rsplit_once('.') {
-        Some((t, l)) => (t, l),
-        None => ("", key),
-    };
-    let mut current = String::new();
-    let mut header_line = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if let Some(h) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = h.trim_matches(['[', ']', ' ']).to_string();
-            if current == table {
-                header_line = Some(i + 1);
-            }
-            continue;
-        }
-        if let Some((k, _)) = line.split_once('=') {
-            let k = k.trim().trim_matches('"');
-            let full = if current.is_empty() {
-                k.to_string()
-            } else {
-                format!("{current}.{k}")
-            };
-            if full == key || (current == table && k == leaf) {
-                return Some(i + 1);
-            }
-        }
-    }
-    header_line
-}
-
-/// The dotted key set on 1-based `line`, if that line sets one.
-pub(super) fn key_at(text: &str, line: usize) -> Option<String> {
-    let mut current = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.split('#').next().unwrap_or("").trim();
-        if let Some(h) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = h.trim_matches(['[', ']', ' ']).to_string();
-        } else if i + 1 == line {
-            let (k, _) = l.split_once('=')?;
-            let k = k.trim().trim_matches('"');
-            return Some(if current.is_empty() {
-                k.to_string()
-            } else {
-                format!("{current}.{k}")
-            });
-        }
-        if i + 1 >= line {
-            break;
-        }
-    }
-    None
 }

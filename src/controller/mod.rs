@@ -90,6 +90,18 @@ pub enum ControllerError {
     /// A reward or advantage that is NaN or infinite.
     #[error("reward/advantage {index} is {value}, not a finite number; check the reward function")]
     NonFinite { index: usize, value: f64 },
+    /// The taped gradient has no values of the right size for a parameter
+    /// tensor (a bug: the tape and the controller's tensors disagree).
+    #[error(
+        "the taped gradient has {} for parameter tensor {index} ({numel} values); \
+         the controller's tensors do not match the tape",
+        got.map_or("no values".to_string(), |n| format!("{n} values"))
+    )]
+    GradientLayout {
+        index: usize,
+        numel: usize,
+        got: Option<usize>,
+    },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -416,11 +416,13 @@ impl Controller {
             g.w_ih[l] = rows.weight_grad(&rows.x, hd)?;
             g.w_hh[l] = rows.weight_grad(&rows.h_prev, hd)?;
         }
-        Ok((self.flatten_grads(&g), loss))
+        Ok((self.flatten_grads(&g)?, loss))
     }
 
-    /// The gradients in the order of [`Controller::flat_params`].
-    fn flatten_grads(&self, g: &Grads) -> Vec<f32> {
+    /// The gradients in the order of [`Controller::flat_params`]; an error
+    /// when a parameter tensor has no gradient of its size (the tape and the
+    /// controller's tensors disagree — a bug, never filled in with zeros).
+    fn flatten_grads(&self, g: &Grads) -> Result<Vec<f32>, ControllerError> {
         let hd = self.hidden as usize;
         let mut parts: Vec<(usize, &[f32])> = Vec::new();
         let ptr = |t: &tch::Tensor| t.data_ptr() as usize;
@@ -443,12 +445,18 @@ impl Controller {
         parts.push((ptr(&self.w.w_curr), &g.w_curr));
         parts.push((ptr(&self.w.v), &g.v));
         let mut flat = Vec::with_capacity(self.num_params());
-        for t in self.param_tensors() {
+        for (index, t) in self.param_tensors().into_iter().enumerate() {
             match parts.iter().find(|(p, _)| *p == ptr(t)) {
-                Some((_, values)) => flat.extend_from_slice(values),
-                None => flat.extend(std::iter::repeat_n(0f32, t.numel())),
+                Some((_, values)) if values.len() == t.numel() => flat.extend_from_slice(values),
+                found => {
+                    return Err(ControllerError::GradientLayout {
+                        index,
+                        numel: t.numel(),
+                        got: found.map(|(_, v)| v.len()),
+                    })
+                }
             }
         }
-        flat
+        Ok(flat)
     }
 }

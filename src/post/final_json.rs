@@ -100,6 +100,16 @@ pub struct TestEvaluation {
     pub baseline_test: Option<TestMetrics>,
 }
 
+/// How images were standardised for training: per channel,
+/// `x = (pixel / 255 − mean) / std`, with the training split's statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    /// Mean of the training pixels per channel, in [0, 1] units.
+    pub mean: Vec<f32>,
+    /// Standard deviation of the training pixels per channel, in [0, 1] units.
+    pub std: Vec<f32>,
+}
+
 /// The content of `final.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalReport {
@@ -111,6 +121,11 @@ pub struct FinalReport {
     pub metric: String,
     /// The config the retraining used.
     pub config: String,
+    /// Image runs: the standardisation the models were trained with (what
+    /// the exported module's `preprocess` applies). `None` for text, and in
+    /// files written before it was recorded.
+    #[serde(default)]
+    pub normalisation: Option<Normalisation>,
     /// Architectures retrained.
     pub top: usize,
     /// The chosen architecture and grid point.

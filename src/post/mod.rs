@@ -17,7 +17,9 @@ mod run;
 
 use std::path::PathBuf;
 
-pub use final_json::{FinalReport, GridPoint, GridResult, TestEvaluation, FINAL_FILE};
+pub use final_json::{
+    FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation, FINAL_FILE,
+};
 pub use run::RunView;
 
 use crate::store::StoreError;

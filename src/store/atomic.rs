@@ -20,20 +20,58 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// The temporary file is `.<name>.<pid>.<n>.tmp` beside `path`; it is removed
 /// when any step fails, so a failed write leaves the old file intact.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = parent_of(path);
+    let temp = temp_path(path, false);
+    replace_with(path, &temp, write_synced(&temp, bytes))
+}
+
+/// Replace `path` atomically and durably with the file that `write` writes
+/// at the temporary path it is given, for writers that only write to a path
+/// (tch's `VarStore::save`). The temporary path is beside `path` and ends
+/// with `path`'s extension (`.<name>.<pid>.<n>.tmp.<ext>`), for writers that
+/// choose a format by extension; it is fsynced before the rename.
+pub fn atomic_write_with<E: std::fmt::Display>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), StoreError> {
+    let temp = temp_path(path, true);
+    let written = write(&temp)
+        .map_err(|e| StoreError::write(&temp, std::io::Error::other(e.to_string())))
+        .and_then(|()| {
+            File::open(&temp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::write(&temp, e))
+        });
+    replace_with(path, &temp, written)
+}
+
+/// A temporary name beside `path`; with `keep_extension`, ending in `path`'s extension.
+fn temp_path(path: &Path, keep_extension: bool) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()));
-    let result = write_synced(&temp, bytes).and_then(|()| {
-        fs::rename(&temp, path).map_err(|e| StoreError::write(path, e))?;
-        sync_dir(&dir)
+    let mut temp = format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id());
+    if let Some(ext) = path.extension().filter(|_| keep_extension) {
+        temp = format!("{temp}.{}", ext.to_string_lossy());
+    }
+    parent_of(path).join(temp)
+}
+
+/// After `written` (the synced temp file): rename `temp` over `path`, fsync
+/// the directory; on any failure remove `temp`, leaving the old file intact.
+fn replace_with(
+    path: &Path,
+    temp: &Path,
+    written: Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let result = written.and_then(|()| {
+        fs::rename(temp, path).map_err(|e| StoreError::write(path, e))?;
+        sync_dir(&parent_of(path))
     });
     if result.is_err() {
         // Best effort: the temp file may not exist, or the disk may be gone.
-        let _ = fs::remove_file(&temp);
+        let _ = fs::remove_file(temp);
     }
     result
 }
@@ -76,7 +114,8 @@ pub(crate) fn remove_stale_temps(dir: &Path) -> Result<usize, StoreError> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
+        let temp = name.ends_with(TEMP_SUFFIX) || name.contains(&format!("{TEMP_SUFFIX}."));
+        if name.starts_with('.') && temp {
             fs::remove_file(entry.path()).map_err(|e| StoreError::write(&entry.path(), e))?;
             removed += 1;
         }

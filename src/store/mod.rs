@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
-pub use atomic::atomic_write;
+pub use atomic::{atomic_write, atomic_write_with};
 pub use jsonl::JsonlAppender;
 pub use lock::RunLock;
 pub use log::ChildLog;

@@ -54,9 +54,9 @@ impl ChildRecord {
     /// One line for a person: `best: child ID reward R (metric M): ARCH`.
     pub fn best_line(&self) -> String {
         format!(
-            "best: child {} reward {:.4}{}: {}",
+            "best: child {} reward {}{}: {}",
             self.id,
-            self.reward,
+            crate::format::reward(self.reward),
             self.metric
                 .map(|m| format!(" (metric {m:.4})"))
                 .unwrap_or_default(),

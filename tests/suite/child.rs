@@ -1,10 +1,11 @@
 //! Tests of `child`: random architectures of both spaces build, run and count their
 //! parameters; the fast cell matches the paper's worked example and a naive reference;
 //! small children learn generated data; divergence, timeouts, cancellation and
-//! mismatched data become failed or diverged outcomes.
+//! mismatched data become failed or diverged outcomes; the pace estimate.
 
 mod architectures;
 mod cell;
+mod pace;
 mod training;
 
 use std::collections::BTreeSet;

@@ -108,6 +108,79 @@ fn devices_reports_without_a_gpu_and_shows_slots() {
     assert!(out.contains("trainer slot"), "{out}");
 }
 
+/// The binary makes CUDA number GPUs as NVML does, and `devices` says so;
+/// an order set otherwise in the environment is kept, with a warning.
+#[test]
+fn devices_shows_the_cuda_device_order_the_binary_sets() {
+    let run = |order: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nas-actor"));
+        cmd.arg("devices").current_dir(root());
+        match order {
+            Some(o) => cmd.env("CUDA_DEVICE_ORDER", o),
+            None => cmd.env_remove("CUDA_DEVICE_ORDER"),
+        };
+        let o = cmd.output().expect("run nas-actor");
+        assert!(o.status.success(), "{}", text(&o).1);
+        text(&o).0
+    };
+    let out = run(None);
+    assert!(
+        out.contains("device order: CUDA_DEVICE_ORDER=PCI_BUS_ID (cuda:i is gpu i above)"),
+        "{out}"
+    );
+    let out = run(Some("FASTEST_FIRST"));
+    assert!(
+        out.contains("CUDA_DEVICE_ORDER=FASTEST_FIRST: cuda:i may not be gpu i above"),
+        "{out}"
+    );
+}
+
+/// `train` with `child.model = "lstm"` says it trained the LSTM baseline,
+/// not the cell it was given.
+#[test]
+fn train_names_the_lstm_baseline_it_trained() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    nas_actor::data::synthetic::write_text_corpus(&data, 120, 20, 3).expect("corpus");
+    let config = tmp.path().join("lstm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[experiment]\nname = \"lstm\"\noutput_dir = \"{}\"\nbudget = 1\n\
+             [search]\nspace = \"cell\"\n[space.cell]\nbase = 2\n\
+             [child]\nmodel = \"lstm\"\ntrain_batches = 2\nval_batches = 1\n\
+             [child.lm]\nepochs = 1\nembedding_size = 8\nhidden_size = 8\nbptt = 5\nbatch_size = 4\ndropout = 0.0\n\
+             [data]\ndataset = \"ptb\"\ndir = \"{}\"\n",
+            tmp.path().join("run").display(),
+            data.display()
+        ),
+    )
+    .expect("write config");
+    let config = config.to_str().expect("utf-8");
+    let o = nas(&["sample", config, "-n", "1", "--uniform"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let arch = tmp.path().join("arch.json");
+    std::fs::write(&arch, text(&o).0).expect("write arch");
+    let o = nas(&[
+        "train",
+        config,
+        "--arch",
+        arch.to_str().expect("utf-8"),
+        "--device",
+        "cpu",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["model"], "lstm", "{v}");
+    assert_eq!(v["hash"], "lstm", "{v}");
+    let description = v["description"].as_str().expect("description");
+    assert!(
+        description.starts_with("LSTM baseline: 2 layer(s) of 8 units"),
+        "{v}"
+    );
+}
+
 fn readelf(binary: &Path) -> String {
     let o = Command::new("readelf")
         .arg("-d")
@@ -136,6 +209,10 @@ fn binary_is_linked_with_rpath_and_keeps_libtorch_cuda() {
             dynamic.contains("[libtorch_cuda.so]"),
             "libtorch_cuda.so is not NEEDED:\n{dynamic}"
         );
+    } else {
+        crate::common::skip(
+            "this torch is a CPU build (no libtorch_cuda.so): its NEEDED entry is not checked",
+        );
     }
     // It starts without LD_LIBRARY_PATH (nas() removes it).
     let o = nas(&["--version"]);
@@ -144,8 +221,7 @@ fn binary_is_linked_with_rpath_and_keeps_libtorch_cuda() {
 
 #[test]
 fn train_prints_metrics_and_reward_as_json() {
-    let Some(ptb) = crate::common::ptb_dir() else {
-        eprintln!("skipped: data/ptb missing (run `make setup`)");
+    let Some(_) = crate::common::require_ptb() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -160,7 +236,6 @@ fn train_prints_metrics_and_reward_as_json() {
         "3",
     ]);
     std::fs::write(&arch, text(&o).0).expect("write");
-    let _ = ptb;
     let o = nas(&[
         "train",
         "configs/quickstart.toml",

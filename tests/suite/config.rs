@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use nas_actor::actors::{run, RunOptions};
 use nas_actor::config::{Config, SpaceKind};
 
 use crate::common::root;
@@ -151,4 +152,54 @@ fn a_missing_file_is_named() {
     let err = Config::load(Path::new("no/such/config.toml")).expect_err("missing");
     assert!(err.to_string().contains("no/such/config.toml"), "{err}");
     assert!(err.to_string().contains("cannot read"), "{err}");
+}
+
+/// A `#` or `=` inside a quoted string does not hide a key's line, nor does
+/// a dotted key or an inline table.
+#[test]
+fn lines_come_from_the_parser_not_from_splitting_on_hash() {
+    // Lines 2-4 are one string; the key is on line 10.
+    let text = "[experiment]\nname = \"\"\"run #1\n[search]\nreplicas = 0\"\"\" # a comment\noutput_dir = \"o#x\"\nbudget = 2\n\
+                [search]\nspace = \"cell\"\n# replicas = 0\n\"replicas\" = 0\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
+    let err = Config::from_toml(text, Path::new("x.toml")).expect_err("replicas = 0");
+    assert_eq!(err.line, Some(10), "{err}");
+    assert!(err.message.starts_with("`search.replicas`"), "{err}");
+    let text = "[experiment]\nname = \"# not a comment\"\noutput_dir = \"o\"\nbudget = 2\n\
+                [search]\nspace = \"cell\"\n[child]\nlm.bptt = 0\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
+    let err = Config::from_toml(text, Path::new("x.toml")).expect_err("bptt = 0");
+    assert_eq!(err.line, Some(8), "{err}");
+    let text = "[experiment]\nname = \"x\"\noutput_dir = \"o\"\nbudget = 2\n\
+                [search]\nspace = \"cell\"\n[child]\nlm = { epochs = \"#3\" }\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
+    let err = Config::from_toml(text, Path::new("x.toml")).expect_err("wrong type");
+    assert_eq!(err.line, Some(8), "{err}");
+    assert!(err.message.starts_with("`child.lm.epochs`"), "{err}");
+}
+
+/// Synthetic children read no data: their config needs no `[data]`, and
+/// runs; a tch config without `[data]` is refused with the fix.
+#[test]
+fn a_synthetic_config_needs_no_data_table() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for space in ["cell", "cnn"] {
+        let dir = tmp.path().join(space);
+        let text = format!(
+            "[experiment]\nname = \"no-data\"\noutput_dir = \"{}\"\nbudget = 6\n\
+             [devices]\ncpu_workers = 2\n[search]\nspace = \"{space}\"\nchildren_per_replica = 2\n\
+             [space.cnn]\nlayers = 2\n[space.cell]\nbase = 2\n[child]\nbackend = \"synthetic\"\n",
+            dir.display()
+        );
+        let c = Config::from_toml(&text, Path::new("x.toml"))
+            .expect("no [data] for synthetic children");
+        assert!(c.data.is_unused());
+        let again = Config::from_toml(&c.to_toml(), Path::new("resolved.toml")).expect("resolved");
+        assert_eq!(again, c);
+        let summary = run(c, &RunOptions::default()).expect("the run completes");
+        assert_eq!(summary.children, 6);
+        let tch = text.replace("backend = \"synthetic\"", "backend = \"tch\"");
+        let err = Config::from_toml(&tch, Path::new("x.toml")).expect_err("tch needs data");
+        assert!(
+            err.to_string().contains("`data`: is missing") && err.message.contains("[data]"),
+            "{err}"
+        );
+    }
 }

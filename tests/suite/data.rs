@@ -12,13 +12,11 @@ use nas_actor::data::{
     EOS,
 };
 
-use crate::common::ptb_dir;
+use crate::common::{require_fashion_mnist, require_ptb};
 
 mod cifar;
 mod idx;
 mod text;
-
-const FASHION: &str = "/usr/share/datasets/fashion-mnist";
 
 fn cfg(dataset: Dataset, dir: &Path, val_size: usize) -> DataConfig {
     DataConfig {

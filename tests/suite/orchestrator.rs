@@ -12,7 +12,7 @@ use nas_actor::child::ChildStatus;
 use nas_actor::config::Config;
 use nas_actor::store::ChildRecord;
 
-use crate::common::{ptb_dir, root};
+use crate::common::{require_ptb, root};
 
 /// A synthetic-search config writing into `dir`.
 pub fn synthetic_config(dir: &Path, budget: usize, extra: &str) -> Config {
@@ -269,6 +269,14 @@ fn without_a_terminal_progress_is_plain_lines() {
             .any(|l| l.starts_with("[synthetic]") && l.contains("children")),
         "{stdout}"
     );
+    // Every plain line says where each slot is.
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("[synthetic]"))
+            .all(|l| l.contains("| slots: cpu#0 ") && l.contains(", cpu#3 ")),
+        "{stdout}"
+    );
     assert!(
         !stdout.contains('\u{1b}'),
         "no terminal escapes in plain output"
@@ -278,10 +286,7 @@ fn without_a_terminal_progress_is_plain_lines() {
 
 #[test]
 fn quickstart_runs_end_to_end_on_real_ptb() {
-    let Some(_) = ptb_dir() else {
-        eprintln!("skipped: data/ptb missing (run `make setup`)");
-        return;
-    };
+    let Some(_) = require_ptb() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("quick");
     let text = std::fs::read_to_string(root().join("configs/quickstart.toml")).expect("quickstart");
@@ -303,6 +308,17 @@ fn quickstart_runs_end_to_end_on_real_ptb() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Without a terminal, the log shows each slot's child, epoch and batch,
+    // and the reporter says once what the children will take.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("| slots: cpu#") && l.contains(" epoch ") && l.contains(" batch ")),
+        "{stdout}"
+    );
+    assert_eq!(stderr.matches("estimate: ").count(), 1, "{stderr}");
+    assert!(stderr.contains("children left need"), "{stderr}");
     let config = Config::load(&path).expect("config");
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     assert_eq!(records.len(), config.experiment.budget);

@@ -183,17 +183,3 @@ pub fn hand_written_run(config: &Config, n: usize) -> PathBuf {
     }
     dir
 }
-
-/// The `.venv` Python with torch, when it is there.
-pub fn python() -> Option<PathBuf> {
-    let p = root().join(".venv/bin/python");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "notice: {} is missing (run scripts/setup.sh); the PyTorch checks are skipped",
-            p.display()
-        );
-        None
-    }
-}

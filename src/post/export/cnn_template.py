@@ -14,8 +14,15 @@ bias) -> batch norm -> ReLU (-> max pooling, window and stride POOL_SIZE,
 ceil mode). A layer's input is the depth concatenation of the layers it names
 (zero-padded bottom/right to the largest height and width), or the image when
 it names none; every output no layer consumes is concatenated the same way,
-averaged over space and classified by a linear layer. Images are expected
-standardised per channel with the training set's mean and std.
+averaged over space and classified by a linear layer.
+
+Input: images standardised per channel as training did them. `preprocess`
+does it: pixels in [0, 1] (uint8 images are divided by 255) minus MEAN,
+divided by STD, per channel -- the training split's statistics, which
+`nas-actor retrain` records in final.json:
+
+    model = NasCnn.from_safetensors("RUN_DIR/final.safetensors").eval()
+    logits = model(preprocess(images))  # images [N, C, H, W]
 
 Parameter names: layer{i}.conv.weight [filters, in, fh, fw],
 layer{i}.bn.{weight, bias, running_mean, running_var}, classifier.{weight, bias}.
@@ -39,6 +46,28 @@ IN_CHANNELS = @CHANNELS@
 NUM_CLASSES = @CLASSES@
 POOL_SIZE = @POOL@
 BN_EPS = @BN_EPS@
+# Per-channel mean and std of the training images (pixels in [0, 1]), from
+# final.json; None when the run was not retrained (then give them to preprocess).
+MEAN = @MEAN@
+STD = @STD@
+
+
+def preprocess(images, mean=None, std=None):
+    """Standardise images [N, C, H, W] as training did: float pixels in [0, 1]
+    (uint8 ones are divided by 255 first), then (x - mean) / std per channel,
+    with MEAN and STD unless `mean` and `std` are given."""
+    mean = MEAN if mean is None else mean
+    std = STD if std is None else std
+    if mean is None or std is None:
+        raise ValueError(
+            "no image statistics recorded: run `nas-actor retrain` first (final.json "
+            "keeps the training mean and std), or pass mean= and std="
+        )
+    if not torch.is_floating_point(images):
+        images = images.float() / 255.0
+    m = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    return (images - m) / s
 
 
 def _same_padding(size, kernel, stride):

@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::{PostError, RunView};
+use super::{Normalisation, PostError, RunView};
 use crate::config::{Config, Dataset};
 use crate::space::cell::{children, num_nodes, Activation, Combination};
 use crate::space::{Architecture, CellArch, CnnArch};
@@ -32,7 +32,8 @@ pub enum ExportFormat {
 ///
 /// For PyTorch, the defaults of the generated module come from the run's
 /// config; when `final.json` chose this architecture, its batch-norm ε is
-/// the chosen grid point's.
+/// the chosen grid point's. A CNN module carries the image standardisation
+/// that `final.json` records (`MEAN`, `STD`, applied by `preprocess`).
 pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<String, PostError> {
     let record = view.ranked(rank)?;
     let arch = &record.arch;
@@ -50,24 +51,47 @@ pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<Strin
                 }
             }
             let source = format!(
-                "Run \"{}\" ({}), architecture ranked {rank}: child {}, reward {:.6}, hash {}.",
+                "Run \"{}\" ({}), architecture ranked {rank}: child {}, reward {}, hash {}.",
                 config.experiment.name,
                 view.dir.display(),
                 record.id,
-                record.reward,
+                crate::format::reward(record.reward),
                 record.hash
             );
-            Ok(pytorch_source(arch, &config, &source))
+            let norm = view
+                .final_report
+                .as_ref()
+                .and_then(|f| f.normalisation.as_ref());
+            Ok(pytorch_source(arch, &config, norm, &source))
         }
     }
 }
 
 /// A self-contained PyTorch source file for `arch`, with the child settings
 /// of `config` as defaults; `source` is a line saying where it comes from.
-pub fn pytorch_source(arch: &Architecture, config: &Config, source: &str) -> String {
+/// A CNN module standardises images with `norm` in its `preprocess`
+/// function (without it, `preprocess` asks for a mean and std).
+pub fn pytorch_source(
+    arch: &Architecture,
+    config: &Config,
+    norm: Option<&Normalisation>,
+    source: &str,
+) -> String {
     match arch {
         Architecture::Cell(a) => cell_source(a, config, source),
-        Architecture::Cnn(a) => cnn_source(a, config, source),
+        Architecture::Cnn(a) => cnn_source(a, config, norm, source),
+    }
+}
+
+/// A Python list of floats, or `None`.
+fn py_floats(values: Option<&[f32]>) -> String {
+    match values {
+        None => "None".to_string(),
+        Some(v) => {
+            // The shortest text that reads back as the same f32.
+            let items: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+            format!("[{}]", items.join(", "))
+        }
     }
 }
 
@@ -165,7 +189,12 @@ fn image_shape(dataset: Dataset) -> (usize, usize) {
     }
 }
 
-fn cnn_source(arch: &CnnArch, config: &Config, source: &str) -> String {
+fn cnn_source(
+    arch: &CnnArch,
+    config: &Config,
+    norm: Option<&Normalisation>,
+    source: &str,
+) -> String {
     let (channels, classes) = image_shape(config.data.dataset);
     let layers: Vec<String> = arch
         .layers
@@ -195,5 +224,7 @@ fn cnn_source(arch: &CnnArch, config: &Config, source: &str) -> String {
         .replace("@CLASSES@", &classes.to_string())
         .replace("@POOL@", &config.space.cnn.pool_size.max(1).to_string())
         .replace("@BN_EPS@", &py_float(config.child.cnn.bn_eps))
+        .replace("@MEAN@", &py_floats(norm.map(|n| n.mean.as_slice())))
+        .replace("@STD@", &py_floats(norm.map(|n| n.std.as_slice())))
         .replace("@COMMON@", COMMON.trim_start())
 }

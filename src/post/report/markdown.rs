@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use super::{status_counts, RunView, TABLE_ROWS};
-use crate::config::{Dataset, SpaceKind};
+use crate::config::Dataset;
+use crate::format::reward;
 use crate::post::final_json::FinalReport;
 
 /// The paper's CIFAR-10 results (Zoph & Le 2017, Table 1): model, layers, parameters, test error %.
@@ -47,15 +48,18 @@ pub fn render(view: &RunView) -> String {
     let (ok, cached, failed, diverged) = status_counts(view);
     let _ = writeln!(
         s,
-        "- run directory: `{}`\n- search: {:?} space, {:?} strategy, {} replica(s) × {} child(ren) per update, {} shard(s)\n- data: {:?} in `{}`\n- children: {} of {} recorded — {ok} ok, {cached} cached, {failed} failed, {diverged} diverged\n- controller updates: {}",
+        "- run directory: `{}`\n- search: {:?} space, {:?} strategy, {} replica(s) × {} child(ren) per update, {} shard(s)\n- data: {}\n- children: {} of {} recorded — {ok} ok, {cached} cached, {failed} failed, {diverged} diverged\n- controller updates: {}",
         view.dir.display(),
         c.search.space,
         c.search.strategy,
         c.search.replicas,
         c.search.children_per_replica,
         c.search.shards,
-        c.data.dataset,
-        c.data.dir.display(),
+        if c.data.is_unused() {
+            "none (synthetic children)".to_string()
+        } else {
+            format!("{:?} in `{}`", c.data.dataset, c.data.dir.display())
+        },
         view.records.len(),
         c.experiment.budget,
         view.updates.len()
@@ -77,10 +81,10 @@ pub fn render(view: &RunView) -> String {
         Some(b) => {
             let _ = writeln!(
                 s,
-                "Child {} (hash `{}`), reward {:.4}: {}\n\n![best architecture](best_arch.png)\n\n[SVG](best_arch.svg), Graphviz: [best_arch.dot](best_arch.dot)\n",
+                "Child {} (hash `{}`), reward {}: {}\n\n![best architecture](best_arch.png)\n\n[SVG](best_arch.svg), Graphviz: [best_arch.dot](best_arch.dot)\n",
                 b.id,
                 b.hash,
-                b.reward,
+                reward(b.reward),
                 b.arch.describe()
             );
         }
@@ -88,10 +92,10 @@ pub fn render(view: &RunView) -> String {
             let _ = writeln!(s, "No child with status ok yet.\n");
         }
     }
-    let metric = match c.search.space {
-        SpaceKind::Cnn => "val. accuracy",
-        SpaceKind::Cell => "val. perplexity",
-    };
+    let metric = format!(
+        "val. {}",
+        crate::task::Metric::of_space(c.search.space).name
+    );
     let _ = writeln!(
         s,
         "## Top architectures\n\n| rank | child | reward | {metric} | params | description |\n|---:|---:|---:|---:|---:|---|"
@@ -99,10 +103,10 @@ pub fn render(view: &RunView) -> String {
     for (i, r) in top.iter().enumerate() {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.4} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             i + 1,
             r.id,
-            r.reward,
+            reward(r.reward),
             r.metric.map(|m| format!("{m:.4}")).unwrap_or("–".into()),
             params(r.params),
             cell(&r.arch.describe())

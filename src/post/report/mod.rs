@@ -71,7 +71,11 @@ pub fn report(view: &RunView) -> Result<ReportSummary, PostError> {
     )?);
     let best = view.top(1).first().copied();
     if let Some(b) = best {
-        let title = format!("Best architecture: child {}, reward {:.4}", b.id, b.reward);
+        let title = format!(
+            "Best architecture: child {}, reward {}",
+            b.id,
+            crate::format::reward(b.reward)
+        );
         let (scene, dot) = drawing::draw(&b.arch, &title);
         files.extend(picture::save(&scene, &dir, "best_arch")?);
         let dot_path = dir.join("best_arch.dot");

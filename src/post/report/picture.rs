@@ -88,7 +88,9 @@ pub fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
 
-/// `(lo, hi)` of `values` with a margin; `(0, 1)` when empty or flat.
+/// `(lo, hi)` of the finite `values` with a margin of 5% of their spread on
+/// each side, whatever their scale (rewards of 1e-4 get an axis of 1e-4, not
+/// ±1e-3); a flat series gets 5% of its value; `(0, 1)` when there is none.
 pub fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -98,6 +100,13 @@ pub fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let spread = hi - lo;
+    let pad = if spread > 0.0 {
+        spread * 0.05
+    } else if hi != 0.0 {
+        hi.abs() * 0.05
+    } else {
+        0.05
+    };
     (lo - pad, hi + pad)
 }

@@ -48,6 +48,11 @@ impl RewardPicture {
         out
     }
 
+    /// The reward axis: the rewards' range with a margin (see [`range`]).
+    pub fn y_range(&self) -> (f64, f64) {
+        range(self.points.iter().map(|p| p.2))
+    }
+
     /// (id, best reward up to and including that child).
     pub fn best_so_far(&self) -> Vec<(u64, f64)> {
         let mut best = f64::NEG_INFINITY;
@@ -73,7 +78,7 @@ impl Picture for RewardPicture {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let x_max = self.points.last().map_or(1, |p| p.0 + 1) as f64;
-        let (y_lo, y_hi) = range(self.points.iter().map(|p| p.2));
+        let (y_lo, y_hi) = self.y_range();
         let mut chart = ChartBuilder::on(root)
             .caption("Reward per child", ("sans-serif", 24))
             .margin(12)
@@ -86,6 +91,7 @@ impl Picture for RewardPicture {
             .x_desc("child index")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("reward")
+            .y_label_formatter(&|y| crate::format::reward(*y))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;

@@ -15,16 +15,16 @@ mod workers;
 use std::path::{Path, PathBuf};
 
 use super::final_json::{
-    self, FinalModel, FinalReport, GridPoint, GridResult, TestEvaluation, BASELINE_WEIGHTS_FILE,
-    FINAL_FILE, WEIGHTS_FILE,
+    self, FinalModel, FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation,
+    BASELINE_WEIGHTS_FILE, FINAL_FILE, WEIGHTS_FILE,
 };
 use super::{PostError, RunView};
 use crate::child::final_eval::{TestMetrics, TestSet, TrainedModel};
-use crate::config::{Backend, ChildModel, Config, Dataset, SpaceKind};
+use crate::config::{Backend, ChildModel, Config, Dataset};
 use crate::data::{self, TaskData};
 use crate::devices::{self, Slot, SlotDevice};
 use crate::space::{Architecture, SearchSpace};
-use crate::store::{atomic_write, RunDir};
+use crate::store::{atomic_write, atomic_write_with, RunDir};
 
 /// Options of `nas-actor retrain`.
 #[derive(Debug, Clone, Default)]
@@ -267,11 +267,15 @@ pub fn retrain(
         run: config.experiment.name.clone(),
         space: kind,
         dataset: config.data.dataset,
-        metric: match kind {
-            SpaceKind::Cnn => "accuracy".into(),
-            SpaceKind::Cell => "perplexity".into(),
-        },
+        metric: crate::task::Metric::of_space(kind).name,
         config: config_name,
+        normalisation: match &data {
+            TaskData::Images(d) => Some(Normalisation {
+                mean: d.mean.clone(),
+                std: d.std.clone(),
+            }),
+            TaskData::Text(_) => None,
+        },
         top: candidates.len(),
         selected,
         baseline_test: baseline_out.as_ref().map(|b| b.1),
@@ -328,11 +332,9 @@ fn load_test(config: &Config, data: &TaskData) -> Result<TestSet, PostError> {
     }
 }
 
-/// Save as safetensors through a temporary name, then rename (atomic).
+/// Save as safetensors, atomically and durably (temporary file, fsync, rename, fsync).
 fn save_weights(model: &TrainedModel, path: &Path) -> Result<(), PostError> {
-    let tmp = path.with_extension("tmp.safetensors");
-    model.save(&tmp).map_err(|e| PostError::write(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| PostError::write(path, e))
+    Ok(atomic_write_with(path, |tmp| model.save(tmp))?)
 }
 
 fn final_model(job: &Job, result: &GridResult, validation: f64, weights: &str) -> FinalModel {

@@ -41,16 +41,7 @@ impl Progress for JobProgress<'_> {
 /// The record of a finished job.
 fn result_of(job: &Job, outcome: &ChildOutcome) -> GridResult {
     let (hash, description) = match job.config.child.model {
-        ChildModel::Lstm => {
-            let lm = &job.config.child.lm;
-            (
-                "lstm".to_string(),
-                format!(
-                    "LSTM baseline: {} layer(s) of {} units, embeddings {}",
-                    lm.layers, lm.hidden_size, lm.embedding_size
-                ),
-            )
-        }
+        ChildModel::Lstm => ("lstm".to_string(), job.config.child.lm.lstm_description()),
         ChildModel::Searched => (job.arch.hash(), job.arch.describe()),
     };
     GridResult {
@@ -168,8 +159,5 @@ pub(super) fn run_jobs(
 
 /// Is validation metric `a` better than `b` in `space` (accuracy up, perplexity down)?
 fn better(space: SpaceKind, a: f64, b: f64) -> bool {
-    match space {
-        SpaceKind::Cnn => a > b,
-        SpaceKind::Cell => a < b,
-    }
+    crate::task::Metric::of_space(space).better(a, b)
 }

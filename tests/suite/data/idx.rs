@@ -38,12 +38,10 @@ fn idx_plain_and_gz_load_the_same_images() {
 
 #[test]
 fn real_fashion_mnist_loads() {
-    let dir = Path::new(FASHION);
-    if !dir.join("train-images-idx3-ubyte.gz").exists() {
-        eprintln!("skipped: {FASHION} not present (apt-get install dataset-fashion-mnist)");
+    let Some(dir) = require_fashion_mnist() else {
         return;
-    }
-    let c = cfg(Dataset::Idx, dir, 5000);
+    };
+    let c = cfg(Dataset::Idx, &dir, 5000);
     let data = load_images(&c, 0).unwrap();
     assert_eq!((data.train.len(), data.valid.len()), (55_000, 5_000));
     assert_eq!(

@@ -4,10 +4,7 @@ use super::*;
 
 #[test]
 fn real_ptb_has_the_standard_sizes() {
-    let Some(dir) = ptb_dir() else {
-        eprintln!("skipped: data/ptb not present (run `make setup`)");
-        return;
-    };
+    let Some(dir) = require_ptb() else { return };
     let corpus = load_ptb(&dir, None, None).expect("real PTB loads");
     assert_eq!(corpus.vocab.len(), 10_000);
     assert_eq!(corpus.train.len(), 929_589);

@@ -10,11 +10,12 @@ use std::process::Command;
 use nas_actor::child::{init_cnn_params, init_lm_params, CnnChild, WordLm};
 use nas_actor::config::{Activation, Combination, Config, LmChildConfig};
 use nas_actor::post::export::pytorch_source;
+use nas_actor::post::Normalisation;
 use nas_actor::space::{Architecture, CellArch, CellNode, CnnArch, CnnLayer};
 use serde_json::json;
 use tch::{nn, Device, Kind, Tensor};
 
-use super::python;
+use crate::common::require_python;
 
 /// Loads each case's module and weights, runs its input, prints the largest difference.
 const CHECK: &str = r#"
@@ -29,6 +30,8 @@ for i, case in enumerate(cases):
     cls = getattr(mod, case["class"])
     model = cls.from_safetensors(case["weights"]).eval()
     x = torch.tensor(case["input"], dtype=getattr(torch, case["dtype"])).reshape(case["input_shape"])
+    if case.get("preprocess"):
+        x = mod.preprocess(x)
     with torch.no_grad():
         y = model(x)
     if isinstance(y, tuple):
@@ -45,7 +48,7 @@ fn floats(t: &Tensor) -> Vec<f64> {
 
 /// Run CHECK on `cases`; assert every output matches in shape and to 1e-5.
 fn check(dir: &Path, cases: serde_json::Value) {
-    let Some(py) = python() else { return };
+    let Some(py) = require_python() else { return };
     let path = dir.join("cases.json");
     std::fs::write(&path, cases.to_string()).expect("write cases");
     let o = Command::new(py)
@@ -142,7 +145,7 @@ dir = "unused"
             .forward_t(&x, &model.zero_state(3), false)
             .expect("forward");
         let module = tmp.path().join(format!("cell{i}.py"));
-        let source = pytorch_source(&Architecture::Cell(arch.clone()), &cfg, "test");
+        let source = pytorch_source(&Architecture::Cell(arch.clone()), &cfg, None, "test");
         std::fs::write(&module, source).expect("write module");
         cases.push(json!({
             "module": module, "class": "WordLm", "weights": weights,
@@ -214,19 +217,30 @@ dir = "unused"
     });
     let weights = tmp.path().join("cnn.safetensors");
     vs.save(&weights).expect("save");
-    let x = Tensor::randn([2, 3, 11, 9], (Kind::Float, Device::Cpu));
+    // Raw pixels in [0, 1]: tch sees them standardised with the training
+    // statistics; the exported module's `preprocess` must do the same.
+    let norm = Normalisation {
+        mean: vec![0.49, 0.48, 0.45],
+        std: vec![0.25, 0.24, 0.26],
+    };
+    let pixels = Tensor::rand([2, 3, 11, 9], (Kind::Float, Device::Cpu));
+    let mean = Tensor::from_slice(&norm.mean).view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&norm.std).view([1, 3, 1, 1]);
+    let x = (&pixels - mean) / std;
     let logits = tch::no_grad(|| model.forward_t(&x, false)).expect("forward");
     let module = tmp.path().join("cnn.py");
-    std::fs::write(
-        &module,
-        pytorch_source(&Architecture::Cnn(arch), &cfg, "test"),
-    )
-    .expect("write");
+    let source = pytorch_source(&Architecture::Cnn(arch), &cfg, Some(&norm), "test");
+    assert!(
+        source.contains("MEAN = [0.49"),
+        "the statistics are in the module"
+    );
+    std::fs::write(&module, source).expect("write");
     check(
         tmp.path(),
         json!([{
             "module": module, "class": "NasCnn", "weights": weights,
-            "input": floats(&x), "input_shape": [2, 3, 11, 9], "dtype": "float32",
+            "input": floats(&pixels), "input_shape": [2, 3, 11, 9], "dtype": "float32",
+            "preprocess": true,
             "expected": floats(&logits), "expected_shape": logits.size(),
         }]),
     );

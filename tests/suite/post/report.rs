@@ -226,3 +226,40 @@ fn report_of_a_run_without_children_still_writes_pictures() {
     );
     assert!(summary.lines.iter().any(|l| l.contains("no architecture")));
 }
+
+/// The reward axis fits the rewards, whatever their scale: PTB rewards of
+/// order 1e-4 (80/ppl² at ppl ≈ 900) get an axis of that order, not ±1e-3.
+#[test]
+fn the_reward_axis_fits_tiny_rewards() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = synthetic_config(&tmp.path().join("run"), 12, "");
+    let dir = super::hand_written_run(&config, 12);
+    let view = RunView::open(&dir).expect("open");
+    let mut records = view.records.clone();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.reward = 1.0e-4 + 2.0e-6 * i as f64;
+        r.status = nas_actor::child::ChildStatus::Ok;
+    }
+    let (lo, hi) = (1.0e-4, 1.0e-4 + 2.0e-6 * (records.len() - 1) as f64);
+    let (y_lo, y_hi) = RewardPicture::new(&records).y_range();
+    assert!(
+        y_lo < lo && y_hi > hi,
+        "({y_lo}, {y_hi}) must hold [{lo}, {hi}]"
+    );
+    assert!(y_lo > 0.0, "rewards all above 0, axis from {y_lo}");
+    assert!(
+        y_hi - y_lo < 1.5 * (hi - lo),
+        "({y_lo}, {y_hi}) is far wider than the rewards [{lo}, {hi}]"
+    );
+    // A failed child's reward of 0 widens the axis to 0, with a margin below.
+    records[0].reward = 0.0;
+    let (y_lo, y_hi) = RewardPicture::new(&records).y_range();
+    assert!(
+        y_lo < 0.0 && y_lo > -0.1 * hi && y_hi > hi && y_hi < 1.1 * hi,
+        "({y_lo}, {y_hi})"
+    );
+    // All equal: 5% of the value either side.
+    records.iter_mut().for_each(|r| r.reward = 2.5e-4);
+    let (y_lo, y_hi) = RewardPicture::new(&records).y_range();
+    assert!((y_lo - 2.375e-4).abs() < 1e-12 && (y_hi - 2.625e-4).abs() < 1e-12);
+}

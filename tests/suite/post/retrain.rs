@@ -172,6 +172,26 @@ fn image_run_chooses_by_validation_and_saves_loadable_weights() {
     assert!((again.metric - report.test.metric).abs() < 1e-9);
     assert!((again.loss - report.test.loss).abs() < 1e-5);
 
+    // final.json and the exported module carry the training's standardisation.
+    let data::TaskData::Images(images) = &task else {
+        panic!("an image task");
+    };
+    let norm = report
+        .normalisation
+        .clone()
+        .expect("normalisation recorded");
+    assert_eq!((&norm.mean, &norm.std), (&images.mean, &images.std));
+    assert_eq!(read_final(&dir).normalisation, Some(norm.clone()));
+    let view = nas_actor::post::RunView::open(&dir).expect("open");
+    let source =
+        nas_actor::post::export::export(&view, 1, nas_actor::post::export::ExportFormat::Pytorch)
+            .expect("export");
+    assert!(
+        source.contains(&format!("MEAN = [{:?}]", norm.mean[0]))
+            && source.contains(&format!("STD = [{:?}]", norm.std[0])),
+        "MEAN/STD missing in the exported module"
+    );
+
     // A second evaluation needs force.
     let noop = |_: RetrainEvent| {};
     match retrain(&dir, &options, &noop) {

@@ -157,9 +157,11 @@ fn kill_9_during_real_tch_training_resumes_cleanly() {
     let path = write_config(tmp.path(), "tch", &cfg);
     let stderr = tmp.path().join("stderr.txt");
     let mut child = start(&path, &dir, &stderr);
+    // The event: the 4th child is in the log. Its slot has just taken the next
+    // job and the other slot is inside a child's training; the kill follows at
+    // once (no sleep to race against), with 12 real children still to train.
     wait_for_progress(&mut child, &dir, 4, Duration::from_secs(60));
-    // A moment inside the next children's training.
-    std::thread::sleep(Duration::from_millis(40));
+    assert!(logged(&dir) >= 4, "no 4th child within 60 s");
     assert!(kill(&mut child, &stderr), "the run ended before the kill");
     let at_kill = logged(&dir);
     assert!(at_kill < 16, "{at_kill} children before the kill");

@@ -7,7 +7,7 @@ use nas_actor::store::{RunDir, StoreError};
 use super::{config, fake_checkpoint, new_run, ok, FakeCheckpoint};
 
 #[test]
-fn checkpoint_round_trip_is_compact_and_fast() {
+fn checkpoint_round_trip_is_exact_and_compact() {
     let (_tmp, run) = new_run();
     assert_eq!(ok(run.read_checkpoint::<FakeCheckpoint>()), None);
     let ck = fake_checkpoint(50_000);
@@ -101,7 +101,12 @@ fn lock_is_exclusive_until_dropped() {
         .status();
     match other {
         Ok(status) => assert_eq!(status.code(), Some(75), "flock(1) got the lock"),
-        Err(e) => eprintln!("skipping the cross-process check: no flock(1): {e}"),
+        Err(e) => {
+            crate::common::require(
+                false,
+                &format!("the cross-process check needs flock(1) (util-linux): {e}"),
+            );
+        }
     }
 
     drop(first);

@@ -35,7 +35,7 @@ fn write_errors_name_the_path() {
 #[test]
 fn full_disk_on_append_names_the_file() {
     if !Path::new("/dev/full").exists() {
-        eprintln!("skipping: no /dev/full");
+        crate::common::skip("no /dev/full on this machine");
         return;
     }
     let (_tmp, mut run) = new_run();
@@ -66,7 +66,7 @@ fn read_only_directory_errors_name_the_path() {
     };
     if fs::write(run.path().join("probe"), b"x").is_ok() {
         restore(&run);
-        eprintln!("skipping the read-only check: running as root, chmod does not stop writes");
+        crate::common::skip("the read-only check: running as root, chmod does not stop writes");
         return;
     }
     let append = run.append_child(&record(0, 0.5, ChildStatus::Ok, 24));
