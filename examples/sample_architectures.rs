@@ -48,7 +48,7 @@ fn show(config: &Config, count: usize, seed: u64) -> anyhow::Result<()> {
             "-- #{i}  log P = {:.2}  entropy = {:.2}  hash {}",
             s.log_prob,
             s.entropy,
-            arch.hash()
+            arch.hash()?
         );
         println!("{}", arch.describe());
         println!("{}", serde_json::to_string(&arch)?);

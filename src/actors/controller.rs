@@ -190,12 +190,16 @@ impl Replica {
                     )
                 }
             };
+            let hash = match arch.hash() {
+                Ok(h) => h,
+                Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
+            };
             self.shared.recorder.do_send(TrainChild {
                 id: *id,
                 replica: self.id,
                 version: params.version,
                 tokens: t.clone(),
-                hash: arch.hash(),
+                hash,
                 arch,
                 reply: reply.clone(),
             });

@@ -311,8 +311,14 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     // that never finished: its threads are not waited for then.
     let forced = outcome.lock().map_or(true, |o| o.forced_end.is_some());
     stop_arbiters(arbiters, !forced);
-    let trainers = spawner.join().unwrap_or_default();
+    let trainers = spawner.join().map_err(|p| {
+        RunError::Runtime(format!(
+            "the thread starting the trainers panicked: {}",
+            crate::child::panic_message(&*p)
+        ))
+    });
     ran.map_err(|e| RunError::Runtime(format!("actor system: {e}")))?;
+    let trainers = trainers?;
     for h in trainers {
         let _ = h.join();
     }

@@ -145,8 +145,9 @@ fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(),
         let arch = space
             .decode(&tokens)
             .map_err(|e| CliError::runtime(format!("sampled tokens do not decode: {e}")))?;
+        let hash = arch.hash().map_err(|e| CliError::runtime(e.to_string()))?;
         let line = json!({
-            "hash": arch.hash(),
+            "hash": hash,
             "description": arch.describe(),
             "log_prob": log_prob,
             "tokens": tokens,
@@ -264,7 +265,10 @@ fn train(
     // What was trained: the architecture, or (child.model = "lstm") the LSTM baseline.
     let (hash, description) = match config.child.model {
         ChildModel::Lstm => ("lstm".to_string(), config.child.lm.lstm_description()),
-        ChildModel::Searched => (arch.hash(), arch.describe()),
+        ChildModel::Searched => (
+            arch.hash().map_err(|e| CliError::runtime(e.to_string()))?,
+            arch.describe(),
+        ),
     };
     let line = json!({
         "model": config.child.model,

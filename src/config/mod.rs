@@ -643,8 +643,8 @@ impl Config {
     }
 
     /// The config as TOML (the resolved config written into a run directory).
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
     }
 
     /// The Adam learning rate of the controller for this config's space.

@@ -31,6 +31,8 @@ pub enum SpaceError {
     },
     #[error("the architecture does not fit the configured space: {0}")]
     Mismatch(String),
+    #[error("cannot encode the architecture as JSON: {0}")]
+    Encode(String),
 }
 
 /// One decision type: its own softmax head and input embedding.
@@ -141,9 +143,10 @@ impl Architecture {
     }
 
     /// A stable 64-bit hash of the canonical form, as 16 hex digits.
-    pub fn hash(&self) -> String {
-        let json = serde_json::to_string(&self.canonical()).unwrap_or_default();
-        format!("{:016x}", fnv1a(json.as_bytes()))
+    pub fn hash(&self) -> Result<String, SpaceError> {
+        let json = serde_json::to_string(&self.canonical())
+            .map_err(|e| SpaceError::Encode(e.to_string()))?;
+        Ok(format!("{:016x}", fnv1a(json.as_bytes())))
     }
 
     /// A readable one-line description.

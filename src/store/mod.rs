@@ -187,7 +187,11 @@ impl RunDir {
             path: config_path.clone(),
             source: Box::new(e),
         })?;
-        let differences = resume::space_differences(&run, config);
+        let differences =
+            resume::space_differences(&run, config).map_err(|e| StoreError::Encode {
+                path: config_path.clone(),
+                message: e.to_string(),
+            })?;
         if !differences.is_empty() {
             return Err(StoreError::SpaceChanged {
                 path: path.to_path_buf(),
@@ -202,7 +206,12 @@ impl RunDir {
 
     /// Write `config` as the run's `config.toml` (atomically) and make sure `checkpoint/` exists.
     pub fn write_config(&self, config: &Config) -> Result<(), StoreError> {
-        atomic_write(&self.file(CONFIG_FILE), config.to_toml().as_bytes())?;
+        let path = self.file(CONFIG_FILE);
+        let text = config.to_toml().map_err(|e| StoreError::Encode {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        atomic_write(&path, text.as_bytes())?;
         let ck = self.file(CHECKPOINT_DIR);
         fs::create_dir_all(&ck).map_err(|e| StoreError::write(&ck, e))
     }

@@ -1,53 +1,48 @@
 //! What may change when a run is resumed: everything except the search
 //! space and the controller's shape, which the log and checkpoint depend on.
 
-use serde_json::Value;
+use serde_json::{to_value, Value};
 
 use crate::config::{Config, SpaceKind};
 
 /// Keys (dotted, as in the TOML file) whose values differ in a way that
 /// resuming cannot accept, each as `key: <run value> in the run, <new value> in the new config`.
-pub(crate) fn space_differences(run: &Config, new: &Config) -> Vec<String> {
+pub(crate) fn space_differences(
+    run: &Config,
+    new: &Config,
+) -> Result<Vec<String>, serde_json::Error> {
     let mut diffs = Vec::new();
-    compare(
+    let mut check = |key: &str, a: Value, b: Value| compare(key, &a, &b, &mut diffs);
+    check(
         "search.space",
-        &json(&run.search.space),
-        &json(&new.search.space),
-        &mut diffs,
+        to_value(run.search.space)?,
+        to_value(new.search.space)?,
     );
-    compare(
+    check(
         "controller.hidden_size",
-        &json(&run.controller.hidden_size),
-        &json(&new.controller.hidden_size),
-        &mut diffs,
+        to_value(run.controller.hidden_size)?,
+        to_value(new.controller.hidden_size)?,
     );
-    compare(
+    check(
         "controller.layers",
-        &json(&run.controller.layers),
-        &json(&new.controller.layers),
-        &mut diffs,
+        to_value(run.controller.layers)?,
+        to_value(new.controller.layers)?,
     );
     if run.search.space == new.search.space {
         match run.search.space {
-            SpaceKind::Cnn => compare(
+            SpaceKind::Cnn => check(
                 "space.cnn",
-                &json(&run.space.cnn),
-                &json(&new.space.cnn),
-                &mut diffs,
+                to_value(&run.space.cnn)?,
+                to_value(&new.space.cnn)?,
             ),
-            SpaceKind::Cell => compare(
+            SpaceKind::Cell => check(
                 "space.cell",
-                &json(&run.space.cell),
-                &json(&new.space.cell),
-                &mut diffs,
+                to_value(&run.space.cell)?,
+                to_value(&new.space.cell)?,
             ),
         }
     }
-    diffs
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+    Ok(diffs)
 }
 
 /// Walk two values in step; record each leaf (or whole sub-table present on

@@ -78,7 +78,11 @@ fn defaults_fill_missing_tables() {
     assert_eq!(c.search.replicas, 1);
     assert_eq!(c.space.cell.base, 8);
     // The resolved config round-trips through TOML.
-    let again = Config::from_toml(&c.to_toml(), Path::new("resolved.toml")).expect("resolved");
+    let again = Config::from_toml(
+        &c.to_toml().expect("serialise config"),
+        Path::new("resolved.toml"),
+    )
+    .expect("resolved");
     assert_eq!(again, c);
 }
 
@@ -191,7 +195,11 @@ fn a_synthetic_config_needs_no_data_table() {
         let c = Config::from_toml(&text, Path::new("x.toml"))
             .expect("no [data] for synthetic children");
         assert!(c.data.is_unused());
-        let again = Config::from_toml(&c.to_toml(), Path::new("resolved.toml")).expect("resolved");
+        let again = Config::from_toml(
+            &c.to_toml().expect("serialise config"),
+            Path::new("resolved.toml"),
+        )
+        .expect("resolved");
         assert_eq!(again, c);
         let summary = run(c, &RunOptions::default()).expect("the run completes");
         assert_eq!(summary.children, 6);

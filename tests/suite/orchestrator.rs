@@ -251,7 +251,7 @@ fn without_a_terminal_progress_is_plain_lines() {
     let dir = tmp.path().join("run");
     let cfg = synthetic_config(&dir, 24, "");
     let path = tmp.path().join("c.toml");
-    std::fs::write(&path, cfg.to_toml()).expect("write config");
+    std::fs::write(&path, cfg.to_toml().expect("serialise config")).expect("write config");
     let out = binary()
         .args(["run"])
         .arg(&path)
@@ -362,7 +362,7 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
     let mut cfg = synthetic_config(&dir, 400, "");
     cfg.child.synthetic.delay_ms = 20.0;
     let path = tmp.path().join("c.toml");
-    std::fs::write(&path, cfg.to_toml()).expect("write config");
+    std::fs::write(&path, cfg.to_toml().expect("serialise config")).expect("write config");
     let child = binary()
         .arg("run")
         .arg(&path)

@@ -153,7 +153,7 @@ pub fn hand_written_run(config: &Config, n: usize) -> PathBuf {
     while (id as usize) < n + 1 {
         let tokens = sample_uniform(&schema, &mut rng);
         let arch = space.decode(&tokens).expect("decode");
-        if !seen.insert(arch.hash()) {
+        if !seen.insert(arch.hash().expect("hash")) {
             continue;
         }
         let failed = id as usize == n;
@@ -162,7 +162,7 @@ pub fn hand_written_run(config: &Config, n: usize) -> PathBuf {
             replica: id as usize % 2,
             version: id / 2,
             tokens,
-            hash: arch.hash(),
+            hash: arch.hash().expect("hash"),
             arch,
             status: if failed {
                 ChildStatus::Failed

@@ -40,7 +40,7 @@ fn outcome(o: &Output) -> (Option<i32>, String, String) {
 /// Write `config` to `<dir>/<name>.toml` and return the path.
 fn write_config(dir: &Path, name: &str, config: &Config) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, config.to_toml()).expect("write the config");
+    std::fs::write(&path, config.to_toml().expect("serialise config")).expect("write the config");
     path
 }
 

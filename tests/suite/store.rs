@@ -59,7 +59,7 @@ pub(crate) fn record(id: u64, reward: f64, status: ChildStatus, filters: usize) 
         replica: (id % 3) as usize,
         version: id / 2,
         tokens: vec![1, 1, filters % 4],
-        hash: arch.hash(),
+        hash: arch.hash().expect("hash"),
         arch,
         status,
         reward,

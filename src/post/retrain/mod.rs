@@ -77,6 +77,8 @@ pub(crate) struct Job {
     pub rank: usize,
     pub child_id: Option<u64>,
     pub arch: Architecture,
+    /// The architecture's hash (`lstm` for the LSTM baseline).
+    pub hash: String,
     pub grid_index: usize,
     pub grid: GridPoint,
     pub config: Config,
@@ -175,7 +177,7 @@ pub fn retrain(
     let with_baseline =
         config.data.dataset == Dataset::Ptb && config.child.model == ChildModel::Searched;
     let mut jobs = Vec::new();
-    let mut push = |rank: usize, child_id: Option<u64>, arch: &Architecture, model| {
+    let mut push = |rank: usize, child_id: Option<u64>, arch: &Architecture, hash: &str, model| {
         for (grid_index, point) in points.iter().enumerate() {
             let mut c = grid::apply(&config, point);
             c.child.model = model;
@@ -185,6 +187,10 @@ pub fn retrain(
                 rank,
                 child_id,
                 arch: arch.clone(),
+                hash: match model {
+                    ChildModel::Lstm => "lstm".to_string(),
+                    ChildModel::Searched => hash.to_string(),
+                },
                 grid_index,
                 grid: point.clone(),
                 config: c,
@@ -193,10 +199,10 @@ pub fn retrain(
         }
     };
     for (i, c) in candidates.iter().enumerate() {
-        push(i + 1, Some(c.id), &c.arch, config.child.model);
+        push(i + 1, Some(c.id), &c.arch, &c.hash, config.child.model);
     }
     if with_baseline {
-        push(0, None, &candidates[0].arch, ChildModel::Lstm);
+        push(0, None, &candidates[0].arch, "lstm", ChildModel::Lstm);
     }
 
     let slots = slots(&config, options.device)?;

@@ -42,7 +42,7 @@ impl Progress for JobProgress<'_> {
 fn result_of(job: &Job, outcome: &ChildOutcome) -> GridResult {
     let (hash, description) = match job.config.child.model {
         ChildModel::Lstm => ("lstm".to_string(), job.config.child.lm.lstm_description()),
-        ChildModel::Searched => (job.arch.hash(), job.arch.describe()),
+        ChildModel::Searched => (job.hash.clone(), job.arch.describe()),
     };
     GridResult {
         rank: job.rank,
