@@ -19,8 +19,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::config::CellSpaceConfig;
 use super::{Head, Schema, SpaceError, Step};
-use crate::config::CellSpaceConfig;
 
 /// How two inputs of a node are merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

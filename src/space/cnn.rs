@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::config::CnnSpaceConfig;
 use super::{Head, Schema, SpaceError, Step};
-use crate::config::CnnSpaceConfig;
 
 /// One convolutional layer: conv → batch norm → ReLU (→ max pool).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

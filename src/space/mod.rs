@@ -10,12 +10,13 @@
 
 pub mod cell;
 pub mod cnn;
+pub mod config;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, SpaceKind};
 pub use cell::{CellArch, CellNode, CellSpace};
 pub use cnn::{CnnArch, CnnLayer, CnnSpace};
+pub use config::{SpaceConfig, SpaceKind};
 
 /// A token sequence or an architecture that does not fit a space.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -184,11 +185,11 @@ pub enum SearchSpace {
 }
 
 impl SearchSpace {
-    /// The space `search.space` names, with its choice lists.
-    pub fn from_config(config: &Config) -> SearchSpace {
-        match config.search.space {
-            SpaceKind::Cnn => SearchSpace::Cnn(CnnSpace::new(config.space.cnn.clone())),
-            SpaceKind::Cell => SearchSpace::Cell(CellSpace::new(config.space.cell.clone())),
+    /// The space of kind `kind`, with its choice lists from `config`.
+    pub fn new(kind: SpaceKind, config: &SpaceConfig) -> SearchSpace {
+        match kind {
+            SpaceKind::Cnn => SearchSpace::Cnn(CnnSpace::new(config.cnn.clone())),
+            SpaceKind::Cell => SearchSpace::Cell(CellSpace::new(config.cell.clone())),
         }
     }
 
