@@ -84,7 +84,17 @@
 //! The hash is FNV-1a of the canonical form's JSON.
 //!
 //! # The synthetic reward
-//! [`DeclaredSpace::synthetic_reward`]: see [`reward`].
+//! [`DeclaredSpace::synthetic_reward`], for the synthetic child runner, the
+//! learning tests and regret in benchmarks: from a seed, every decision gets
+//! a hidden preferred result ([`DeclaredSpace::preferred`]: each choice
+//! token uniform over its options, each skip token 0 or 1 with probability
+//! ½, drawn by a `ChaCha8Rng` in token order). The reward is the mean score
+//! of the decisions: a choice (a global, or one repeat of a group's choice)
+//! scores 1 when it is the preferred one, else 0; the inputs of repeat
+//! `r ≥ 1` score the fraction of the `r` earlier repeats on which they agree
+//! with the preferred set (repeat 0 decides nothing and is not scored). The
+//! reward lies in [0, 1], is 1.0 exactly at [`DeclaredSpace::optimum`], and
+//! `1 − reward` is the regret.
 
 mod arch;
 mod config;

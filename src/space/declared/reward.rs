@@ -50,7 +50,8 @@ impl DeclaredSpace {
         self.decode(&self.preferred(seed))
     }
 
-    /// The synthetic reward of `arch` for `seed`, in [0, 1] (see [`self`]).
+    /// The synthetic reward of `arch` for `seed`, in [0, 1]: the mean score of
+    /// its decisions against [`DeclaredSpace::preferred`] (see the module doc).
     pub fn synthetic_reward(&self, arch: &DeclaredArch, seed: u64) -> Result<f64, SpaceError> {
         self.synthetic_reward_of_tokens(&self.encode(arch)?, seed)
     }
