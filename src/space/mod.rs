@@ -11,6 +11,7 @@
 pub mod cell;
 pub mod cnn;
 pub mod config;
+pub mod declared;
 
 use serde::{Deserialize, Serialize};
 
@@ -168,7 +169,7 @@ impl Architecture {
 }
 
 /// FNV-1a: a tiny hash whose value never changes between Rust versions.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

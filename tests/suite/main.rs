@@ -14,5 +14,6 @@ mod orchestrator;
 mod post;
 mod reliability;
 mod space;
+mod space_declared;
 mod store;
 mod tape;
