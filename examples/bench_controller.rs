@@ -58,7 +58,7 @@ fn measure_space(
     m: usize,
     rounds: usize,
 ) -> anyhow::Result<ControllerRow> {
-    let space = SearchSpace::from_config(config);
+    let space = SearchSpace::from_config(config)?;
     let schema = space.schema(0);
     let mut search = Reinforce::new(
         &space.heads(),
@@ -111,7 +111,7 @@ pub fn quickstart_child_seconds(size: Size) -> anyhow::Result<Option<f64>> {
         config.child.val_batches = Some(1);
     }
     let data = nas_actor::data::load(&config.data, config.experiment.seed)?;
-    let space = SearchSpace::from_config(&config);
+    let space = SearchSpace::from_config(&config)?;
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let arch = space.decode(&sample_uniform(&space.schema(0), &mut rng))?;
     let outcome = train(&arch, &config, &data, tch::Device::Cpu, 1, &mut NoProgress);

@@ -90,7 +90,7 @@ val_size = 40
 /// Train `marks.last()` children of `config`, reading RSS after each count in `marks`.
 fn measure(name: &str, config: &Config, marks: &[usize]) -> anyhow::Result<MemoryRow> {
     let data = nas_actor::data::load(&config.data, 0)?;
-    let space = SearchSpace::from_config(config);
+    let space = SearchSpace::from_config(config)?;
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut readings = Vec::new();

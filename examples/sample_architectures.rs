@@ -28,7 +28,7 @@ fn config(file: &str, space: &str, dataset: &str) -> anyhow::Result<Config> {
 }
 
 fn show(config: &Config, count: usize, seed: u64) -> anyhow::Result<()> {
-    let space = SearchSpace::from_config(config);
+    let space = SearchSpace::from_config(config)?;
     let schema = space.schema(0);
     let controller = Controller::new(&space.heads(), &config.controller, seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

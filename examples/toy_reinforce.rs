@@ -45,7 +45,7 @@ fn config(space: &str) -> anyhow::Result<Config> {
 
 fn run(space_name: &str, updates: usize, batch: usize, lr: f64) -> anyhow::Result<()> {
     let config = config(space_name)?;
-    let space = SearchSpace::from_config(&config);
+    let space = SearchSpace::from_config(&config)?;
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed);
     let target = sample_uniform(&schema, &mut rng);

@@ -226,7 +226,7 @@ fn main() -> anyhow::Result<()> {
     ) = (2, 200, 200, 0.2, 0.1);
     (lm.child.train_batches, lm.child.val_batches) = (Some(60), Some(10));
     // A base-8 cell sampled uniformly from the paper's space with a fixed seed.
-    let space = SearchSpace::from_config(&lm);
+    let space = SearchSpace::from_config(&lm)?;
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let tokens: Vec<usize> = schema

@@ -70,6 +70,8 @@ impl Metric {
         match space {
             SpaceKind::Cnn => Metric::accuracy(),
             SpaceKind::Cell => Metric::perplexity(),
+            // Declared spaces train no built-in model (synthetic children, for now).
+            SpaceKind::Custom => Metric::synthetic(),
         }
     }
 

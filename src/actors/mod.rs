@@ -114,7 +114,8 @@ fn stop_arbiters(arbiters: Vec<Arbiter>, join: bool) {
 /// Run (or resume) the search a config describes, until its budget is spent.
 pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let config = Arc::new(config);
-    let space = Arc::new(SearchSpace::from_config(&config));
+    let space =
+        Arc::new(SearchSpace::from_config(&config).map_err(|e| RunError::Input(e.to_string()))?);
     let seed = config.experiment.seed;
 
     let data = match config.child.backend {

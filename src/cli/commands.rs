@@ -126,7 +126,7 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
 fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(), CliError> {
     let config = load(path)?;
     let seed = seed.unwrap_or(config.experiment.seed);
-    let space = SearchSpace::from_config(&config);
+    let space = SearchSpace::from_config(&config).map_err(|e| CliError::input(e.to_string()))?;
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(actors::replica_seed(seed, 0));
     let samples: Vec<(Vec<usize>, Option<f64>)> = if uniform {
@@ -242,7 +242,7 @@ fn train(
         config.child.lm.epochs = e;
         config.reward.accuracy_window = config.reward.accuracy_window.min(e);
     }
-    let space = SearchSpace::from_config(&config);
+    let space = SearchSpace::from_config(&config).map_err(|e| CliError::input(e.to_string()))?;
     let arch = read_architecture(arch_path, &space)?;
     let device = parse_device(device)?;
     let seed = seed.unwrap_or(config.experiment.seed);

@@ -59,7 +59,7 @@ impl DataConfig {
     pub fn unused(space: SpaceKind) -> DataConfig {
         DataConfig {
             dataset: match space {
-                SpaceKind::Cnn => Dataset::Cifar10,
+                SpaceKind::Cnn | SpaceKind::Custom => Dataset::Cifar10,
                 SpaceKind::Cell => Dataset::Ptb,
             },
             ..DataConfig::absent()

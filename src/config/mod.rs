@@ -203,6 +203,8 @@ impl ControllerConfig {
         self.learning_rate.unwrap_or(match space {
             SpaceKind::Cnn => 0.0006,
             SpaceKind::Cell => 0.0005,
+            // A declared space: the CNN experiment's value.
+            SpaceKind::Custom => 0.0006,
         })
     }
 }
@@ -532,7 +534,10 @@ impl Config {
 
 impl crate::space::SearchSpace {
     /// The space `search.space` names, with its choice lists from `[space]`.
-    pub fn from_config(config: &Config) -> crate::space::SearchSpace {
+    /// Fails only for an invalid `[space.custom]` (a validated config has none).
+    pub fn from_config(
+        config: &Config,
+    ) -> Result<crate::space::SearchSpace, crate::space::SpaceError> {
         crate::space::SearchSpace::new(config.search.space, &config.space)
     }
 }

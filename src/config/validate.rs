@@ -129,6 +129,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     match c.search.space {
         SpaceKind::Cnn => validate_cnn(c)?,
         SpaceKind::Cell => validate_cell(c)?,
+        SpaceKind::Custom => validate_custom(c)?,
     }
     validate_child(c)?;
 
@@ -156,6 +157,20 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// `[space.custom]`: a declared space, and children that can train it.
+fn validate_custom(c: &Config) -> Result<(), Invalid> {
+    if let Err(e) = crate::space::DeclaredSpace::new(c.space.custom.clone()) {
+        return Err(bad(&e.path, e.problem.to_string()));
+    }
+    if c.child.backend == Backend::Tch {
+        return Err(bad(
+            "child.backend",
+            "\"tch\" trains the built-in CNN and cell models, not a declared space (search.space = \"custom\"); use child.backend = \"synthetic\"",
+        ));
+    }
+    Ok(())
+}
+
 /// The `[data]` table of a run that has one.
 fn validate_data(c: &Config) -> Result<(), Invalid> {
     if c.data.dir.as_os_str().is_empty() {
@@ -175,6 +190,8 @@ fn validate_data(c: &Config) -> Result<(), Invalid> {
                 format!("{d:?} is image data but search.space is \"cell\" (a language model); use dataset = \"ptb\""),
             ))
         }
+        // Declared spaces train no built-in model; `validate_custom` refuses tch children.
+        (SpaceKind::Custom, _) => {}
         (SpaceKind::Cnn, _) => {
             return Err(bad(
                 "data.dataset",

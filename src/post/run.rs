@@ -59,8 +59,8 @@ impl RunView {
     }
 
     /// The configured search space of the run.
-    pub fn space(&self) -> SearchSpace {
-        SearchSpace::from_config(&self.config)
+    pub fn space(&self) -> Result<SearchSpace, PostError> {
+        SearchSpace::from_config(&self.config).map_err(|e| PostError::Config(e.to_string()))
     }
 
     /// The best distinct architectures (status ok or cached), best first.

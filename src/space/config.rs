@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cell::{Activation, Combination};
+use super::declared::DeclaredSpaceConfig;
 
 /// Which search space the controller samples from.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub enum SpaceKind {
     Cnn,
     /// Recurrent cells (Penn Treebank).
     Cell,
+    /// A space declared in `[space.custom]` (see [`super::declared`]).
+    Custom,
 }
 
 /// `[space]`: choice lists of both spaces (only the one `search.space` names is used).
@@ -22,6 +25,8 @@ pub enum SpaceKind {
 pub struct SpaceConfig {
     pub cnn: CnnSpaceConfig,
     pub cell: CellSpaceConfig,
+    /// `[space.custom]`: the declared space (`search.space = "custom"`).
+    pub custom: DeclaredSpaceConfig,
 }
 
 /// `[space.cnn]`: the CNN search space.

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use cell::{CellArch, CellNode, CellSpace};
 pub use cnn::{CnnArch, CnnLayer, CnnSpace};
 pub use config::{SpaceConfig, SpaceKind};
+pub use declared::{DeclaredArch, DeclaredSpace};
 
 /// A token sequence or an architecture that does not fit a space.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -35,6 +36,8 @@ pub enum SpaceError {
     Mismatch(String),
     #[error("cannot encode the architecture as JSON: {0}")]
     Encode(String),
+    #[error("{0}")]
+    Declared(#[from] declared::DeclaredError),
 }
 
 /// One decision type: its own softmax head and input embedding.
@@ -128,11 +131,15 @@ pub fn sample_uniform(schema: &Schema, rng: &mut impl rand::Rng) -> Vec<usize> {
 }
 
 /// A sampled architecture of either space.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "space", rename_all = "snake_case")]
 pub enum Architecture {
     Cnn(CnnArch),
     Cell(CellArch),
+    /// An architecture of a declared space: its decisions in the JSON form a trial reads.
+    Custom {
+        decisions: DeclaredArch,
+    },
 }
 
 impl Architecture {
@@ -141,6 +148,9 @@ impl Architecture {
         match self {
             Architecture::Cnn(a) => Architecture::Cnn(a.canonical()),
             Architecture::Cell(a) => Architecture::Cell(a.canonical()),
+            Architecture::Custom { decisions } => Architecture::Custom {
+                decisions: decisions.canonical(),
+            },
         }
     }
 
@@ -156,6 +166,7 @@ impl Architecture {
         match self {
             Architecture::Cnn(a) => a.describe(),
             Architecture::Cell(a) => a.describe(),
+            Architecture::Custom { decisions } => decisions.describe(),
         }
     }
 
@@ -164,6 +175,7 @@ impl Architecture {
         match self {
             Architecture::Cnn(_) => SpaceKind::Cnn,
             Architecture::Cell(_) => SpaceKind::Cell,
+            Architecture::Custom { .. } => SpaceKind::Custom,
         }
     }
 }
@@ -183,15 +195,18 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 pub enum SearchSpace {
     Cnn(CnnSpace),
     Cell(CellSpace),
+    Custom(DeclaredSpace),
 }
 
 impl SearchSpace {
     /// The space of kind `kind`, with its choice lists from `config`.
-    pub fn new(kind: SpaceKind, config: &SpaceConfig) -> SearchSpace {
-        match kind {
+    /// Fails only for a declared space whose `[space.custom]` is invalid.
+    pub fn new(kind: SpaceKind, config: &SpaceConfig) -> Result<SearchSpace, SpaceError> {
+        Ok(match kind {
             SpaceKind::Cnn => SearchSpace::Cnn(CnnSpace::new(config.cnn.clone())),
             SpaceKind::Cell => SearchSpace::Cell(CellSpace::new(config.cell.clone())),
-        }
+            SpaceKind::Custom => SearchSpace::Custom(DeclaredSpace::new(config.custom.clone())?),
+        })
     }
 
     /// The decision heads (the same for every schema of this space).
@@ -199,6 +214,7 @@ impl SearchSpace {
         match self {
             SearchSpace::Cnn(s) => s.heads(),
             SearchSpace::Cell(s) => s.heads(),
+            SearchSpace::Custom(s) => s.heads(),
         }
     }
 
@@ -208,6 +224,7 @@ impl SearchSpace {
         match self {
             SearchSpace::Cnn(s) => s.schema(s.config().layers_at(sampled)),
             SearchSpace::Cell(s) => s.schema(),
+            SearchSpace::Custom(s) => s.schema(),
         }
     }
 
@@ -215,8 +232,8 @@ impl SearchSpace {
     pub fn schema_for_len(&self, len: usize) -> Result<Schema, SpaceError> {
         match self {
             SearchSpace::Cnn(s) => s.schema_for_len(len),
-            SearchSpace::Cell(s) => {
-                let schema = s.schema();
+            SearchSpace::Cell(_) | SearchSpace::Custom(_) => {
+                let schema = self.schema(0);
                 if schema.num_tokens() == len {
                     Ok(schema)
                 } else {
@@ -234,6 +251,9 @@ impl SearchSpace {
         match self {
             SearchSpace::Cnn(s) => s.decode(tokens).map(Architecture::Cnn),
             SearchSpace::Cell(s) => s.decode(tokens).map(Architecture::Cell),
+            SearchSpace::Custom(s) => s
+                .decode(tokens)
+                .map(|decisions| Architecture::Custom { decisions }),
         }
     }
 
@@ -242,6 +262,7 @@ impl SearchSpace {
         match (self, arch) {
             (SearchSpace::Cnn(s), Architecture::Cnn(a)) => s.encode(a),
             (SearchSpace::Cell(s), Architecture::Cell(a)) => s.encode(a),
+            (SearchSpace::Custom(s), Architecture::Custom { decisions }) => s.encode(decisions),
             _ => Err(SpaceError::Mismatch(format!(
                 "a {:?} architecture in a {:?} space",
                 arch.kind(),
@@ -260,6 +281,7 @@ impl SearchSpace {
         match self {
             SearchSpace::Cnn(_) => SpaceKind::Cnn,
             SearchSpace::Cell(_) => SpaceKind::Cell,
+            SearchSpace::Custom(_) => SpaceKind::Custom,
         }
     }
 }

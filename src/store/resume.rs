@@ -40,6 +40,11 @@ pub(crate) fn space_differences(
                 to_value(&run.space.cell)?,
                 to_value(&new.space.cell)?,
             ),
+            SpaceKind::Custom => check(
+                "space.custom",
+                to_value(&run.space.custom)?,
+                to_value(&new.space.custom)?,
+            ),
         }
     }
     Ok(diffs)

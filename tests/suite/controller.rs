@@ -27,7 +27,7 @@ pub(crate) fn config(space: &str, tables: &str) -> Config {
 
 /// The space, its schema, and a controller for it.
 pub(crate) fn setup(config: &Config, seed: u64) -> (SearchSpace, Schema, Controller) {
-    let space = SearchSpace::from_config(config);
+    let space = SearchSpace::from_config(config).expect("space");
     let schema = space.schema(0);
     let controller = Controller::new(&space.heads(), &config.controller, seed);
     (space, schema, controller)
@@ -248,7 +248,9 @@ fn flat_params_round_trip_and_length_is_checked() {
         c.reinforce_gradient(&schema, &good, &[1.0, 2.0]),
         Err(ControllerError::BatchMismatch { .. })
     ));
-    let other = SearchSpace::from_config(&config_cnn_small()).schema(0);
+    let other = SearchSpace::from_config(&config_cnn_small())
+        .expect("space")
+        .schema(0);
     assert!(matches!(
         c.try_sample(&other, 2, &mut ChaCha8Rng::seed_from_u64(0)),
         Err(ControllerError::Schema(_))
@@ -321,7 +323,7 @@ fn clip_global_norm_scales_only_long_gradients() {
 #[test]
 fn a_failed_update_changes_nothing() {
     let config = config_cnn_small();
-    let space = SearchSpace::from_config(&config);
+    let space = SearchSpace::from_config(&config).expect("space");
     let schema = space.schema(0);
     let mut r = Reinforce::new(&space.heads(), &config.controller, 0.01, 0);
     let tokens = vec![sample_uniform(&schema, &mut ChaCha8Rng::seed_from_u64(0))];
@@ -340,7 +342,7 @@ fn a_failed_update_changes_nothing() {
 #[test]
 fn sample_uniform_is_valid_and_deterministic() {
     for config in [config("cnn", CNN_FULL), config("cell", CELL_8)] {
-        let space = SearchSpace::from_config(&config);
+        let space = SearchSpace::from_config(&config).expect("space");
         let schema = space.schema(0);
         let a = sample_uniform(&schema, &mut ChaCha8Rng::seed_from_u64(4));
         let b = sample_uniform(&schema, &mut ChaCha8Rng::seed_from_u64(4));
@@ -362,7 +364,7 @@ const TOY_BATCH: usize = 16;
 /// With `taped`, sampling keeps a tape and the update is the taped gradient
 /// (what a search's replicas do); otherwise the teacher-forced reference.
 fn learn_toy(config: &Config, max_updates: usize, taped: bool) -> (f64, f64, usize) {
-    let space = SearchSpace::from_config(config);
+    let space = SearchSpace::from_config(config).expect("space");
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let target = sample_uniform(&schema, &mut rng);

@@ -145,7 +145,7 @@ val_size = 40
 pub fn hand_written_run(config: &Config, n: usize) -> PathBuf {
     let dir = config.experiment.output_dir.clone();
     let mut run = RunDir::create(&dir, config).expect("create run dir");
-    let space = SearchSpace::from_config(config);
+    let space = SearchSpace::from_config(config).expect("space");
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut seen = std::collections::HashSet::new();

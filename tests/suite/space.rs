@@ -22,11 +22,11 @@ fn config(space_toml: &str, kind: &str) -> Config {
 }
 
 fn cnn_space(extra: &str) -> SearchSpace {
-    SearchSpace::from_config(&config(&format!("[space.cnn]\n{extra}"), "cnn"))
+    SearchSpace::from_config(&config(&format!("[space.cnn]\n{extra}"), "cnn")).expect("space")
 }
 
 fn cell_space(extra: &str) -> SearchSpace {
-    SearchSpace::from_config(&config(&format!("[space.cell]\n{extra}"), "cell"))
+    SearchSpace::from_config(&config(&format!("[space.cell]\n{extra}"), "cell")).expect("space")
 }
 
 /// Random tokens of a schema, from a list of raw draws.

@@ -7,6 +7,7 @@
 
 mod json;
 mod learning;
+mod search;
 mod validation;
 
 use nas_actor::config::{CnnSpaceConfig, ControllerConfig};

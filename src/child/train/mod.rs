@@ -177,6 +177,9 @@ pub fn train_keeping(
         (Architecture::Cnn(_), TaskData::Text(_)) => Err(ChildError::Invalid(
             "a CNN architecture cannot train on text data; use image data (cifar10 or idx)".into(),
         )),
+        (Architecture::Custom { .. }, _) => Err(ChildError::Invalid(
+            "a declared space (search.space = \"custom\") is not trained by the built-in tch models; use child.backend = \"synthetic\" (or, later, a trial command)".into(),
+        )),
         (Architecture::Cell(_), TaskData::Images(_)) => Err(ChildError::Invalid(
             "a recurrent-cell architecture cannot train on image data; use text data (ptb)".into(),
         )),

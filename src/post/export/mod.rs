@@ -62,7 +62,7 @@ pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<Strin
                 .final_report
                 .as_ref()
                 .and_then(|f| f.normalisation.as_ref());
-            Ok(pytorch_source(arch, &config, norm, &source))
+            pytorch_source(arch, &config, norm, &source)
         }
     }
 }
@@ -76,10 +76,13 @@ pub fn pytorch_source(
     config: &Config,
     norm: Option<&Normalisation>,
     source: &str,
-) -> String {
+) -> Result<String, PostError> {
     match arch {
-        Architecture::Cell(a) => cell_source(a, config, source),
-        Architecture::Cnn(a) => cnn_source(a, config, norm, source),
+        Architecture::Cell(a) => Ok(cell_source(a, config, source)),
+        Architecture::Cnn(a) => Ok(cnn_source(a, config, norm, source)),
+        Architecture::Custom { .. } => Err(PostError::Config(
+            "--format pytorch writes the built-in CNN and cell models; a declared space's model is your own program: use --format json".into(),
+        )),
     }
 }
 

@@ -64,7 +64,13 @@ fn option_labels(head: &str, size: usize, config: &Config) -> Vec<String> {
 impl ChoicePicture {
     /// Count the decisions of every record whose tokens fit the run's space.
     pub fn new(records: &[ChildRecord], config: &Config) -> ChoicePicture {
-        let space = SearchSpace::from_config(config);
+        // A loaded config's space is valid; a picture of nothing otherwise.
+        let Ok(space) = SearchSpace::from_config(config) else {
+            return ChoicePicture {
+                panels: Vec::new(),
+                centres: Vec::new(),
+            };
+        };
         let heads = space.heads();
         let skip = heads.len();
         let mut sorted: Vec<&ChildRecord> = records.iter().collect();

@@ -173,7 +173,9 @@ fn final_section(s: &mut String, f: &FinalReport) {
         Dataset::Cifar10 | Dataset::Idx => {
             let layers = match &f.selected.architecture {
                 crate::space::Architecture::Cnn(a) => a.layers.len().to_string(),
-                crate::space::Architecture::Cell(_) => "–".into(),
+                crate::space::Architecture::Cell(_) | crate::space::Architecture::Custom { .. } => {
+                    "–".into()
+                }
             };
             let _ = writeln!(
                 s,

@@ -20,6 +20,11 @@ use crate::post::PostError;
 pub fn grid(config: &Config) -> Result<Vec<GridPoint>, PostError> {
     let r = &config.retrain;
     let space = config.search.space;
+    if space == SpaceKind::Custom {
+        return Err(PostError::Config(
+            "retrain trains the built-in CNN and cell models; a declared space (search.space = \"custom\") has none to retrain".into(),
+        ));
+    }
     if space == SpaceKind::Cell {
         for (key, empty) in [
             ("retrain.weight_decays", r.weight_decays.is_empty()),
@@ -83,7 +88,8 @@ pub fn grid(config: &Config) -> Result<Vec<GridPoint>, PostError> {
             },
             r.epochs.unwrap_or(cnn.epochs),
         ),
-        SpaceKind::Cell => (
+        // Refused above; here as the cell's settings so the match is whole.
+        SpaceKind::Cell | SpaceKind::Custom => (
             own(&r.learning_rates, lm.learning_rate),
             vec![None],
             vec![None],
@@ -153,6 +159,8 @@ pub fn apply(config: &Config, point: &GridPoint) -> Config {
             }
             lm.epochs = point.epochs;
         }
+        // A declared space has no built-in child settings to change.
+        SpaceKind::Custom => {}
     }
     c
 }

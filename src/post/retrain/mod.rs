@@ -159,7 +159,7 @@ pub fn retrain(
             message: "no child with status ok yet: nothing to retrain".into(),
         });
     }
-    let space = SearchSpace::from_config(&config);
+    let space = SearchSpace::from_config(&config).map_err(|e| PostError::Config(e.to_string()))?;
     for c in &candidates {
         space.check(&c.arch).map_err(|e| {
             PostError::Config(format!(

@@ -145,7 +145,8 @@ dir = "unused"
             .forward_t(&x, &model.zero_state(3), false)
             .expect("forward");
         let module = tmp.path().join(format!("cell{i}.py"));
-        let source = pytorch_source(&Architecture::Cell(arch.clone()), &cfg, None, "test");
+        let source =
+            pytorch_source(&Architecture::Cell(arch.clone()), &cfg, None, "test").expect("source");
         std::fs::write(&module, source).expect("write module");
         cases.push(json!({
             "module": module, "class": "WordLm", "weights": weights,
@@ -229,7 +230,8 @@ dir = "unused"
     let x = (&pixels - mean) / std;
     let logits = tch::no_grad(|| model.forward_t(&x, false)).expect("forward");
     let module = tmp.path().join("cnn.py");
-    let source = pytorch_source(&Architecture::Cnn(arch), &cfg, Some(&norm), "test");
+    let source =
+        pytorch_source(&Architecture::Cnn(arch), &cfg, Some(&norm), "test").expect("source");
     assert!(
         source.contains("MEAN = [0.49"),
         "the statistics are in the module"

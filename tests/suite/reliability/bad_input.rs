@@ -358,7 +358,7 @@ proptest! {
             cfg.data.dataset = Dataset::Cifar10;
         }
         let config = write_config(tmp.path(), "c", &cfg);
-        let space = nas_actor::space::SearchSpace::from_config(&cfg);
+        let space = nas_actor::space::SearchSpace::from_config(&cfg).expect("space");
         let tokens = nas_actor::space::sample_uniform(&space.schema(0), &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(u64::from(cnn)));
         let arch = space.decode(&tokens).expect("decode");
         let json = mutate(serde_json::to_value(&arch).expect("json"), &edits);

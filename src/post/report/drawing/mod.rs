@@ -9,6 +9,7 @@
 
 pub mod cell;
 pub mod cnn;
+pub mod declared;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -180,5 +181,8 @@ pub fn draw(arch: &Architecture, title: &str) -> (Scene, String) {
     match arch {
         Architecture::Cnn(a) => (cnn::scene(a, title), cnn::dot(a)),
         Architecture::Cell(a) => (cell::scene(a, title), cell::dot(a)),
+        Architecture::Custom { decisions } => {
+            (declared::scene(decisions, title), declared::dot(decisions))
+        }
     }
 }
