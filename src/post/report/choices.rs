@@ -30,8 +30,37 @@ pub struct ChoicePicture {
     pub centres: Vec<f64>,
 }
 
+/// A declared decision's choices (head `name` or `group.name`) as labels.
+fn declared_labels(
+    head: &str,
+    size: usize,
+    custom: &crate::space::declared::DeclaredSpaceConfig,
+) -> Vec<String> {
+    let choices = match head.split_once('.') {
+        None => custom
+            .decisions
+            .iter()
+            .find(|d| d.name == head)
+            .and_then(|d| d.choices.as_ref()),
+        Some((group, name)) => custom
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .and_then(|g| g.decisions.iter().find(|d| d.name == name))
+            .and_then(|d| d.choices.as_ref()),
+    };
+    match choices {
+        Some(c) if c.len() == size => c.iter().map(|v| v.to_string()).collect(),
+        _ if head == "skip" && size == 2 => vec!["no".into(), "yes".into()],
+        _ => (0..size).map(|i| i.to_string()).collect(),
+    }
+}
+
 /// Readable names of a head's options, from the config's choice lists.
 fn option_labels(head: &str, size: usize, config: &Config) -> Vec<String> {
+    if config.search.space == crate::config::SpaceKind::Custom {
+        return declared_labels(head, size, &config.space.custom);
+    }
     let cnn = &config.space.cnn;
     let cell = &config.space.cell;
     let nums = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

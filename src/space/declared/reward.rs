@@ -17,7 +17,7 @@
 //! random sampling scores `mean(1/size)` over the choice decisions and ½
 //! over the inputs decisions on average.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{DeclaredArch, DeclaredSpace};
@@ -29,20 +29,8 @@ const SALT: u64 = 0xDEC1_A2ED_5EED_0001;
 impl DeclaredSpace {
     /// The hidden preferred tokens of the synthetic reward for `seed`.
     pub fn preferred(&self, seed: u64) -> Vec<usize> {
-        let schema = self.schema();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SALT);
-        let mut tokens = Vec::with_capacity(schema.num_tokens());
-        for step in &schema.steps {
-            match *step {
-                Step::Choice { head } => {
-                    tokens.push(rng.random_range(0..schema.heads[head].size.max(1)))
-                }
-                Step::Anchor { layer } => {
-                    tokens.extend((0..layer).map(|_| usize::from(rng.random_bool(0.5))))
-                }
-            }
-        }
-        tokens
+        // A uniform draw from the salted seed: every decision's preference equally likely.
+        crate::space::sample_uniform(&self.schema(), &mut ChaCha8Rng::seed_from_u64(seed ^ SALT))
     }
 
     /// The architecture with reward 1.0 for `seed`.
