@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
     /// Where Ctrl-C (or a test) reaches the run; the binary installs the signal handler.
     pub interrupter: Option<Interrupter>,
+    /// Search this space instead of the one `search.space` names (a space
+    /// implemented outside the crate, e.g. in a test).
+    pub space: Option<SearchSpace>,
 }
 
 /// The seed of replica `i`'s sampling RNG (see [`crate::seed`]).
@@ -114,8 +117,10 @@ fn stop_arbiters(arbiters: Vec<Arbiter>, join: bool) {
 /// Run (or resume) the search a config describes, until its budget is spent.
 pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let config = Arc::new(config);
-    let space =
-        Arc::new(SearchSpace::from_config(&config).map_err(|e| RunError::Input(e.to_string()))?);
+    let space = Arc::new(match &options.space {
+        Some(s) => s.clone(),
+        None => SearchSpace::from_config(&config).map_err(|e| RunError::Input(e.to_string()))?,
+    });
     let seed = config.experiment.seed;
 
     let data = match config.child.backend {

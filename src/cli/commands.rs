@@ -91,6 +91,7 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
         resume,
         stop_after,
         interrupter: Some(interrupter),
+        space: None,
     };
     match actors::run(config, &options) {
         Ok(s) => {

@@ -190,85 +190,156 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// A configured search space.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SearchSpace {
-    Cnn(CnnSpace),
-    Cell(CellSpace),
-    Custom(DeclaredSpace),
+/// What every search space provides to the controller, the child log and the
+/// cache: its decision heads, the token schema of each architecture, and the
+/// two-way mapping between token sequences and architectures. A space is a
+/// module implementing this and one line in [`SearchSpace::new`].
+pub trait Space: Send + Sync + std::fmt::Debug {
+    /// Which space this is.
+    fn kind(&self) -> SpaceKind;
+    /// The decision heads (the same for every schema of this space).
+    fn heads(&self) -> Vec<Head>;
+    /// The schema of the architecture sampled after `sampled` earlier ones.
+    fn schema(&self, sampled: usize) -> Schema;
+    /// The schema that decodes a sequence of `len` tokens, if any fits.
+    fn schema_for_len(&self, len: usize) -> Result<Schema, SpaceError> {
+        let schema = self.schema(0);
+        if schema.num_tokens() == len {
+            Ok(schema)
+        } else {
+            Err(SpaceError::WrongLength {
+                expected: schema.num_tokens(),
+                got: len,
+            })
+        }
+    }
+    /// Decode a token sequence into an architecture.
+    fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError>;
+    /// Encode an architecture as the token sequence that decodes to it.
+    fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError>;
 }
 
+/// The error for an architecture of another space than `space`.
+pub fn mismatch(arch: &Architecture, space: SpaceKind) -> SpaceError {
+    SpaceError::Mismatch(format!(
+        "a {:?} architecture in a {:?} space",
+        arch.kind(),
+        space
+    ))
+}
+
+impl Space for CnnSpace {
+    fn kind(&self) -> SpaceKind {
+        SpaceKind::Cnn
+    }
+    fn heads(&self) -> Vec<Head> {
+        CnnSpace::heads(self)
+    }
+    /// The growth schedule changes the layer count.
+    fn schema(&self, sampled: usize) -> Schema {
+        CnnSpace::schema(self, self.config().layers_at(sampled))
+    }
+    fn schema_for_len(&self, len: usize) -> Result<Schema, SpaceError> {
+        CnnSpace::schema_for_len(self, len)
+    }
+    fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError> {
+        CnnSpace::decode(self, tokens).map(Architecture::Cnn)
+    }
+    fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError> {
+        match arch {
+            Architecture::Cnn(a) => CnnSpace::encode(self, a),
+            _ => Err(mismatch(arch, SpaceKind::Cnn)),
+        }
+    }
+}
+
+impl Space for CellSpace {
+    fn kind(&self) -> SpaceKind {
+        SpaceKind::Cell
+    }
+    fn heads(&self) -> Vec<Head> {
+        CellSpace::heads(self)
+    }
+    fn schema(&self, _sampled: usize) -> Schema {
+        CellSpace::schema(self)
+    }
+    fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError> {
+        CellSpace::decode(self, tokens).map(Architecture::Cell)
+    }
+    fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError> {
+        match arch {
+            Architecture::Cell(a) => CellSpace::encode(self, a),
+            _ => Err(mismatch(arch, SpaceKind::Cell)),
+        }
+    }
+}
+
+impl Space for DeclaredSpace {
+    fn kind(&self) -> SpaceKind {
+        SpaceKind::Custom
+    }
+    fn heads(&self) -> Vec<Head> {
+        DeclaredSpace::heads(self)
+    }
+    fn schema(&self, _sampled: usize) -> Schema {
+        DeclaredSpace::schema(self)
+    }
+    fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError> {
+        DeclaredSpace::decode(self, tokens).map(|decisions| Architecture::Custom { decisions })
+    }
+    fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError> {
+        match arch {
+            Architecture::Custom { decisions } => DeclaredSpace::encode(self, decisions),
+            _ => Err(mismatch(arch, SpaceKind::Custom)),
+        }
+    }
+}
+
+/// A configured search space (cheap to clone; shared by the replicas and trainers).
+#[derive(Debug, Clone)]
+pub struct SearchSpace(std::sync::Arc<dyn Space>);
+
 impl SearchSpace {
-    /// The space of kind `kind`, with its choice lists from `config`.
-    /// Fails only for a declared space whose `[space.custom]` is invalid.
+    /// The space of kind `kind`, with its choice lists from `config`: the
+    /// one place that knows every space. Fails only for a declared space
+    /// whose `[space.custom]` is invalid.
     pub fn new(kind: SpaceKind, config: &SpaceConfig) -> Result<SearchSpace, SpaceError> {
-        Ok(match kind {
-            SpaceKind::Cnn => SearchSpace::Cnn(CnnSpace::new(config.cnn.clone())),
-            SpaceKind::Cell => SearchSpace::Cell(CellSpace::new(config.cell.clone())),
-            SpaceKind::Custom => SearchSpace::Custom(DeclaredSpace::new(config.custom.clone())?),
-        })
+        Ok(SearchSpace(match kind {
+            SpaceKind::Cnn => std::sync::Arc::new(CnnSpace::new(config.cnn.clone())),
+            SpaceKind::Cell => std::sync::Arc::new(CellSpace::new(config.cell.clone())),
+            SpaceKind::Custom => std::sync::Arc::new(DeclaredSpace::new(config.custom.clone())?),
+        }))
+    }
+
+    /// A search space of any [`Space`] implementation.
+    pub fn of(space: impl Space + 'static) -> SearchSpace {
+        SearchSpace(std::sync::Arc::new(space))
     }
 
     /// The decision heads (the same for every schema of this space).
     pub fn heads(&self) -> Vec<Head> {
-        match self {
-            SearchSpace::Cnn(s) => s.heads(),
-            SearchSpace::Cell(s) => s.heads(),
-            SearchSpace::Custom(s) => s.heads(),
-        }
+        self.0.heads()
     }
 
     /// The schema of the architecture sampled after `sampled` earlier ones
     /// (the CNN growth schedule changes the layer count; otherwise fixed).
     pub fn schema(&self, sampled: usize) -> Schema {
-        match self {
-            SearchSpace::Cnn(s) => s.schema(s.config().layers_at(sampled)),
-            SearchSpace::Cell(s) => s.schema(),
-            SearchSpace::Custom(s) => s.schema(),
-        }
+        self.0.schema(sampled)
     }
 
     /// The schema that decodes `tokens`, if any layer count fits their length.
     pub fn schema_for_len(&self, len: usize) -> Result<Schema, SpaceError> {
-        match self {
-            SearchSpace::Cnn(s) => s.schema_for_len(len),
-            SearchSpace::Cell(_) | SearchSpace::Custom(_) => {
-                let schema = self.schema(0);
-                if schema.num_tokens() == len {
-                    Ok(schema)
-                } else {
-                    Err(SpaceError::WrongLength {
-                        expected: schema.num_tokens(),
-                        got: len,
-                    })
-                }
-            }
-        }
+        self.0.schema_for_len(len)
     }
 
     /// Decode a token sequence into an architecture.
     pub fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError> {
-        match self {
-            SearchSpace::Cnn(s) => s.decode(tokens).map(Architecture::Cnn),
-            SearchSpace::Cell(s) => s.decode(tokens).map(Architecture::Cell),
-            SearchSpace::Custom(s) => s
-                .decode(tokens)
-                .map(|decisions| Architecture::Custom { decisions }),
-        }
+        self.0.decode(tokens)
     }
 
     /// Encode an architecture as the token sequence that decodes to it.
     pub fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError> {
-        match (self, arch) {
-            (SearchSpace::Cnn(s), Architecture::Cnn(a)) => s.encode(a),
-            (SearchSpace::Cell(s), Architecture::Cell(a)) => s.encode(a),
-            (SearchSpace::Custom(s), Architecture::Custom { decisions }) => s.encode(decisions),
-            _ => Err(SpaceError::Mismatch(format!(
-                "a {:?} architecture in a {:?} space",
-                arch.kind(),
-                self.kind()
-            ))),
-        }
+        self.0.encode(arch)
     }
 
     /// Check that an architecture (e.g. read from JSON) fits this space.
@@ -278,10 +349,6 @@ impl SearchSpace {
 
     /// Which space this is.
     pub fn kind(&self) -> SpaceKind {
-        match self {
-            SearchSpace::Cnn(_) => SpaceKind::Cnn,
-            SearchSpace::Cell(_) => SpaceKind::Cell,
-            SearchSpace::Custom(_) => SpaceKind::Custom,
-        }
+        self.0.kind()
     }
 }

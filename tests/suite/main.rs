@@ -15,5 +15,6 @@ mod post;
 mod reliability;
 mod space;
 mod space_declared;
+mod space_toy;
 mod store;
 mod tape;
