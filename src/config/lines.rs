@@ -41,6 +41,21 @@ fn collect(table: &DeTable<'_>, prefix: &str, text: &str, out: &mut Vec<Entry>) 
         if let DeValue::Table(t) = v.get_ref() {
             collect(t, &key, text, out);
         }
+        // Arrays of tables (`[[space.custom.group]]`): `key[i]`, counting from 0.
+        if let DeValue::Array(items) = v.get_ref() {
+            for (i, item) in items.iter().enumerate() {
+                if let DeValue::Table(t) = item.get_ref() {
+                    let indexed = format!("{key}[{i}]");
+                    collect(t, &indexed, text, out);
+                    out.push(Entry {
+                        key: indexed,
+                        key_span: item.span(),
+                        value_span: item.span(),
+                        header: false,
+                    });
+                }
+            }
+        }
         out.push(Entry {
             key,
             key_span: k.span(),

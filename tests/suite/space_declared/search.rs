@@ -215,6 +215,18 @@ fn declared_space_config_errors_name_the_key_and_exit_2() {
             err.contains(key),
             "case {i}: the message names `{key}`: {err}"
         );
+        // The line of the bad key in the file.
+        let line = text
+            .lines()
+            .position(|l| {
+                l.contains("choices = []") || l.contains("repeat = 0") || l.contains("\"tch\"")
+            })
+            .map(|n| n + 1)
+            .expect("the bad line");
+        assert!(
+            err.contains(&format!(".toml:{line}:")),
+            "case {i}: line {line} in {err}"
+        );
         assert!(
             !tmp.path().join("run").exists(),
             "case {i}: nothing created"
