@@ -118,7 +118,7 @@ fn search(task: &str, config: Config, seed: u64) -> anyhow::Result<SearchRow> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .with_context(|| format!("{} is not JSON lines", path.display()))?;
-    records.sort_by_key(|r| r.id);
+    records.sort_by_key(|r| r.spec.id);
     let rewards: Vec<f64> = records.iter().map(|r| r.reward).collect();
     let quarter = &rewards[rewards.len() - rewards.len().div_ceil(4)..];
     Ok(SearchRow {

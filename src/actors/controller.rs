@@ -20,6 +20,7 @@ use super::messages::{
 };
 use super::param_store::ParamStore;
 use super::recorder::Recorder;
+use crate::child::ChildSpec;
 use crate::config::{Config, Strategy};
 use crate::controller::{clip_global_norm, Controller, Tape};
 use crate::space::{sample_uniform, SearchSpace};
@@ -195,12 +196,15 @@ impl Replica {
                 Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
             };
             self.shared.recorder.do_send(TrainChild {
-                id: *id,
-                replica: self.id,
-                version: params.version,
-                tokens: t.clone(),
-                hash,
-                arch,
+                spec: ChildSpec::new(
+                    self.shared.config.experiment.seed,
+                    *id,
+                    self.id,
+                    params.version,
+                    t.clone(),
+                    arch,
+                    hash,
+                ),
                 reply: reply.clone(),
             });
         }

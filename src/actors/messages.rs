@@ -7,8 +7,7 @@ use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::child::ChildStatus;
-use crate::space::Architecture;
+use crate::child::{ChildSpec, ChildStatus};
 use crate::store::ChildRecord;
 
 /// Controller replica → ParamStore: the current θ, please.
@@ -77,12 +76,8 @@ pub struct FlushCheckpoint;
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct TrainChild {
-    pub id: u64,
-    pub replica: usize,
-    pub version: u64,
-    pub tokens: Vec<usize>,
-    pub arch: Architecture,
-    pub hash: String,
+    /// The child to train.
+    pub spec: ChildSpec,
     /// Where the result goes once it is recorded.
     pub reply: Recipient<ChildResult>,
 }

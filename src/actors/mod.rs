@@ -35,6 +35,7 @@ use self::trainer::TrainerShared;
 use crate::config::{Backend, Config, SpaceKind, Strategy};
 use crate::controller::{Adam, Baseline, Controller};
 use crate::devices::{self, Discovery};
+use crate::runner::Runners;
 use crate::space::SearchSpace;
 
 /// Why a run did not finish.
@@ -123,12 +124,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     });
     let seed = config.experiment.seed;
 
-    let data = match config.child.backend {
-        Backend::Synthetic => None,
-        Backend::Tch => Some(Arc::new(
-            crate::data::load(&config.data, seed).map_err(|e| RunError::Input(e.to_string()))?,
-        )),
-    };
+    let runners =
+        Runners::load(config.clone(), space.clone()).map_err(|e| RunError::Input(e.to_string()))?;
     let discovery = match config.child.backend {
         Backend::Synthetic => Discovery::None("synthetic children: CPU slots".into()),
         Backend::Tch => devices::discover(),
@@ -164,7 +161,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     };
 
     let done = records.len();
-    let next_id = records.iter().map(|r| r.id + 1).max().unwrap_or(0);
+    let next_id = records.iter().map(|r| r.spec.id + 1).max().unwrap_or(0);
     let remaining = config.experiment.budget.saturating_sub(done);
     // Ids a stopped run reserved but never recorded are handed out first.
     let gaps = resume::unused_ids(&records, config.experiment.budget);
@@ -247,9 +244,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             i.attach(Some(recorder.clone().recipient()));
         }
         let shared = TrainerShared {
-            config: config.clone(),
-            space: space.clone(),
-            data: data.clone(),
+            runners: runners.clone(),
             recorder: recorder.clone(),
             reporter: reporter.clone(),
             stop: stop.clone(),

@@ -24,7 +24,7 @@ use super::messages::{
 };
 use super::param_store::{GetStats, ParamStore, StoreStats};
 use super::reporter::Reporter;
-use crate::child::ChildStatus;
+use crate::child::{ChildOutcome, ChildStatus};
 use crate::store::{ChildRecord, RunDir};
 
 /// A job on the trainers' shared queue.
@@ -156,7 +156,7 @@ impl Recorder {
         self.done += 1;
         match rec.status {
             ChildStatus::Ok | ChildStatus::Diverged => {
-                self.cache.entry(rec.hash.clone()).or_insert(Cached {
+                self.cache.entry(rec.spec.hash.clone()).or_insert(Cached {
                     reward: rec.reward,
                     metric: rec.metric,
                     params: rec.params,
@@ -242,12 +242,12 @@ impl Recorder {
         let best = self.best.first();
         for (rec, reply) in records.iter().zip(replies) {
             reply.do_send(ChildResult {
-                id: rec.id,
+                id: rec.spec.id,
                 reward: rec.reward,
                 status: rec.status,
             });
             self.reporter.do_send(ChildRecorded {
-                id: rec.id,
+                id: rec.spec.id,
                 status: rec.status,
                 reward: rec.reward,
                 metric: rec.metric,
@@ -390,24 +390,17 @@ impl Handler<TrainChild> for Recorder {
             return;
         }
         self.end.dispatched(Instant::now());
-        if let Some(c) = self.cache.get(&msg.hash).cloned() {
-            let rec = ChildRecord {
-                id: msg.id,
-                replica: msg.replica,
-                version: msg.version,
-                tokens: msg.tokens,
-                arch: msg.arch,
-                hash: msg.hash,
+        if let Some(c) = self.cache.get(&msg.spec.hash).cloned() {
+            let outcome = ChildOutcome {
                 status: ChildStatus::Cached,
                 reward: c.reward,
                 metric: c.metric,
                 epochs: Vec::new(),
                 params: c.params,
-                device: "cache".into(),
-                started: unix_now(),
                 seconds: 0.0,
                 message: None,
             };
+            let rec = ChildRecord::new(msg.spec, outcome, "cache".into(), unix_now(), 0.0);
             return self.record(rec, msg.reply, ctx);
         }
         let sent = self

@@ -163,18 +163,18 @@ fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Re
     let mut seen = HashSet::new();
     let log = dir.join(crate::store::CHILDREN_FILE);
     for r in records {
-        if !seen.insert(r.id) {
+        if !seen.insert(r.spec.id) {
             return Err(RunError::Input(format!(
                 "{}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
                 log.display(),
-                r.id
+                r.spec.id
             )));
         }
-        if let Err(e) = space.check(&r.arch) {
+        if let Err(e) = space.check(&r.spec.arch) {
             return Err(RunError::Input(format!(
                 "{}: child {}: {e}; the log does not belong to this config's space",
                 log.display(),
-                r.id
+                r.spec.id
             )));
         }
     }
@@ -184,8 +184,8 @@ fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Re
 /// Ids below `next_id` and below `budget` that no record has: children a
 /// stopped run had reserved but not recorded. A resumed run hands them out first.
 pub(super) fn unused_ids(records: &[ChildRecord], budget: usize) -> Vec<u64> {
-    let used: HashSet<u64> = records.iter().map(|r| r.id).collect();
-    let next_id = records.iter().map(|r| r.id + 1).max().unwrap_or(0);
+    let used: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
+    let next_id = records.iter().map(|r| r.spec.id + 1).max().unwrap_or(0);
     (0..next_id.min(budget as u64))
         .filter(|id| !used.contains(id))
         .collect()

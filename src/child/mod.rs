@@ -7,6 +7,7 @@
 //!   sequence and one fused recurrent projection per step ([`FastCell`]);
 //! - [`lm`]: the word-level language model around a cell or tch's LSTM ([`WordLm`]);
 //! - [`images`]: standardisation and augmentation of image batches;
+//! - [`ChildSpec`]: one child to train, as a serialisable job;
 //! - [`train()`]: train one child and report a [`ChildOutcome`]; [`param_count`]: its size;
 //! - [`reward`]: validation metrics → reward;
 //! - [`pace`]: how fast children train, and what a budget of them will take;
@@ -27,6 +28,7 @@ pub mod lm;
 mod outcome;
 pub mod pace;
 pub mod reward;
+mod spec;
 mod train;
 
 pub use cell::{CellState, FastCell};
@@ -34,4 +36,5 @@ pub use cnn::CnnChild;
 pub use init::{init_cnn_params, init_lm_params};
 pub use lm::{LmState, WordLm};
 pub use outcome::{panic_message, ChildOutcome, ChildStatus, EpochMetrics, NoProgress, Progress};
+pub use spec::ChildSpec;
 pub use train::{param_count, train, train_keeping, ChildError};

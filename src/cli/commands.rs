@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -11,8 +12,8 @@ use serde_json::json;
 
 use super::{CliError, Command};
 use crate::actors::{self, RunError, RunOptions};
-use crate::child::{self, EpochMetrics, Progress};
-use crate::config::{Backend, ChildModel, Config};
+use crate::child::{ChildSpec, EpochMetrics, Progress};
+use crate::config::{ChildModel, Config};
 use crate::controller::Controller;
 use crate::devices::{self, Discovery};
 use crate::space::{sample_uniform, Architecture, SearchSpace};
@@ -247,29 +248,29 @@ fn train(
     let arch = read_architecture(arch_path, &space)?;
     let device = parse_device(device)?;
     let seed = seed.unwrap_or(config.experiment.seed);
-    let outcome = if config.child.backend == Backend::Synthetic {
-        crate::synthetic::evaluate(&space, &arch, &config, seed)
-    } else {
-        let data = crate::data::load(&config.data, config.experiment.seed)
-            .map_err(|e| CliError::input(e.to_string()))?;
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("[{bar:40.cyan/blue}] {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        let mut progress = BarProgress { bar };
-        let o = child::train(&arch, &config, &data, device, seed, &mut progress);
-        progress.bar.finish_and_clear();
-        o
-    };
+    let tokens = space
+        .encode(&arch)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let hash = arch.hash().map_err(|e| CliError::runtime(e.to_string()))?;
+    // A child outside a run: id 0, whose derived seed is `seed` itself.
+    let spec = ChildSpec::new(seed, 0, 0, 0, tokens, arch.clone(), hash);
+    let (config, space) = (Arc::new(config), Arc::new(space));
+    let runners = crate::runner::Runners::load(config.clone(), space)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:40.cyan/blue}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut progress = BarProgress { bar };
+    let slot = crate::runner::single_slot(device, 1);
+    let outcome = runners.for_slot().run(&spec, &slot, &mut progress);
+    progress.bar.finish_and_clear();
     let metric_name = format!("validation_{}", crate::task::Metric::of(&config).name);
     // What was trained: the architecture, or (child.model = "lstm") the LSTM baseline.
     let (hash, description) = match config.child.model {
         ChildModel::Lstm => ("lstm".to_string(), config.child.lm.lstm_description()),
-        ChildModel::Searched => (
-            arch.hash().map_err(|e| CliError::runtime(e.to_string()))?,
-            arch.describe(),
-        ),
+        ChildModel::Searched => (spec.hash.clone(), arch.describe()),
     };
     let line = json!({
         "model": config.child.model,

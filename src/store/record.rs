@@ -8,24 +8,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::child::{ChildStatus, EpochMetrics};
-use crate::space::Architecture;
+use crate::child::{ChildOutcome, ChildSpec, ChildStatus, EpochMetrics};
 
 /// One finished child, as appended to `children.jsonl` before its reward is used.
+///
+/// Its spec's fields are flattened into the line (`id`, `replica`, `version`,
+/// `tokens`, `arch`, `hash`, `seed`), so the line reads as one flat object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChildRecord {
-    /// Run-wide child number, from 0, in the order children were sampled.
-    pub id: u64,
-    /// The controller replica that sampled it.
-    pub replica: usize,
-    /// The parameter-store version the replica sampled it from.
-    pub version: u64,
-    /// The controller's token sequence.
-    pub tokens: Vec<usize>,
-    /// The decoded architecture.
-    pub arch: Architecture,
-    /// [`Architecture::hash`] of `arch`.
-    pub hash: String,
+    /// The child that was trained.
+    #[serde(flatten)]
+    pub spec: ChildSpec,
     pub status: ChildStatus,
     /// The reward the controller received.
     #[serde(with = "float")]
@@ -51,17 +44,59 @@ pub struct ChildRecord {
 }
 
 impl ChildRecord {
+    /// The record of `spec` trained on `device` from `started` (unix
+    /// seconds) for `seconds` of wall time, with what training produced.
+    pub fn new(
+        spec: ChildSpec,
+        outcome: ChildOutcome,
+        device: String,
+        started: f64,
+        seconds: f64,
+    ) -> ChildRecord {
+        // Destructured so that a new field in ChildOutcome fails to compile here.
+        let ChildOutcome {
+            status,
+            reward,
+            metric,
+            epochs,
+            params,
+            seconds: _,
+            message,
+        } = outcome;
+        ChildRecord {
+            spec,
+            status,
+            reward,
+            metric,
+            epochs,
+            params,
+            device,
+            started,
+            seconds,
+            message,
+        }
+    }
+
     /// One line for a person: `best: child ID reward R (metric M): ARCH`.
     pub fn best_line(&self) -> String {
         format!(
             "best: child {} reward {}{}: {}",
-            self.id,
+            self.spec.id,
             crate::format::reward(self.reward),
             self.metric
                 .map(|m| format!(" (metric {m:.4})"))
                 .unwrap_or_default(),
-            self.arch.describe()
+            self.spec.arch.describe()
         )
+    }
+}
+
+/// Reads of the spec's fields through the record (`record.id`), for the
+/// report and export code that reads records; new code writes `record.spec.id`.
+impl std::ops::Deref for ChildRecord {
+    type Target = ChildSpec;
+    fn deref(&self) -> &ChildSpec {
+        &self.spec
     }
 }
 
@@ -209,9 +244,13 @@ pub fn top_records(records: &[ChildRecord], top: usize) -> Vec<&ChildRecord> {
         .filter(|r| matches!(r.status, ChildStatus::Ok | ChildStatus::Cached))
         .filter(|r| r.reward.is_finite())
         .collect();
-    good.sort_by(|a, b| b.reward.total_cmp(&a.reward).then(a.id.cmp(&b.id)));
+    good.sort_by(|a, b| {
+        b.reward
+            .total_cmp(&a.reward)
+            .then(a.spec.id.cmp(&b.spec.id))
+    });
     let mut seen = std::collections::HashSet::new();
-    good.retain(|r| seen.insert(r.hash.as_str()));
+    good.retain(|r| seen.insert(r.spec.hash.as_str()));
     good.truncate(top);
     good
 }

@@ -303,6 +303,7 @@ fn check_children(dir: &Path, budget: usize, what: &str) {
         .map(|l| {
             serde_json::from_str::<ChildRecord>(l)
                 .expect("a child record")
+                .spec
                 .id
         })
         .collect();

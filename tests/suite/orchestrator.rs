@@ -68,7 +68,7 @@ fn mean(xs: &[f64]) -> f64 {
 /// Every update used exactly m rewards of its own replica's children, each
 /// child at most once; only the batch that took the budget's last ids may be smaller.
 fn check_updates(records: &[ChildRecord], updates: &[UpdateRecord], m: usize) {
-    let by_id: BTreeMap<u64, &ChildRecord> = records.iter().map(|r| (r.id, r)).collect();
+    let by_id: BTreeMap<u64, &ChildRecord> = records.iter().map(|r| (r.spec.id, r)).collect();
     let mut used = HashSet::new();
     let mut partial = 0;
     for u in updates {
@@ -80,7 +80,7 @@ fn check_updates(records: &[ChildRecord], updates: &[UpdateRecord], m: usize) {
                 u.version,
                 u.children.len()
             );
-            let last = records.iter().map(|r| r.id).max().unwrap_or(0);
+            let last = records.iter().map(|r| r.spec.id).max().unwrap_or(0);
             assert!(
                 u.children.contains(&last),
                 "a short batch that did not end the budget"
@@ -91,11 +91,11 @@ fn check_updates(records: &[ChildRecord], updates: &[UpdateRecord], m: usize) {
                 .get(id)
                 .unwrap_or_else(|| panic!("update {} used unrecorded child {id}", u.version));
             assert_eq!(
-                r.replica, u.replica,
+                r.spec.replica, u.replica,
                 "child {id} belongs to another replica"
             );
             assert_eq!(
-                r.version, u.sampled_version,
+                r.spec.version, u.sampled_version,
                 "child {id} was sampled with another θ"
             );
             assert_eq!(r.reward, *reward);
@@ -111,7 +111,7 @@ fn synthetic_search_records_everything_once_and_learns() {
     let summary = run(synthetic_config(&dir, 200, ""), &RunOptions::default()).expect("run");
     assert_eq!(summary.children, 200);
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
-    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(records.len(), 200);
     assert_eq!(
         ids,
@@ -123,7 +123,7 @@ fn synthetic_search_records_everything_once_and_learns() {
     assert_eq!(summary.updates, 50);
     check_updates(&records, &updates, 4);
     let mut sorted = records.clone();
-    sorted.sort_by_key(|r| r.id);
+    sorted.sort_by_key(|r| r.spec.id);
     let rewards: Vec<f64> = sorted.iter().map(|r| r.reward).collect();
     let (first, last) = (mean(&rewards[..50]), mean(&rewards[150..]));
     assert!(
@@ -179,7 +179,7 @@ fn a_stopped_run_resumes_to_its_budget() {
     assert_eq!(summary.children, 120);
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     assert_eq!(records.len(), 120);
-    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids.len(), 120, "no child id twice");
     let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
     // θ continues from the checkpoint: versions keep counting up without a gap or restart.
@@ -235,7 +235,7 @@ fn repeated_architectures_are_cached() {
     for c in cached {
         let first = records
             .iter()
-            .find(|r| r.hash == c.hash && r.status == ChildStatus::Ok)
+            .find(|r| r.spec.hash == c.spec.hash && r.status == ChildStatus::Ok)
             .expect("a trained original");
         assert_eq!(first.reward, c.reward);
     }
@@ -332,7 +332,7 @@ fn quickstart_runs_end_to_end_on_real_ptb() {
         assert!(
             ppl.is_finite() && ppl > 1.0,
             "child {} perplexity {ppl}",
-            r.id
+            r.spec.id
         );
         assert!((r.reward - 80.0 / (ppl * ppl)).abs() < 1e-9);
         assert!(r.params > 0 && !r.epochs.is_empty());
@@ -404,7 +404,7 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let after: Vec<ChildRecord> = read_jsonl(&log);
     assert_eq!(after.len(), 400);
-    let ids: HashSet<u64> = after.iter().map(|r| r.id).collect();
+    let ids: HashSet<u64> = after.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids.len(), 400);
     assert_eq!(
         &after[..before.len()],
@@ -460,7 +460,7 @@ fn an_interrupter_stops_a_run_in_this_process_and_it_resumes() {
     .expect("resume");
     assert_eq!(summary.children, 400);
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
-    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(records.len(), 400);
     assert_eq!(ids, (0..400).collect::<HashSet<u64>>());
 }

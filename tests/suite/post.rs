@@ -10,7 +10,7 @@ mod retrain;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nas_actor::child::ChildStatus;
+use nas_actor::child::{ChildSpec, ChildStatus};
 use nas_actor::config::Config;
 use nas_actor::space::{sample_uniform, SearchSpace};
 use nas_actor::store::{ChildRecord, RunDir};
@@ -158,12 +158,15 @@ pub fn hand_written_run(config: &Config, n: usize) -> PathBuf {
         }
         let failed = id as usize == n;
         run.append_child(&ChildRecord {
-            id,
-            replica: id as usize % 2,
-            version: id / 2,
-            tokens,
-            hash: arch.hash().expect("hash"),
-            arch,
+            spec: ChildSpec {
+                id,
+                replica: id as usize % 2,
+                version: id / 2,
+                tokens,
+                hash: arch.hash().expect("hash"),
+                arch,
+                seed: 0,
+            },
             status: if failed {
                 ChildStatus::Failed
             } else {

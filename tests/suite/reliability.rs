@@ -88,14 +88,14 @@ struct RunFacts {
 fn check_run(dir: &Path, config: &Config, m: usize) -> RunFacts {
     let budget = config.experiment.budget;
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
-    let ids: BTreeSet<u64> = records.iter().map(|r| r.id).collect();
+    let ids: BTreeSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids.len(), records.len(), "a child id repeats");
     assert_eq!(
         ids,
         (0..budget as u64).collect::<BTreeSet<u64>>(),
         "ids must be exactly 0..{budget}"
     );
-    let by_id: BTreeMap<u64, &ChildRecord> = records.iter().map(|r| (r.id, r)).collect();
+    let by_id: BTreeMap<u64, &ChildRecord> = records.iter().map(|r| (r.spec.id, r)).collect();
     let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
     let mut used = HashSet::new();
     let mut short = 0;
@@ -111,8 +111,8 @@ fn check_run(dir: &Path, config: &Config, m: usize) -> RunFacts {
             let r = by_id
                 .get(id)
                 .unwrap_or_else(|| panic!("update {} used unrecorded child {id}", u.version));
-            assert_eq!(r.replica, u.replica, "child {id} of another replica");
-            assert_eq!(r.version, u.sampled_version, "child {id}: other θ");
+            assert_eq!(r.spec.replica, u.replica, "child {id} of another replica");
+            assert_eq!(r.spec.version, u.sampled_version, "child {id}: other θ");
             assert_eq!(r.reward.to_bits(), reward.to_bits(), "child {id}: reward");
             assert!(used.insert(*id), "child {id} used twice");
         }

@@ -9,7 +9,7 @@ mod log;
 use std::fs;
 use std::path::Path;
 
-use nas_actor::child::{ChildStatus, EpochMetrics};
+use nas_actor::child::{ChildSpec, ChildStatus, EpochMetrics};
 use nas_actor::config::Config;
 use nas_actor::space::{Architecture, CnnArch, CnnLayer};
 use nas_actor::store::{atomic_write, ChildRecord, RunDir, StoreError};
@@ -55,12 +55,15 @@ pub(crate) fn record(id: u64, reward: f64, status: ChildStatus, filters: usize) 
         }],
     });
     ChildRecord {
-        id,
-        replica: (id % 3) as usize,
-        version: id / 2,
-        tokens: vec![1, 1, filters % 4],
-        hash: arch.hash().expect("hash"),
-        arch,
+        spec: ChildSpec {
+            id,
+            replica: (id % 3) as usize,
+            version: id / 2,
+            tokens: vec![1, 1, filters % 4],
+            hash: arch.hash().expect("hash"),
+            arch,
+            seed: 0,
+        },
         status,
         reward,
         metric: Some(reward.cbrt()),
@@ -200,12 +203,12 @@ fn best_json_lists_top_distinct_good_children_by_reward() {
     ok(run.write_best(&recs, 2));
     let text = fs::read_to_string(run.path().join("best.json")).unwrap();
     let best: Vec<ChildRecord> = serde_json::from_str(&text).unwrap();
-    let ids: Vec<u64> = best.iter().map(|r| r.id).collect();
+    let ids: Vec<u64> = best.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids, [2, 4]);
     ok(run.write_best(&recs, 10));
     let best: Vec<ChildRecord> =
         serde_json::from_str(&fs::read_to_string(run.path().join("best.json")).unwrap()).unwrap();
-    let ids: Vec<u64> = best.iter().map(|r| r.id).collect();
+    let ids: Vec<u64> = best.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids, [2, 4, 0]);
 
     ok(run.write_json("summary.json", &serde_json::json!({"children": 6})));
@@ -222,4 +225,36 @@ fn atomic_write_replaces_the_whole_file() {
     ok(atomic_write(&path, b"a long first version of the file"));
     ok(atomic_write(&path, b"short"));
     assert_eq!(fs::read(&path).unwrap(), b"short");
+}
+
+#[test]
+fn a_record_line_is_flat_keeps_its_keys_and_reads_without_a_seed() {
+    let mut rec = record(7, f64::NAN, ChildStatus::Diverged, 24);
+    rec.spec.seed = u64::MAX - 3;
+    let line = serde_json::to_string(&rec).expect("serialise");
+    let value: serde_json::Value = serde_json::from_str(&line).expect("json");
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    let mut want = vec![
+        "id", "replica", "version", "tokens", "arch", "hash", "seed", "status", "reward", "metric",
+        "epochs", "params", "device", "started", "seconds", "message",
+    ];
+    want.sort_unstable();
+    assert_eq!(keys, want, "{line}");
+    assert_eq!(value["reward"], "NaN", "{line}");
+    let back: ChildRecord = serde_json::from_str(&line).expect("read back");
+    assert_eq!(back.spec, rec.spec);
+    assert!(back.reward.is_nan());
+
+    // A line written before the seed was recorded still reads (seed 0).
+    let mut old = value.clone();
+    old.as_object_mut().expect("an object").remove("seed");
+    let old: ChildRecord = serde_json::from_value(old).expect("an old line reads");
+    assert_eq!(old.spec.seed, 0);
+    assert_eq!(old.spec.id, 7);
 }

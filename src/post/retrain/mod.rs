@@ -13,6 +13,7 @@ pub mod grid;
 mod workers;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::final_json::{
     self, FinalModel, FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation,
@@ -20,9 +21,10 @@ use super::final_json::{
 };
 use super::{PostError, RunView};
 use crate::child::final_eval::{TestMetrics, TestSet, TrainedModel};
+use crate::child::ChildSpec;
 use crate::config::{Backend, ChildModel, Config, Dataset};
 use crate::data::{self, TaskData};
-use crate::devices::{self, Slot, SlotDevice};
+use crate::devices::{self, Slot};
 use crate::space::{Architecture, SearchSpace};
 use crate::store::{atomic_write, atomic_write_with, RunDir};
 
@@ -76,13 +78,12 @@ pub(crate) struct Job {
     pub index: usize,
     pub rank: usize,
     pub child_id: Option<u64>,
-    pub arch: Architecture,
-    /// The architecture's hash (`lstm` for the LSTM baseline).
-    pub hash: String,
+    /// What to train: the run's child (id `u64::MAX` for the LSTM baseline,
+    /// whose hash is `lstm`), with the seed it trained with in the search.
+    pub spec: ChildSpec,
     pub grid_index: usize,
     pub grid: GridPoint,
     pub config: Config,
-    pub seed: u64,
 }
 
 impl Job {
@@ -161,10 +162,10 @@ pub fn retrain(
     }
     let space = SearchSpace::from_config(&config).map_err(|e| PostError::Config(e.to_string()))?;
     for c in &candidates {
-        space.check(&c.arch).map_err(|e| {
+        space.check(&c.spec.arch).map_err(|e| {
             PostError::Config(format!(
                 "{config_name}: child {} of the run does not fit this config's space ({e}); use a config with the run's [search] and [space]",
-                c.id
+                c.spec.id
             ))
         })?;
     }
@@ -173,7 +174,8 @@ pub fn retrain(
     let _lock = run_dir.lock()?;
 
     let seed = config.experiment.seed;
-    let data = data::load(&config.data, seed).map_err(|e| PostError::Data(e.to_string()))?;
+    let data =
+        Arc::new(data::load(&config.data, seed).map_err(|e| PostError::Data(e.to_string()))?);
     let with_baseline =
         config.data.dataset == Dataset::Ptb && config.child.model == ChildModel::Searched;
     let mut jobs = Vec::new();
@@ -182,27 +184,32 @@ pub fn retrain(
             let mut c = grid::apply(&config, point);
             c.child.model = model;
             let id = child_id.unwrap_or(u64::MAX);
+            let hash = match model {
+                ChildModel::Lstm => "lstm".to_string(),
+                ChildModel::Searched => hash.to_string(),
+            };
             jobs.push(Job {
                 index: jobs.len(),
                 rank,
                 child_id,
-                arch: arch.clone(),
-                hash: match model {
-                    ChildModel::Lstm => "lstm".to_string(),
-                    ChildModel::Searched => hash.to_string(),
-                },
+                spec: ChildSpec::new(seed, id, 0, 0, Vec::new(), arch.clone(), hash),
                 grid_index,
                 grid: point.clone(),
                 config: c,
-                seed: crate::seed::child(seed, id),
             });
         }
     };
     for (i, c) in candidates.iter().enumerate() {
-        push(i + 1, Some(c.id), &c.arch, &c.hash, config.child.model);
+        push(
+            i + 1,
+            Some(c.spec.id),
+            &c.spec.arch,
+            &c.spec.hash,
+            config.child.model,
+        );
     }
     if with_baseline {
-        push(0, None, &candidates[0].arch, "lstm", ChildModel::Lstm);
+        push(0, None, &candidates[0].spec.arch, "lstm", ChildModel::Lstm);
     }
 
     let slots = slots(&config, options.device)?;
@@ -215,7 +222,14 @@ pub fn retrain(
         slots: slots.0.iter().map(|s| s.label.clone()).collect(),
     });
     let kind = config.search.space;
-    let (results, best) = workers::run_jobs(&jobs, &slots.0, &data, kind, events);
+    let (results, best) = workers::run_jobs(
+        &jobs,
+        &slots.0,
+        &Arc::new(config.clone()),
+        &data,
+        kind,
+        events,
+    );
     let [searched, baseline] = best;
     let Some((sel_job, sel_val, sel_model)) = searched else {
         let why: Vec<String> = results
@@ -275,7 +289,7 @@ pub fn retrain(
         dataset: config.data.dataset,
         metric: crate::task::Metric::of_space(kind).name,
         config: config_name,
-        normalisation: match &data {
+        normalisation: match &*data {
             TaskData::Images(d) => Some(Normalisation {
                 mean: d.mean.clone(),
                 std: d.std.clone(),
@@ -305,20 +319,8 @@ fn slots(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match device {
         Some(d) => {
-            let (device, label) = match d {
-                tch::Device::Cuda(i) => (SlotDevice::Cuda(i), format!("cuda:{i}")),
-                _ => (SlotDevice::Cpu, "cpu".to_string()),
-            };
             let threads = config.devices.threads_per_worker.unwrap_or(cores).max(1);
-            Ok((
-                vec![Slot {
-                    id: 0,
-                    device,
-                    threads,
-                    label,
-                }],
-                None,
-            ))
+            Ok((vec![crate::runner::single_slot(d, threads)], None))
         }
         None => devices::assign_slots(&config.devices, &devices::discover(), cores)
             .map_err(|e| PostError::Devices(e.to_string())),
@@ -348,7 +350,7 @@ fn final_model(job: &Job, result: &GridResult, validation: f64, weights: &str) -
         rank: job.rank,
         child_id: job.child_id,
         model: job.model(),
-        architecture: job.arch.clone(),
+        architecture: job.spec.arch.clone(),
         hash: result.hash.clone(),
         description: result.description.clone(),
         grid_index: job.grid_index,

@@ -1,39 +1,56 @@
-//! Retraining jobs spread over the device slots: one thread per slot takes
-//! the next job from one crossbeam queue (as the search's trainers do),
-//! trains it and hands the result and the trained model back.
+//! Retraining jobs spread over the device slots on the shared worker pool
+//! ([`crate::runner::pool`], as the search's trainers are): each slot's
+//! thread takes the next job, trains it and hands the result and the
+//! trained model back.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
 
 use super::{Job, RetrainEvent};
-use crate::actors::trainer::tch_device;
 use crate::child::final_eval::TrainedModel;
-use crate::child::{self, ChildOutcome, Progress};
-use crate::config::{ChildModel, SpaceKind};
+use crate::child::{self, ChildOutcome};
+use crate::config::{ChildModel, Config, SpaceKind};
 use crate::data::TaskData;
-use crate::devices::{Slot, SlotDevice};
+use crate::devices::Slot;
 use crate::post::final_json::{finite, GridResult};
+use crate::runner::pool::{self, Batch, Flow, SlotWorker, Throttled};
+use crate::runner::TchRunner;
 
-/// Batch events are sent at most this often per job.
-const BATCH_EVERY: Duration = Duration::from_millis(200);
-
-/// Forwards a job's progress as [`RetrainEvent::Batch`], throttled.
-struct JobProgress<'a> {
-    job: usize,
+/// One slot's retraining: each job's progress becomes [`RetrainEvent`]s and
+/// its result and model go to the collecting thread.
+struct Retrainer<'a> {
     events: &'a (dyn Fn(RetrainEvent) + Sync),
-    last: Option<Instant>,
+    done: Sender<(usize, GridResult, Option<TrainedModel>)>,
 }
 
-impl Progress for JobProgress<'_> {
-    fn on_batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
-        if self.last.is_none_or(|t| t.elapsed() >= BATCH_EVERY) {
-            self.last = Some(Instant::now());
-            (self.events)(RetrainEvent::Batch {
-                job: self.job,
-                epoch,
-                batch,
-                batches,
-                loss,
-            });
+impl<'a> SlotWorker<TchRunner, &'a Job> for Retrainer<'a> {
+    fn job(&mut self, slot: &Slot, runner: &mut TchRunner, job: &'a Job) -> Flow {
+        let events = self.events;
+        events(RetrainEvent::Started {
+            job: job.index,
+            slot: slot.label.clone(),
+            label: job.label(),
+        });
+        let mut sink = |b: Batch| {
+            events(RetrainEvent::Batch {
+                job: job.index,
+                epoch: b.epoch,
+                batch: b.batch,
+                batches: b.batches,
+                loss: b.loss,
+            })
+        };
+        let mut progress = Throttled::new(&mut sink);
+        let (outcome, model) = runner.run_keeping(&job.config, &job.spec, slot, &mut progress);
+        let result = result_of(job, &outcome);
+        events(RetrainEvent::Finished {
+            job: job.index,
+            result: Box::new(result.clone()),
+        });
+        match self.done.send((job.index, result, model)) {
+            Ok(()) => Flow::Next,
+            Err(_) => Flow::Stop,
         }
     }
 }
@@ -42,7 +59,7 @@ impl Progress for JobProgress<'_> {
 fn result_of(job: &Job, outcome: &ChildOutcome) -> GridResult {
     let (hash, description) = match job.config.child.model {
         ChildModel::Lstm => ("lstm".to_string(), job.config.child.lm.lstm_description()),
-        ChildModel::Searched => (job.hash.clone(), job.arch.describe()),
+        ChildModel::Searched => (job.spec.hash.clone(), job.spec.arch.describe()),
     };
     GridResult {
         rank: job.rank,
@@ -75,7 +92,8 @@ pub(super) type Best = [Option<(usize, f64, TrainedModel)>; 2];
 pub(super) fn run_jobs(
     jobs: &[Job],
     slots: &[Slot],
-    data: &TaskData,
+    base: &Arc<Config>,
+    data: &Arc<TaskData>,
     space: SpaceKind,
     events: &(dyn Fn(RetrainEvent) + Sync),
 ) -> (Vec<GridResult>, Best) {
@@ -88,42 +106,19 @@ pub(super) fn run_jobs(
     drop(job_tx);
     let mut results: Vec<Option<GridResult>> = vec![None; jobs.len()];
     let mut best: Best = [None, None];
+    let mut unstarted = Vec::new();
     std::thread::scope(|scope| {
         for slot in slots {
-            let (jobs, done) = (job_rx.clone(), done_tx.clone());
-            scope.spawn(move || {
-                if slot.device == SlotDevice::Cpu {
-                    tch::set_num_threads(slot.threads.max(1) as i32);
-                }
-                while let Ok(job) = jobs.recv() {
-                    events(RetrainEvent::Started {
-                        job: job.index,
-                        slot: slot.label.clone(),
-                        label: job.label(),
-                    });
-                    let mut progress = JobProgress {
-                        job: job.index,
-                        events,
-                        last: None,
-                    };
-                    let (outcome, model) = child::train_keeping(
-                        &job.arch,
-                        &job.config,
-                        data,
-                        tch_device(&slot.device),
-                        job.seed,
-                        &mut progress,
-                    );
-                    let result = result_of(job, &outcome);
-                    events(RetrainEvent::Finished {
-                        job: job.index,
-                        result: Box::new(result.clone()),
-                    });
-                    if done.send((job.index, result, model)).is_err() {
-                        break;
-                    }
-                }
-            });
+            let runner = TchRunner::new(base.clone(), data.clone());
+            let worker = Retrainer {
+                events,
+                done: done_tx.clone(),
+            };
+            let started =
+                pool::spawn_scoped(scope, "retrain", slot, runner, job_rx.clone(), worker);
+            if let Err(e) = started {
+                unstarted.push(format!("{}: {e}", slot.label));
+            }
         }
         drop(done_tx);
         for (index, result, model) in done_rx.iter() {
@@ -145,10 +140,14 @@ pub(super) fn run_jobs(
         .zip(jobs)
         .map(|(r, job)| {
             r.unwrap_or_else(|| {
+                let mut message = "no trainer thread took this job".to_string();
+                if !unstarted.is_empty() {
+                    message += &format!(" (cannot start: {})", unstarted.join("; "));
+                }
                 let outcome = ChildOutcome::failure(
                     child::ChildStatus::Failed,
                     job.config.reward.failure,
-                    "no trainer thread took this job",
+                    message,
                 );
                 result_of(job, &outcome)
             })

@@ -151,7 +151,7 @@ fn cell_search_report_writes_every_file_and_tolerates_a_torn_line() {
     assert!(o.status.success(), "{:?}", text(&o));
     let arch: Architecture =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("JSON");
-    assert_eq!(arch, view.top(1)[0].arch);
+    assert_eq!(arch, view.top(1)[0].spec.arch);
     let o = nas(&[
         "export",
         dir.to_str().expect("utf-8"),
@@ -174,7 +174,7 @@ fn cnn_search_report_draws_layers_and_skip_connections() {
     assert_eq!(summary.files.len(), FILES.len());
     check_files(&dir);
     let dot = std::fs::read_to_string(dir.join("report/best_arch.dot")).expect("dot");
-    let Architecture::Cnn(best) = &view.top(1)[0].arch else {
+    let Architecture::Cnn(best) = &view.top(1)[0].spec.arch else {
         panic!("a CNN run");
     };
     for (i, l) in best.layers.iter().enumerate() {

@@ -33,19 +33,19 @@ fn run_with_failures(
         let trained = by_time.iter().filter(|r| r.status != ChildStatus::Cached);
         let other: Vec<_> = trained
             .filter(|r| r.status != status)
-            .map(|r| (r.id, r.status, r.message.clone()))
+            .map(|r| (r.spec.id, r.status, r.message.clone()))
             .collect();
         assert!(other.is_empty(), "children not {status:?}: {other:?}");
     }
     for r in &failed {
-        assert_eq!(r.reward, failure, "child {}: failure reward", r.id);
+        assert_eq!(r.reward, failure, "child {}: failure reward", r.spec.id);
         let msg = r.message.as_deref().unwrap_or("");
-        assert!(msg.contains(message), "child {}: {msg:?}", r.id);
+        assert!(msg.contains(message), "child {}: {msg:?}", r.spec.id);
         // libtorch's C++ backtrace is cut off: the message is the error alone.
         assert!(
             !msg.contains("Exception raised from") && !msg.contains("frame #"),
             "child {}: {msg:?}",
-            r.id
+            r.spec.id
         );
     }
     // The slot went on: a later child on the same device after a failure.

@@ -174,7 +174,7 @@ fn kill_9_during_real_tch_training_resumes_cleanly() {
         .count();
     assert!(trained > 0, "no child trained");
     for r in facts.records.iter().filter(|r| r.params > 0) {
-        assert!(r.metric.is_some_and(f64::is_finite), "child {}", r.id);
+        assert!(r.metric.is_some_and(f64::is_finite), "child {}", r.spec.id);
     }
     figures(
         "kill_tch",

@@ -74,7 +74,7 @@ fn torn_last_line_is_dropped_repaired_and_appends_continue() {
     ok(other.append_child(&record(2, 0.7, ChildStatus::Ok, 48)));
     let log = ok(other.read_children());
     assert_eq!(log.dropped_tail, None);
-    let ids: Vec<u64> = log.records.iter().map(|r| r.id).collect();
+    let ids: Vec<u64> = log.records.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids, [0, 1, 2]);
 }
 
@@ -133,7 +133,7 @@ fn a_group_of_records_is_appended_in_order_after_single_ones() {
     ok(run.append_child(&record(9, 0.9, ChildStatus::Failed, 48)));
     let log = ok(run.read_children());
     assert_eq!(log.dropped_tail, None);
-    let ids: Vec<u64> = log.records.iter().map(|r| r.id).collect();
+    let ids: Vec<u64> = log.records.iter().map(|r| r.spec.id).collect();
     assert_eq!(ids, (0..10).collect::<Vec<u64>>());
     assert_eq!(log.records[1..9], group[..]);
 }
