@@ -91,15 +91,6 @@ impl ChildRecord {
     }
 }
 
-/// Reads of the spec's fields through the record (`record.id`), for the
-/// report and export code that reads records; new code writes `record.spec.id`.
-impl std::ops::Deref for ChildRecord {
-    type Target = ChildSpec;
-    fn deref(&self) -> &ChildSpec {
-        &self.spec
-    }
-}
-
 /// An `f64` that survives JSON when it is NaN or infinite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Float(f64);

@@ -121,7 +121,7 @@ backend = "synthetic"
         .lines()
         .map(|l| serde_json::from_str(l).expect("a child record"))
         .collect();
-    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(
         ids,
         (0..300).collect::<HashSet<u64>>(),
@@ -129,11 +129,11 @@ backend = "synthetic"
     );
     // 12 architectures in all: most children are answered from the cache.
     assert!(summary.cached >= 300 - 12 - 30, "cached {}", summary.cached);
-    let hashes: HashSet<&str> = records.iter().map(|r| r.hash.as_str()).collect();
+    let hashes: HashSet<&str> = records.iter().map(|r| r.spec.hash.as_str()).collect();
     assert!(hashes.len() <= 12);
     // The controller settles on the landscape's optimum (reward 1.0 for this tiny space).
     let mut by_id: Vec<&ChildRecord> = records.iter().collect();
-    by_id.sort_by_key(|r| r.id);
+    by_id.sort_by_key(|r| r.spec.id);
     let last: Vec<f64> = by_id[225..].iter().map(|r| r.reward).collect();
     let mean = last.iter().sum::<f64>() / last.len() as f64;
     assert!(mean >= 0.9, "mean reward of the last quarter {mean:.3}");

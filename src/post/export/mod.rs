@@ -36,7 +36,7 @@ pub enum ExportFormat {
 /// that `final.json` records (`MEAN`, `STD`, applied by `preprocess`).
 pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<String, PostError> {
     let record = view.ranked(rank)?;
-    let arch = &record.arch;
+    let arch = &record.spec.arch;
     match format {
         ExportFormat::Json => serde_json::to_string_pretty(arch)
             .map(|s| s + "\n")
@@ -44,7 +44,7 @@ pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<Strin
         ExportFormat::Pytorch => {
             let mut config = view.config.clone();
             if let Some(f) = &view.final_report {
-                if f.selected.hash == record.hash {
+                if f.selected.hash == record.spec.hash {
                     if let Some(eps) = f.selected.grid.bn_eps {
                         config.child.cnn.bn_eps = eps;
                     }
@@ -54,9 +54,9 @@ pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<Strin
                 "Run \"{}\" ({}), architecture ranked {rank}: child {}, reward {}, hash {}.",
                 config.experiment.name,
                 view.dir.display(),
-                record.id,
+                record.spec.id,
                 crate::format::reward(record.reward),
-                record.hash
+                record.spec.hash
             );
             let norm = view
                 .final_report

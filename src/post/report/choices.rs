@@ -103,7 +103,7 @@ impl ChoicePicture {
         let heads = space.heads();
         let skip = heads.len();
         let mut sorted: Vec<&ChildRecord> = records.iter().collect();
-        sorted.sort_by_key(|r| r.id);
+        sorted.sort_by_key(|r| r.spec.id);
         let per = sorted.len().div_ceil(MAX_WINDOWS).max(1);
         let windows = sorted.len().div_ceil(per).max(1);
         // counts[head][option][window]; the extra head is the skip connections.
@@ -116,24 +116,24 @@ impl ChoicePicture {
         let mut members = vec![0usize; windows];
         for (i, r) in sorted.iter().enumerate() {
             let w = (i / per).min(windows - 1);
-            centres[w] += r.id as f64;
+            centres[w] += r.spec.id as f64;
             members[w] += 1;
-            let Ok(schema) = space.schema_for_len(r.tokens.len()) else {
+            let Ok(schema) = space.schema_for_len(r.spec.tokens.len()) else {
                 continue;
             };
-            if schema.check(&r.tokens).is_err() {
+            if schema.check(&r.spec.tokens).is_err() {
                 continue;
             }
             let mut pos = 0;
             for step in &schema.steps {
                 match *step {
                     Step::Choice { head } => {
-                        counts[head][r.tokens[pos]][w] += 1.0;
+                        counts[head][r.spec.tokens[pos]][w] += 1.0;
                         pos += 1;
                     }
                     Step::Anchor { layer } => {
                         for _ in 0..layer {
-                            counts[skip][r.tokens[pos]][w] += 1.0;
+                            counts[skip][r.spec.tokens[pos]][w] += 1.0;
                             pos += 1;
                         }
                     }

@@ -82,10 +82,10 @@ pub fn render(view: &RunView) -> String {
             let _ = writeln!(
                 s,
                 "Child {} (hash `{}`), reward {}: {}\n\n![best architecture](best_arch.png)\n\n[SVG](best_arch.svg), Graphviz: [best_arch.dot](best_arch.dot)\n",
-                b.id,
-                b.hash,
+                b.spec.id,
+                b.spec.hash,
                 reward(b.reward),
-                b.arch.describe()
+                b.spec.arch.describe()
             );
         }
         None => {
@@ -105,11 +105,11 @@ pub fn render(view: &RunView) -> String {
             s,
             "| {} | {} | {} | {} | {} | {} |",
             i + 1,
-            r.id,
+            r.spec.id,
             reward(r.reward),
             r.metric.map(|m| format!("{m:.4}")).unwrap_or("–".into()),
             params(r.params),
-            cell(&r.arch.describe())
+            cell(&r.spec.arch.describe())
         );
     }
     if let Some(f) = &view.final_report {

@@ -73,10 +73,10 @@ pub fn report(view: &RunView) -> Result<ReportSummary, PostError> {
     if let Some(b) = best {
         let title = format!(
             "Best architecture: child {}, reward {}",
-            b.id,
+            b.spec.id,
             crate::format::reward(b.reward)
         );
-        let (scene, dot) = drawing::draw(&b.arch, &title);
+        let (scene, dot) = drawing::draw(&b.spec.arch, &title);
         files.extend(picture::save(&scene, &dir, "best_arch")?);
         let dot_path = dir.join("best_arch.dot");
         atomic_write(&dot_path, dot.as_bytes())?;

@@ -26,7 +26,7 @@ impl RewardPicture {
             .filter(|r| r.reward.is_finite())
             .map(|r| {
                 let failed = matches!(r.status, ChildStatus::Failed | ChildStatus::Diverged);
-                (r.id, r.replica, r.reward, failed)
+                (r.spec.id, r.spec.replica, r.reward, failed)
             })
             .collect();
         points.sort_by_key(|p| p.0);

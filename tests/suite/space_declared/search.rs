@@ -88,15 +88,15 @@ fn a_declared_space_is_searched_end_to_end_and_the_controller_learns() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a child record"))
         .collect();
-    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(
         ids,
         (0..720).collect::<HashSet<u64>>(),
         "every child exactly once"
     );
     for r in &records {
-        let Architecture::Custom { decisions } = &r.arch else {
-            panic!("child {} is not a declared architecture", r.id);
+        let Architecture::Custom { decisions } = &r.spec.arch else {
+            panic!("child {} is not a declared architecture", r.spec.id);
         };
         assert!(decisions.value("optimizer").is_some());
         assert_eq!(decisions.repeats("layer").map(<[_]>::len), Some(3));
@@ -104,7 +104,7 @@ fn a_declared_space_is_searched_end_to_end_and_the_controller_learns() {
     // The cache answers repeated architectures; the controller moves toward the landscape's optimum.
     let rewards: Vec<f64> = {
         let mut r: Vec<&ChildRecord> = records.iter().collect();
-        r.sort_by_key(|r| r.id);
+        r.sort_by_key(|r| r.spec.id);
         r.iter().map(|r| r.reward).collect()
     };
     let (first, last) = (mean(&rewards[..180]), mean(&rewards[540..]));
