@@ -34,7 +34,6 @@ use self::reporter::Reporter;
 use self::trainer::TrainerShared;
 use crate::config::{Backend, Config, SpaceKind, Strategy};
 use crate::controller::{Adam, Baseline, Controller};
-use crate::devices::{self, Discovery};
 use crate::runner::Runners;
 use crate::space::SearchSpace;
 
@@ -126,13 +125,12 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
 
     let runners =
         Runners::load(config.clone(), space.clone()).map_err(|e| RunError::Input(e.to_string()))?;
-    let discovery = match config.child.backend {
-        Backend::Synthetic => Discovery::None("synthetic children: CPU slots".into()),
-        Backend::Tch => devices::discover(),
-    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (slots, device_notice) = devices::assign_slots(&config.devices, &discovery, cores)
-        .map_err(|e| RunError::Input(e.to_string()))?;
+    let launcher = Arc::new(
+        crate::runner::Launcher::for_config(&config).map_err(|e| RunError::Input(e.to_string()))?,
+    );
+    let slots = launcher.slots().to_vec();
+    let device_notice = launcher.notice().map(str::to_string);
 
     let heads = space.heads();
     let controller0 = Controller::new(&heads, &config.controller, seed);
@@ -245,6 +243,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         }
         let shared = TrainerShared {
             runners: runners.clone(),
+            launcher: launcher.clone(),
             recorder: recorder.clone(),
             reporter: reporter.clone(),
             stop: stop.clone(),

@@ -19,7 +19,7 @@ use super::reporter::Reporter;
 use crate::child::ChildStatus;
 use crate::devices::Slot;
 use crate::runner::pool::{self, Flow, SlotWorker, Throttled};
-use crate::runner::{ChildRunner, Runners};
+use crate::runner::{ChildRunner, Launcher, Runners};
 use crate::store::ChildRecord;
 
 /// Failures in a row after which a slot retires.
@@ -30,6 +30,8 @@ pub const MAX_CONSECUTIVE_FAILURES: usize = 5;
 pub struct TrainerShared {
     /// The runner of each slot comes from here.
     pub runners: Runners,
+    /// Where the slots' workers run.
+    pub launcher: Arc<Launcher>,
     pub recorder: Addr<Recorder>,
     pub reporter: Addr<Reporter>,
     pub stop: Arc<AtomicBool>,
@@ -140,5 +142,6 @@ pub fn spawn(
         failures_in_a_row: 0,
         retired: false,
     };
-    pool::spawn("trainer", slot, runner, jobs, trainer)
+    let launcher = trainer.shared.launcher.clone();
+    launcher.start("trainer", slot, runner, jobs, trainer)
 }

@@ -3,9 +3,10 @@
 //! it can be found) the line.
 //!
 //! A config file has these tables: `[experiment]`, `[devices]`, `[search]`,
-//! `[controller]`, `[space.cnn]`, `[space.cell]`, `[child]` (with
-//! `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`, `[data]` and
-//! `[retrain]`. Only `[experiment]` and `[search]` are required, and `[data]`
+//! `[controller]`, `[space.cnn]`, `[space.cell]`, `[space.custom]`, `[child]`
+//! (with `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`,
+//! `[data]`, `[retrain]` and `[launcher]`. What trains a child is
+//! `child.backend`; where it runs is `launcher.kind`. Only `[experiment]` and `[search]` are required, and `[data]`
 //! when children are trained with tch (synthetic children read no data).
 
 mod data;
@@ -56,6 +57,26 @@ pub struct Config {
     pub data: DataConfig,
     #[serde(default)]
     pub retrain: RetrainConfig,
+    /// Where children run (what trains them is `child.backend`).
+    #[serde(default)]
+    pub launcher: LauncherConfig,
+}
+
+/// `[launcher]`: where children run, apart from what trains them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LauncherConfig {
+    /// `"threads"` (default): one trainer thread per device slot of `[devices]`, in this process.
+    pub kind: LauncherKind,
+}
+
+/// The launchers there are.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LauncherKind {
+    /// Threads in this process, one per device slot.
+    #[default]
+    Threads,
 }
 
 /// `[experiment]`: identity, output and budget of a run.

@@ -11,12 +11,14 @@
 //! landscape. [`pool`] runs a runner per slot on its own thread, for the
 //! search and for retraining alike.
 
+pub mod launcher;
 pub mod pool;
 mod synthetic;
 mod tch_runner;
 
 use std::sync::Arc;
 
+pub use launcher::Launcher;
 pub use synthetic::SyntheticRunner;
 pub use tch_runner::TchRunner;
 
