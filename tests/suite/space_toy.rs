@@ -116,11 +116,7 @@ backend = "synthetic"
     };
     let summary = run(config, &options).expect("run");
     assert_eq!(summary.children, 300);
-    let records: Vec<ChildRecord> = std::fs::read_to_string(dir.join("children.jsonl"))
-        .expect("log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a child record"))
-        .collect();
+    let records: Vec<ChildRecord> = crate::orchestrator::read_jsonl(&dir.join("children.jsonl"));
     let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(
         ids,

@@ -83,11 +83,7 @@ fn a_declared_space_is_searched_end_to_end_and_the_controller_learns() {
         .expect("a declared-space config");
     let summary = run(config, &RunOptions::default()).expect("run");
     assert_eq!(summary.children, 720);
-    let text = std::fs::read_to_string(dir.join("children.jsonl")).expect("log");
-    let records: Vec<ChildRecord> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a child record"))
-        .collect();
+    let records: Vec<ChildRecord> = crate::orchestrator::read_jsonl(&dir.join("children.jsonl"));
     let ids: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
     assert_eq!(
         ids,
