@@ -21,7 +21,7 @@ use super::messages::{
 use super::param_store::ParamStore;
 use super::recorder::Recorder;
 use crate::child::ChildSpec;
-use crate::config::{Config, Strategy};
+use crate::config::Config;
 use crate::controller::{clip_global_norm, Controller, Tape};
 use crate::space::{sample_uniform, SearchSpace};
 
@@ -38,11 +38,6 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// `remaining` children left, the first of them numbered `next_id`.
-    pub fn new(next_id: u64, remaining: usize) -> Budget {
-        Budget::with_gaps(Vec::new(), next_id, remaining)
-    }
-
     /// `remaining` children left: first the ids in `gaps` (ascending), then from `next_id` on.
     pub fn with_gaps(gaps: Vec<u64>, next_id: u64, remaining: usize) -> Budget {
         Budget {
@@ -290,6 +285,7 @@ struct Round;
 
 impl Handler<Round> for Replica {
     type Result = ();
+    /// Start a round: pull θ, then sample and dispatch (or finish when stopped).
     fn handle(&mut self, _: Round, ctx: &mut Context<Self>) {
         if self.shared.stop.load(Ordering::SeqCst) {
             return self.finish(ctx);
@@ -319,9 +315,4 @@ impl Handler<ChildResult> for Replica {
             }
         }
     }
-}
-
-/// Which strategy a config asks for.
-pub fn uses_controller(config: &Config) -> bool {
-    config.search.strategy == Strategy::Reinforce
 }

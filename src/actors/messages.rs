@@ -67,7 +67,7 @@ pub struct ReplicaCheckpoint {
     pub state: ReplicaState,
 }
 
-/// ParamStore: write the checkpoint now if anything changed (sent to itself, and by the Recorder at the end).
+/// Recorder → ParamStore (at the end of the run): write the checkpoint now if anything changed, and answer once it is on disk.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct FlushCheckpoint;
@@ -88,8 +88,6 @@ pub struct TrainChild {
 pub struct ChildFinished {
     pub record: ChildRecord,
     pub reply: Recipient<ChildResult>,
-    /// The trainer slot that trained it (None when cached).
-    pub slot: Option<usize>,
 }
 
 /// Recorder → Controller replica: a recorded child's reward.

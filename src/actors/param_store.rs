@@ -163,6 +163,7 @@ impl ParamStore {
 
 impl Handler<PullParams> for ParamStore {
     type Result = Params;
+    /// Answer with θ and its version (shared, not copied).
     fn handle(&mut self, _: PullParams, _: &mut Context<Self>) -> Params {
         self.params()
     }
@@ -254,6 +255,7 @@ impl ParamStore {
 
 impl Handler<WriteCheckpoint> for ParamStore {
     type Result = ();
+    /// Hand the checkpoint to the writer thread if anything changed since the last one.
     fn handle(&mut self, _: WriteCheckpoint, _: &mut Context<Self>) {
         self.submit_checkpoint();
     }
@@ -283,6 +285,7 @@ pub struct StoreStats {
 
 impl Handler<GetStats> for ParamStore {
     type Result = StoreStats;
+    /// The update count and staleness, for the run summary.
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> StoreStats {
         let u = self.state.version;
         StoreStats {

@@ -356,11 +356,6 @@ impl Recorder {
         self.stop_after = n;
         self
     }
-
-    /// The records of the top list (best first).
-    pub fn best(&self) -> &[ChildRecord] {
-        &self.best
-    }
 }
 
 impl Actor for Recorder {
@@ -429,6 +424,7 @@ struct FlushRecords;
 
 impl Handler<FlushRecords> for Recorder {
     type Result = ();
+    /// Write the records queued since the last group commit.
     fn handle(&mut self, _: FlushRecords, ctx: &mut Context<Self>) {
         self.flush_records(ctx);
     }
@@ -461,6 +457,7 @@ impl Handler<ReplicaLost> for Recorder {
 
 impl Handler<Fatal> for Recorder {
     type Result = ();
+    /// The run cannot go on: end it as failed.
     fn handle(&mut self, msg: Fatal, ctx: &mut Context<Self>) {
         let step = self.end.fatal(msg.0);
         self.apply(step, ctx);
@@ -474,13 +471,9 @@ pub struct Interrupt;
 
 impl Handler<Interrupt> for Recorder {
     type Result = ();
+    /// Ctrl-C (through the `Interrupter`): end the run as interrupted.
     fn handle(&mut self, _: Interrupt, ctx: &mut Context<Self>) {
         let step = self.end.interrupt();
         self.apply(step, ctx);
     }
-}
-
-/// Wall-clock helper for the summary.
-pub fn elapsed(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64()
 }

@@ -259,6 +259,7 @@ impl Actor for Reporter {
 
 impl Handler<SlotEvent> for Reporter {
     type Result = ();
+    /// Show where a slot is (started, batch progress, idle, retired).
     fn handle(&mut self, msg: SlotEvent, _: &mut Context<Self>) {
         let (slot, text) = match msg {
             SlotEvent::Started { slot, child } => (slot, format!("child {child} starting")),
@@ -297,6 +298,7 @@ impl Handler<SlotEvent> for Reporter {
 
 impl Handler<ChildRecorded> for Reporter {
     type Result = ();
+    /// Advance the children bar and the status line.
     fn handle(&mut self, msg: ChildRecorded, _: &mut Context<Self>) {
         self.done = msg.done;
         self.best_reward = msg.best_reward;
@@ -311,6 +313,7 @@ impl Handler<ChildRecorded> for Reporter {
 
 impl Handler<UpdateApplied> for Reporter {
     type Result = ();
+    /// Keep the update count and baseline for the status line.
     fn handle(&mut self, msg: UpdateApplied, _: &mut Context<Self>) {
         self.updates = msg.updates;
         self.baseline = msg.baseline;
@@ -319,6 +322,7 @@ impl Handler<UpdateApplied> for Reporter {
 
 impl Handler<Notice> for Reporter {
     type Result = ();
+    /// Print a one-line notice above the bars (stderr without a terminal).
     fn handle(&mut self, msg: Notice, _: &mut Context<Self>) {
         self.notice(&msg.0);
     }

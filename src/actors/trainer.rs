@@ -91,7 +91,6 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
         shared.recorder.do_send(ChildFinished {
             record,
             reply: job.child.reply,
-            slot: Some(slot.id),
         });
         shared.reporter.do_send(SlotEvent::Idle { slot: slot.id });
         if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES {
