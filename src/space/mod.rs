@@ -217,6 +217,25 @@ pub trait Space: Send + Sync + std::fmt::Debug {
     fn decode(&self, tokens: &[usize]) -> Result<Architecture, SpaceError>;
     /// Encode an architecture as the token sequence that decodes to it.
     fn encode(&self, arch: &Architecture) -> Result<Vec<usize>, SpaceError>;
+    /// How a person reads the options of head `head` (its choice values);
+    /// by default their numbers.
+    fn option_labels(&self, head: usize) -> Vec<String> {
+        numbered(self.heads().get(head).map_or(0, |h| h.size))
+    }
+}
+
+/// `0`, `1`, … for `n` options.
+fn numbered(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
+}
+
+/// `labels` when there is one per option, else the options' numbers.
+fn labels_or_numbers(labels: Vec<String>, size: usize) -> Vec<String> {
+    if labels.len() == size {
+        labels
+    } else {
+        numbered(size)
+    }
 }
 
 /// The error for an architecture of another space than `space`.
@@ -251,6 +270,22 @@ impl Space for CnnSpace {
             _ => Err(mismatch(arch, SpaceKind::Cnn)),
         }
     }
+    fn option_labels(&self, head: usize) -> Vec<String> {
+        let Some(h) = CnnSpace::heads(self).into_iter().nth(head) else {
+            return Vec::new();
+        };
+        let c = self.config();
+        let nums = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let labels = match h.name.as_str() {
+            "filter_height" => nums(&c.filter_heights),
+            "filter_width" => nums(&c.filter_widths),
+            "stride_height" | "stride_width" => nums(&c.strides),
+            "num_filters" => nums(&c.num_filters),
+            "max_pool" => vec!["no".into(), "yes".into()],
+            _ => Vec::new(),
+        };
+        labels_or_numbers(labels, h.size)
+    }
 }
 
 impl Space for CellSpace {
@@ -272,6 +307,25 @@ impl Space for CellSpace {
             _ => Err(mismatch(arch, SpaceKind::Cell)),
         }
     }
+    fn option_labels(&self, head: usize) -> Vec<String> {
+        let Some(h) = CellSpace::heads(self).into_iter().nth(head) else {
+            return Vec::new();
+        };
+        let c = self.config();
+        let labels = match h.name.as_str() {
+            "node_combination" | "inject_combination" => c
+                .combinations
+                .iter()
+                .map(|x| x.name().to_string())
+                .collect(),
+            "node_activation" | "inject_activation" => {
+                c.activations.iter().map(|x| x.name().to_string()).collect()
+            }
+            "inject_node" | "cell_node" => (0..h.size).map(|k| format!("n{k}")).collect(),
+            _ => Vec::new(),
+        };
+        labels_or_numbers(labels, h.size)
+    }
 }
 
 impl Space for DeclaredSpace {
@@ -292,6 +346,10 @@ impl Space for DeclaredSpace {
             Architecture::Custom { decisions } => DeclaredSpace::encode(self, decisions),
             _ => Err(mismatch(arch, SpaceKind::Custom)),
         }
+    }
+    fn option_labels(&self, head: usize) -> Vec<String> {
+        let size = self.heads().get(head).map_or(0, |h| h.size);
+        labels_or_numbers(DeclaredSpace::choice_labels(self, head), size)
     }
 }
 
@@ -350,5 +408,10 @@ impl SearchSpace {
     /// Which space this is.
     pub fn kind(&self) -> SpaceKind {
         self.0.kind()
+    }
+
+    /// How a person reads the options of head `head`.
+    pub fn option_labels(&self, head: usize) -> Vec<String> {
+        self.0.option_labels(head)
     }
 }

@@ -262,3 +262,53 @@ fn growth_schedule_changes_the_schema() {
     };
     assert_eq!(a.layers.len(), 6);
 }
+
+#[test]
+fn every_space_names_its_options_for_the_report() {
+    let cnn = cnn_space("predict_pooling = true");
+    let heads = cnn.heads();
+    let at = |name: &str| heads.iter().position(|h| h.name == name).expect("head");
+    assert_eq!(cnn.option_labels(at("filter_height")), ["1", "3", "5", "7"]);
+    assert_eq!(
+        cnn.option_labels(at("num_filters")),
+        ["24", "36", "48", "64"]
+    );
+    assert_eq!(cnn.option_labels(at("max_pool")), ["no", "yes"]);
+    let cell = cell_space("base = 2");
+    let heads = cell.heads();
+    let at = |name: &str| heads.iter().position(|h| h.name == name).expect("head");
+    assert_eq!(cell.option_labels(at("node_combination")), ["add", "mul"]);
+    assert_eq!(
+        cell.option_labels(at("node_activation")),
+        ["identity", "tanh", "sigmoid", "relu"]
+    );
+    assert_eq!(cell.option_labels(at("cell_node")), ["n0", "n1", "n2"]);
+    // No such head: nothing to name.
+    assert!(cell.option_labels(99).is_empty());
+    let custom = crate::space_declared::parse(
+        r#"
+[[space.custom.decision]]
+name = "optimizer"
+choices = ["sgd", "adam"]
+
+[[space.custom.group]]
+name = "layer"
+repeat = 2
+
+[[space.custom.group.decision]]
+name = "kernel"
+choices = [3, 5]
+"#,
+    )
+    .expect("declared space");
+    let declared = SearchSpace::new(
+        nas_actor::space::SpaceKind::Custom,
+        &nas_actor::space::SpaceConfig {
+            custom,
+            ..Default::default()
+        },
+    )
+    .expect("space");
+    assert_eq!(declared.option_labels(0), ["\"sgd\"", "\"adam\""]);
+    assert_eq!(declared.option_labels(1), ["3", "5"]);
+}

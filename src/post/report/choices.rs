@@ -30,66 +30,6 @@ pub struct ChoicePicture {
     pub centres: Vec<f64>,
 }
 
-/// A declared decision's choices (head `name` or `group.name`) as labels.
-fn declared_labels(
-    head: &str,
-    size: usize,
-    custom: &crate::space::declared::DeclaredSpaceConfig,
-) -> Vec<String> {
-    let choices = match head.split_once('.') {
-        None => custom
-            .decisions
-            .iter()
-            .find(|d| d.name == head)
-            .and_then(|d| d.choices.as_ref()),
-        Some((group, name)) => custom
-            .groups
-            .iter()
-            .find(|g| g.name == group)
-            .and_then(|g| g.decisions.iter().find(|d| d.name == name))
-            .and_then(|d| d.choices.as_ref()),
-    };
-    match choices {
-        Some(c) if c.len() == size => c.iter().map(|v| v.to_string()).collect(),
-        _ if head == "skip" && size == 2 => vec!["no".into(), "yes".into()],
-        _ => (0..size).map(|i| i.to_string()).collect(),
-    }
-}
-
-/// Readable names of a head's options, from the config's choice lists.
-fn option_labels(head: &str, size: usize, config: &Config) -> Vec<String> {
-    if config.search.space == crate::config::SpaceKind::Custom {
-        return declared_labels(head, size, &config.space.custom);
-    }
-    let cnn = &config.space.cnn;
-    let cell = &config.space.cell;
-    let nums = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let labels = match head {
-        "filter_height" => nums(&cnn.filter_heights),
-        "filter_width" => nums(&cnn.filter_widths),
-        "stride_height" | "stride_width" => nums(&cnn.strides),
-        "num_filters" => nums(&cnn.num_filters),
-        "max_pool" | "skip" => vec!["no".into(), "yes".into()],
-        "node_combination" | "inject_combination" => cell
-            .combinations
-            .iter()
-            .map(|c| c.name().to_string())
-            .collect(),
-        "node_activation" | "inject_activation" => cell
-            .activations
-            .iter()
-            .map(|a| a.name().to_string())
-            .collect(),
-        "inject_node" | "cell_node" => (0..size).map(|k| format!("n{k}")).collect(),
-        _ => Vec::new(),
-    };
-    if labels.len() == size {
-        labels
-    } else {
-        (0..size).map(|i| i.to_string()).collect()
-    }
-}
-
 impl ChoicePicture {
     /// Count the decisions of every record whose tokens fit the run's space.
     pub fn new(records: &[ChildRecord], config: &Config) -> ChoicePicture {
@@ -143,14 +83,18 @@ impl ChoicePicture {
         for (c, m) in centres.iter_mut().zip(&members) {
             *c /= (*m).max(1) as f64;
         }
-        let mut names: Vec<(String, usize)> =
-            heads.iter().map(|h| (h.name.to_string(), h.size)).collect();
-        names.push(("skip".into(), 2));
+        // Each head's options as its space names them; the skip connections last.
+        let mut names: Vec<(String, usize, Vec<String>)> = heads
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.to_string(), h.size, space.option_labels(i)))
+            .collect();
+        names.push(("skip".into(), 2, vec!["no".into(), "yes".into()]));
         let panels = names
             .into_iter()
             .zip(counts)
-            .filter(|((_, size), c)| *size > 0 && c.iter().flatten().any(|&x| x > 0.0))
-            .map(|((head, size), c)| {
+            .filter(|((_, size, _), c)| *size > 0 && c.iter().flatten().any(|&x| x > 0.0))
+            .map(|((head, _, options), c)| {
                 let totals: Vec<f64> = (0..windows).map(|w| c.iter().map(|o| o[w]).sum()).collect();
                 let shares = c
                     .iter()
@@ -162,7 +106,7 @@ impl ChoicePicture {
                     })
                     .collect();
                 Panel {
-                    options: option_labels(&head, size, config),
+                    options,
                     head,
                     shares,
                 }

@@ -233,6 +233,19 @@ impl DeclaredSpace {
         }
     }
 
+    /// The choice values of head `head`, as text (empty for no such head).
+    pub fn choice_labels(&self, head: usize) -> Vec<String> {
+        let choices = self.items.iter().find_map(|item| match item {
+            Item::Global(c) if c.head == head => Some(&c.choices),
+            Item::Group { slots, .. } => slots.iter().find_map(|s| match s {
+                Slot::Choice(c) if c.head == head => Some(&c.choices),
+                _ => None,
+            }),
+            _ => None,
+        });
+        choices.map_or_else(Vec::new, |c| c.iter().map(|v| v.to_string()).collect())
+    }
+
     /// Tokens per architecture.
     pub fn num_tokens(&self) -> usize {
         self.schema().num_tokens()
