@@ -204,6 +204,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         let reporter = match (config.child.backend, config.search.space) {
             (Backend::Tch, SpaceKind::Cnn) => reporter.with_child_epochs(config.child.cnn.epochs),
             (Backend::Tch, SpaceKind::Cell) => reporter.with_child_epochs(config.child.lm.epochs),
+            (Backend::Command, _) => match config.child.command.epochs {
+                Some(n) => reporter.with_child_epochs(n),
+                None => reporter,
+            },
             _ => reporter,
         }
         .start();

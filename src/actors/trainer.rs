@@ -71,8 +71,17 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
                 loss: b.loss,
             })
         };
+        let mut epochs = |m: &crate::child::EpochMetrics| {
+            shared.reporter.do_send(SlotEvent::Epoch {
+                slot: slot.id,
+                child: spec.id,
+                epoch: m.epoch,
+                metric: m.val_metric,
+            })
+        };
         let mut progress = Throttled::new(&mut sink)
             .from_now()
+            .with_epochs(&mut epochs)
             .stopping_on(&shared.stop);
         let outcome = runner.run(spec, slot, &mut progress);
         shared

@@ -50,6 +50,7 @@ pub struct Batch {
 /// [`BATCH_EVERY`]; the child is cancelled once `stop` is set.
 pub struct Throttled<'a> {
     sink: &'a mut dyn FnMut(Batch),
+    epochs: Option<&'a mut dyn FnMut(&EpochMetrics)>,
     stop: Option<&'a AtomicBool>,
     last: Option<Instant>,
 }
@@ -59,6 +60,7 @@ impl<'a> Throttled<'a> {
     pub fn new(sink: &'a mut dyn FnMut(Batch)) -> Throttled<'a> {
         Throttled {
             sink,
+            epochs: None,
             stop: None,
             last: None,
         }
@@ -67,6 +69,12 @@ impl<'a> Throttled<'a> {
     /// The first batch is forwarded only after [`BATCH_EVERY`].
     pub fn from_now(mut self) -> Throttled<'a> {
         self.last = Some(Instant::now());
+        self
+    }
+
+    /// Every finished epoch goes to `sink` too.
+    pub fn with_epochs(mut self, sink: &'a mut dyn FnMut(&EpochMetrics)) -> Throttled<'a> {
+        self.epochs = Some(sink);
         self
     }
 
@@ -90,7 +98,11 @@ impl Progress for Throttled<'_> {
         }
     }
 
-    fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    fn on_epoch(&mut self, metrics: &EpochMetrics) {
+        if let Some(sink) = &mut self.epochs {
+            sink(metrics);
+        }
+    }
 
     fn cancelled(&self) -> bool {
         self.stop.is_some_and(|s| s.load(Ordering::SeqCst))

@@ -149,6 +149,11 @@ pub fn retrain(
             "{config_name}: child.backend = \"synthetic\" children have no weights to retrain; give --config with child.backend = \"tch\" and the real data"
         )));
     }
+    if config.child.backend == Backend::Command {
+        return Err(PostError::Config(format!(
+            "{config_name}: child.backend = \"command\" children are trained by your own program; retrain the architectures of best.json with it (each child's architecture JSON is RUN_DIR/children/ID/arch.json)"
+        )));
+    }
     let top = options.top.unwrap_or(config.retrain.top);
     if top == 0 {
         return Err(PostError::Config("--top must be at least 1".into()));
