@@ -17,6 +17,8 @@ pub enum RewardRule {
     InversePerplexityPower,
     /// The metric is the reward (synthetic children; trial commands that maximise).
     Identity,
+    /// 1 / metric, for a positive metric (trial commands that minimise); NaN otherwise.
+    Inverse,
     /// Minus the metric is the reward (trial commands that minimise).
     Negated,
 }
@@ -75,6 +77,7 @@ impl Metric {
             higher_is_better: command.goal == Goal::Maximize,
             rule: match command.reward_rule() {
                 CommandReward::Metric => RewardRule::Identity,
+                CommandReward::Inverse => RewardRule::Inverse,
                 CommandReward::Negated => RewardRule::Negated,
                 CommandReward::AccuracyPower => RewardRule::AccuracyPower,
                 CommandReward::InversePerplexityPower => RewardRule::InversePerplexityPower,
@@ -109,6 +112,8 @@ impl Metric {
                 cfg.perplexity_c / value.powf(cfg.perplexity_exponent)
             }
             RewardRule::Identity => value,
+            RewardRule::Inverse if value > 0.0 => 1.0 / value,
+            RewardRule::Inverse => f64::NAN,
             RewardRule::Negated => -value,
         }
     }

@@ -25,7 +25,10 @@ pub enum Goal {
 pub enum CommandReward {
     /// The metric itself (the default for `goal = "maximize"`).
     Metric,
-    /// Minus the metric (the default for `goal = "minimize"`).
+    /// 1 / metric, for a positive metric (the default for `goal = "minimize"`;
+    /// a failed child's reward 0 stays below every trained one's).
+    Inverse,
+    /// Minus the metric (needs a `reward.failure` below every -metric).
     Negated,
     /// metric^`reward.accuracy_exponent` (the paper's CNN reward, for an accuracy in [0, 1]).
     AccuracyPower,
@@ -49,8 +52,8 @@ pub struct CommandConfig {
     /// `"maximize"` (default) or `"minimize"`.
     pub goal: Goal,
     /// How the metric becomes the reward when the trial reports none:
-    /// `"metric"`, `"negated"`, `"accuracy_power"` or `"inverse_perplexity_power"`.
-    /// Default: `"metric"` when maximising, `"negated"` when minimising.
+    /// `"metric"`, `"inverse"`, `"negated"`, `"accuracy_power"` or `"inverse_perplexity_power"`.
+    /// Default: `"metric"` when maximising, `"inverse"` when minimising.
     pub reward: Option<CommandReward>,
     /// Epochs the trial reports, if known (progress and time estimates only).
     pub epochs: Option<usize>,
@@ -78,7 +81,7 @@ impl CommandConfig {
     pub fn reward_rule(&self) -> CommandReward {
         self.reward.unwrap_or(match self.goal {
             Goal::Maximize => CommandReward::Metric,
-            Goal::Minimize => CommandReward::Negated,
+            Goal::Minimize => CommandReward::Inverse,
         })
     }
 }

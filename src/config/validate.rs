@@ -1,6 +1,6 @@
 //! Semantic checks of a parsed config.
 
-use super::{Backend, ChildModel, Config, Dataset, GpuSelection, SpaceKind};
+use super::{Backend, ChildModel, CommandReward, Config, Dataset, GpuSelection, SpaceKind};
 
 /// A failed check: the dotted key and what is wrong with it.
 type Invalid = (String, String);
@@ -390,6 +390,12 @@ fn validate_command(c: &Config) -> Result<(), Invalid> {
     }
     if let Some(n) = cmd.epochs {
         positive("child.command.epochs", n)?;
+    }
+    if cmd.reward_rule() == CommandReward::Negated && c.reward.failure >= 0.0 {
+        return Err(bad(
+            "child.command.reward",
+            format!("\"negated\" gives every trained child a negative reward, so a failed child's reward.failure = {} would beat them all; set reward.failure below every -metric (e.g. -1e3), or use reward = \"inverse\"", c.reward.failure),
+        ));
     }
     non_negative_f("child.command.kill_grace_s", cmd.kill_grace_s)
 }

@@ -49,7 +49,7 @@ use crate::child::{ChildOutcome, ChildSpec, ChildStatus, EpochMetrics, Progress}
 use crate::config::{CommandConfig, Config};
 use crate::devices::{Slot, SlotDevice};
 use crate::space::Architecture;
-use crate::task::Metric;
+use crate::task::{Metric, RewardRule};
 
 /// The helper module trials import as `nas_trial`.
 pub const PYTHON_HELPER: &str = include_str!("../../../python/nas_trial.py");
@@ -662,9 +662,13 @@ impl Reports {
         if !metric.is_finite() {
             return failed(format!("reported a non-finite final metric ({metric})"));
         }
-        let reward = reward
-            .or(self.reward)
-            .unwrap_or_else(|| shared.metric.reward(metric, &shared.config.reward));
+        let reward = reward.or(self.reward);
+        if reward.is_none() && shared.metric.rule == RewardRule::Inverse && metric <= 0.0 {
+            return failed(format!(
+                "reported metric {metric}, but reward = 1 / metric needs a positive one; set child.command.reward"
+            ));
+        }
+        let reward = reward.unwrap_or_else(|| shared.metric.reward(metric, &shared.config.reward));
         if !reward.is_finite() {
             return failed(format!("reported a non-finite reward ({reward})"));
         }
