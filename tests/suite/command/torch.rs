@@ -73,3 +73,87 @@ fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
     // Ten classes: chance is 10 %; two short epochs on 2,048 images reach well above it.
     assert!(best > 0.5, "best validation accuracy {best}");
 }
+
+/// The helper's lines are the protocol's, NaN included, and it says what
+/// is missing when run outside nas-actor.
+#[test]
+fn the_python_helper_speaks_the_protocol() {
+    use nas_actor::runner::command::protocol::{parse, Line, Report};
+    let Some(python) = common::require_python() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let arch = tmp.path().join("arch.json");
+    std::fs::write(
+        &arch,
+        r#"{"layer": [{"kernel": 3, "inputs": []}], "lr": 0.1}"#,
+    )
+    .expect("write");
+    let script = r#"
+import nas_trial as trial
+arch = trial.architecture()
+print("training", arch["layer"][0]["kernel"], trial.child_id(), trial.seed(), trial.epochs(7))
+trial.progress(1, 5, 10, loss=2.5)
+trial.report(1, 0.5, train_loss=1.25)
+trial.report(2, float("nan"))
+trial.final(0.75, reward=0.5, params=123)
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .env("PYTHONPATH", common::root().join("python"))
+        .env("NAS_ARCH_FILE", &arch)
+        .env("NAS_CHILD_ID", "4")
+        .env("NAS_SEED", "99")
+        .env_remove("NAS_EPOCHS")
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Line> = stdout.lines().map(parse).collect();
+    assert_eq!(lines[0], Line::Other, "{stdout}");
+    assert!(stdout.starts_with("training 3 4 99 7\n"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        Line::Report(Report::Batch {
+            epoch: 1,
+            batch: 5,
+            batches: 10,
+            loss: Some(2.5)
+        })
+    );
+    assert_eq!(
+        lines[2],
+        Line::Report(Report::Epoch {
+            epoch: 1,
+            metric: 0.5,
+            train_loss: Some(1.25),
+            val_loss: None,
+            seconds: None
+        })
+    );
+    assert!(
+        matches!(lines[3], Line::Report(Report::Epoch { epoch: 2, metric, .. }) if metric.is_nan()),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[4],
+        Line::Report(Report::Final {
+            metric: 0.75,
+            reward: Some(0.5),
+            params: Some(123)
+        })
+    );
+    // Outside nas-actor, without an architecture file: a clear error.
+    let out = std::process::Command::new(&python)
+        .args(["-c", "import nas_trial; nas_trial.architecture()"])
+        .env("PYTHONPATH", common::root().join("python"))
+        .env_remove("NAS_ARCH_FILE")
+        .output()
+        .expect("python");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAS_ARCH_FILE is not set"));
+}
