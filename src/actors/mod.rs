@@ -130,7 +130,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         crate::runner::Launcher::for_config(&config).map_err(|e| RunError::Input(e.to_string()))?,
     );
     let slots = launcher.slots().to_vec();
-    let device_notice = launcher.notice().map(str::to_string);
+    let device_notice = launcher.notice();
 
     let heads = space.heads();
     let controller0 = Controller::new(&heads, &config.controller, seed);
@@ -346,6 +346,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         staleness_max: stats.as_ref().map_or(0, |s| s.staleness_max),
         interrupted: matches!(o.end, Some(RunEnd::Interrupted)),
         forced_end: o.forced_end.clone(),
+        launch_retries: launcher.launch_retries(),
     };
     let end = o.end.clone();
     drop(o);

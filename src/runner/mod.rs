@@ -11,8 +11,11 @@
 //! landscape. [`pool`] runs a runner per slot on its own thread, for the
 //! search and for retraining alike.
 
+pub mod child_file;
 pub mod launcher;
 pub mod pool;
+pub mod protocol;
+pub mod slurm;
 mod synthetic;
 mod tch_runner;
 

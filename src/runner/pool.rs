@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use super::ChildRunner;
-use crate::child::{EpochMetrics, Progress};
+use crate::child::{EpochMetrics, Placement, Progress};
 use crate::devices::Slot;
 
 /// Batch progress is forwarded at most this often per child.
@@ -47,11 +47,13 @@ pub struct Batch {
 }
 
 /// A child's [`Progress`]: batches go to `sink` at most every
-/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set.
+/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set; where its
+/// process runs goes to `placed`.
 pub struct Throttled<'a> {
     sink: &'a mut dyn FnMut(Batch),
     stop: Option<&'a AtomicBool>,
     last: Option<Instant>,
+    placed: Option<&'a mut dyn FnMut(&Placement)>,
 }
 
 impl<'a> Throttled<'a> {
@@ -61,7 +63,14 @@ impl<'a> Throttled<'a> {
             sink,
             stop: None,
             last: None,
+            placed: None,
         }
+    }
+
+    /// Tell `placed` where the child's process runs (a Slurm step's node and GPUs).
+    pub fn placed_to(mut self, placed: &'a mut dyn FnMut(&Placement)) -> Throttled<'a> {
+        self.placed = Some(placed);
+        self
     }
 
     /// The first batch is forwarded only after [`BATCH_EVERY`].
@@ -91,6 +100,12 @@ impl Progress for Throttled<'_> {
     }
 
     fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+
+    fn on_placed(&mut self, placement: &Placement) {
+        if let Some(p) = self.placed.as_mut() {
+            p(placement);
+        }
+    }
 
     fn cancelled(&self) -> bool {
         self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
