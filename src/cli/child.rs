@@ -41,7 +41,10 @@ impl LineProgress {
 
 impl Progress for LineProgress {
     fn on_batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
-        if self.last_batch.is_none_or(|t| t.elapsed() >= BATCH_LINE_EVERY) {
+        if self
+            .last_batch
+            .is_none_or(|t| t.elapsed() >= BATCH_LINE_EVERY)
+        {
             self.last_batch = Some(Instant::now());
             self.write(&protocol::batch_line(epoch, batch, batches, loss));
         }
@@ -89,7 +92,10 @@ pub fn child(path: &Path) -> Result<(), CliError> {
     let (device, threads) = device_of(&file);
     let mut info = Map::new();
     info.insert("child".into(), Value::from(file.spec.id));
-    info.insert("device".into(), Value::from(format!("{device:?}").to_lowercase()));
+    info.insert(
+        "device".into(),
+        Value::from(format!("{device:?}").to_lowercase()),
+    );
     info.insert("threads".into(), Value::from(threads));
     let mut progress = LineProgress {
         last_batch: None,
@@ -110,7 +116,9 @@ pub fn child(path: &Path) -> Result<(), CliError> {
     }
     progress.write(&protocol::final_line(&outcome));
     if progress.broken {
-        return Err(CliError::runtime("stdout closed: the child's reader is gone"));
+        return Err(CliError::runtime(
+            "stdout closed: the child's reader is gone",
+        ));
     }
     match outcome.status {
         ChildStatus::Ok | ChildStatus::Cached => Ok(()),

@@ -360,14 +360,21 @@ fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
                 "{}: {} slot(s), each a job step: {}",
                 p.display(),
                 slurm.slots().len(),
-                slurm.wrap_named("nas-child-ID", vec!["nas-actor".into(), "child".into(), "FILE".into()])
+                slurm
+                    .wrap_named(
+                        "nas-child-ID",
+                        vec!["nas-actor".into(), "child".into(), "FILE".into()]
+                    )
                     .into_iter()
                     .take_while(|a| a != "--")
                     .collect::<Vec<_>>()
                     .join(" ")
             ))?;
             for s in slurm.slots() {
-                out(&format!("  slot {}: {} ({} CPU(s))", s.id, s.label, s.threads))?;
+                out(&format!(
+                    "  slot {}: {} ({} CPU(s))",
+                    s.id, s.label, s.threads
+                ))?;
             }
             return Ok(());
         }

@@ -2,10 +2,10 @@
 //! (0 success, 1 a run that failed while going, 2 bad input, 130 Ctrl-C).
 
 mod child;
-mod signals;
-mod slurm_script;
 mod commands;
 mod post;
+mod signals;
+mod slurm_script;
 
 use std::path::PathBuf;
 
@@ -102,9 +102,7 @@ pub enum Command {
     },
     /// Print an sbatch script that runs the search of CONFIG in one allocation
     /// (launcher.kind = "slurm"), requeued on its time limit and resumed.
-    SlurmScript {
-        config: PathBuf,
-    },
+    SlurmScript { config: PathBuf },
     /// Show the GPUs NVML sees and the trainer slots a config would get.
     Devices {
         /// A config whose [devices] table to apply.

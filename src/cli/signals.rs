@@ -45,7 +45,9 @@ pub fn on_usr1(interrupter: Interrupter) -> Usr1 {
         .spawn(move || loop {
             if USR1.load(Ordering::SeqCst) {
                 if !flag.swap(true, Ordering::SeqCst) {
-                    eprintln!("SIGUSR1: stopping, cancelling running children, writing the checkpoint");
+                    eprintln!(
+                        "SIGUSR1: stopping, cancelling running children, writing the checkpoint"
+                    );
                 }
                 if interrupter.interrupt() {
                     return;

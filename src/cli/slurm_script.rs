@@ -21,10 +21,10 @@ fn quoted(s: &str) -> String {
 /// The script for `config` read from `path`, running `binary`.
 pub fn script(config: &Config, path: &Path, binary: &Path, workdir: &Path) -> String {
     let s = &config.launcher.slurm;
-    let name = config
-        .experiment
-        .name
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "-");
+    let name = config.experiment.name.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+        "-",
+    );
     let parallel = s.max_parallel.unwrap_or(1);
     let cpus = s.cpus_per_child.unwrap_or(1);
     let mut lines = vec![
@@ -35,7 +35,10 @@ pub fn script(config: &Config, path: &Path, binary: &Path, workdir: &Path) -> St
         format!("#SBATCH --cpus-per-task={cpus}"),
     ];
     if s.gpus_per_child > 0 {
-        lines.push(format!("#SBATCH --gres=gpu:{}", s.gpus_per_child * parallel));
+        lines.push(format!(
+            "#SBATCH --gres=gpu:{}",
+            s.gpus_per_child * parallel
+        ));
     }
     if let Some(m) = &s.mem_per_child {
         lines.push(format!("#SBATCH --mem={}", times(m, parallel)));
@@ -56,8 +59,10 @@ pub fn script(config: &Config, path: &Path, binary: &Path, workdir: &Path) -> St
         format!("#SBATCH --chdir={}", workdir.display()),
         format!("#SBATCH --output={name}-%j.out"),
         String::new(),
-        "# The run directory, the data and this binary must be on a filesystem every node sees.".into(),
-        "# SIGUSR1 (120 s before the time limit): nas-actor cancels its steps, checkpoints and".into(),
+        "# The run directory, the data and this binary must be on a filesystem every node sees."
+            .into(),
+        "# SIGUSR1 (120 s before the time limit): nas-actor cancels its steps, checkpoints and"
+            .into(),
         "# requeues this job; the requeued job resumes the same run directory.".into(),
         format!(
             "exec {} run {} --auto-resume",

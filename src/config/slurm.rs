@@ -59,7 +59,10 @@ pub(super) fn validate(s: &SlurmConfig) -> Result<(), (String, String)> {
     }
     if let Some(m) = &s.mem_per_child {
         let digits = m.trim_end_matches(['K', 'M', 'G', 'T']);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || m.len() - digits.len() > 1 {
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || m.len() - digits.len() > 1
+        {
             return bad(
                 "mem_per_child",
                 format!("\"{m}\" is not a Slurm memory size; use a number with an optional K, M, G or T, e.g. \"8G\""),
@@ -72,7 +75,10 @@ pub(super) fn validate(s: &SlurmConfig) -> Result<(), (String, String)> {
         ("time", &s.time),
     ] {
         if v.as_ref().is_some_and(|v| v.trim().is_empty()) {
-            return bad(key, "must not be empty; leave it out for Slurm's default".into());
+            return bad(
+                key,
+                "must not be empty; leave it out for Slurm's default".into(),
+            );
         }
     }
     if let Some(a) = s.srun_args.iter().find(|a| a.trim().is_empty()) {

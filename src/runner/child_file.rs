@@ -50,7 +50,12 @@ pub struct ChildFileError {
 
 impl ChildFile {
     /// The file of `spec` under `config`.
-    pub fn new(spec: ChildSpec, config: Config, device: ChildDevice, threads: Option<usize>) -> ChildFile {
+    pub fn new(
+        spec: ChildSpec,
+        config: Config,
+        device: ChildDevice,
+        threads: Option<usize>,
+    ) -> ChildFile {
         ChildFile {
             format: CHILD_FILE_FORMAT,
             spec,

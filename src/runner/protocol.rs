@@ -230,7 +230,10 @@ pub fn final_line(o: &crate::child::ChildOutcome) -> String {
         ("metric", o.metric.unwrap_or(f64::NAN).into()),
         ("reward", o.reward.into()),
         ("params", o.params.into()),
-        ("status", Field::Json(serde_json::to_value(o.status).unwrap_or(Value::Null))),
+        (
+            "status",
+            Field::Json(serde_json::to_value(o.status).unwrap_or(Value::Null)),
+        ),
         ("seconds", o.seconds.into()),
     ];
     if let Some(m) = &o.message {

@@ -5,6 +5,7 @@
 //! search on Penn Treebank, a step cancelled with `scancel`, and a batch job
 //! signalled and requeued mid-run.
 
+mod bench;
 mod child_command;
 pub mod cluster;
 mod plan;

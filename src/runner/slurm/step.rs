@@ -54,9 +54,11 @@ pub enum StepEnd {
 }
 
 fn has(lines: &[String], needles: &[&str]) -> bool {
-    lines
-        .iter()
-        .any(|l| needles.iter().any(|n| l.to_ascii_lowercase().contains(&n.to_ascii_lowercase())))
+    lines.iter().any(|l| {
+        needles
+            .iter()
+            .any(|n| l.to_ascii_lowercase().contains(&n.to_ascii_lowercase()))
+    })
 }
 
 /// The last Slurm error line, for a message.
@@ -106,8 +108,19 @@ pub fn classify(run: &StepRun) -> StepEnd {
     if has(err, &["DUE TO TIME LIMIT"]) {
         return StepEnd::ChildFailed("the step reached its time limit (Slurm cancelled it)".into());
     }
-    if has(err, &["oom-kill", "out-of-memory", "OUT_OF_MEMORY", "Exceeded step memory limit", "Exceeded job memory limit"]) {
-        return StepEnd::ChildFailed("out of memory: Slurm killed the step (raise launcher.slurm.mem_per_child)".into());
+    if has(
+        err,
+        &[
+            "oom-kill",
+            "out-of-memory",
+            "OUT_OF_MEMORY",
+            "Exceeded step memory limit",
+            "Exceeded job memory limit",
+        ],
+    ) {
+        return StepEnd::ChildFailed(
+            "out of memory: Slurm killed the step (raise launcher.slurm.mem_per_child)".into(),
+        );
     }
     if has(err, &["CANCELLED AT"]) {
         return StepEnd::ChildFailed(format!(
@@ -136,7 +149,11 @@ pub fn classify(run: &StepRun) -> StepEnd {
 /// Run `argv` (a wrapped step), feeding its protocol lines to `progress`,
 /// stopping it (SIGTERM, then SIGKILL) once `progress` is cancelled or
 /// `timeout` passes.
-pub fn run_process(argv: &[String], progress: &mut dyn Progress, timeout: Option<Duration>) -> StepRun {
+pub fn run_process(
+    argv: &[String],
+    progress: &mut dyn Progress,
+    timeout: Option<Duration>,
+) -> StepRun {
     let mut run = StepRun::default();
     let mut command = Command::new(&argv[0]);
     command
@@ -188,9 +205,12 @@ pub fn run_process(argv: &[String], progress: &mut dyn Progress, timeout: Option
                     progress.on_placed(&p);
                     run.placement = Some(p);
                 }
-                Line::Batch { epoch, batch, batches, loss } => {
-                    progress.on_batch(epoch, batch, batches, loss)
-                }
+                Line::Batch {
+                    epoch,
+                    batch,
+                    batches,
+                    loss,
+                } => progress.on_batch(epoch, batch, batches, loss),
                 Line::Epoch(m) => {
                     progress.on_epoch(&m);
                     run.epochs.push(m);
@@ -226,7 +246,10 @@ pub fn run_process(argv: &[String], progress: &mut dyn Progress, timeout: Option
     for t in [stdout_thread, stderr_thread].into_iter().flatten() {
         let _ = t.join();
     }
-    run.stderr = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+    run.stderr = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
     run
 }
 
@@ -263,7 +286,13 @@ impl StepRunner {
             (false, _) => config.reward.failure,
         };
         ChildOutcome {
-            status: if ok { ChildStatus::Ok } else if status == ChildStatus::Ok { ChildStatus::Failed } else { status },
+            status: if ok {
+                ChildStatus::Ok
+            } else if status == ChildStatus::Ok {
+                ChildStatus::Failed
+            } else {
+                status
+            },
             reward,
             metric: ok.then_some(f.metric),
             epochs: run.epochs,
@@ -272,7 +301,10 @@ impl StepRunner {
             message: if ok {
                 None
             } else {
-                Some(f.message.unwrap_or_else(|| "the child reported a non-finite metric".into()))
+                Some(
+                    f.message
+                        .unwrap_or_else(|| "the child reported a non-finite metric".into()),
+                )
             },
         }
     }
@@ -282,7 +314,8 @@ impl ChildRunner for StepRunner {
     fn run(&mut self, spec: &ChildSpec, slot: &Slot, progress: &mut dyn Progress) -> ChildOutcome {
         let launcher = &self.launcher;
         let config = launcher.config();
-        let failure = |m: String| ChildOutcome::failure(ChildStatus::Failed, config.reward.failure, m);
+        let failure =
+            |m: String| ChildOutcome::failure(ChildStatus::Failed, config.reward.failure, m);
         let dir = launcher.steps_dir();
         let path = dir.join(format!("child-{}.json", spec.id));
         let device = match slot.device {
@@ -291,7 +324,10 @@ impl ChildRunner for StepRunner {
         };
         let file = ChildFile::new(spec.clone(), config.clone(), device, Some(slot.threads));
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| file.write(&path)) {
-            return failure(format!("cannot write the child file {}: {e}", path.display()));
+            return failure(format!(
+                "cannot write the child file {}: {e}",
+                path.display()
+            ));
         }
         let argv = launcher.wrap_named(
             &format!("nas-child-{}", spec.id),
@@ -319,7 +355,9 @@ impl ChildRunner for StepRunner {
                     o.seconds = started.elapsed().as_secs_f64();
                     break o;
                 }
-                StepEnd::Launch(why) if launch_failures.len() < retries && !progress.cancelled() => {
+                StepEnd::Launch(why)
+                    if launch_failures.len() < retries && !progress.cancelled() =>
+                {
                     launcher.count_retry();
                     launch_failures.push(why);
                 }

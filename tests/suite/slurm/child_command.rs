@@ -33,7 +33,11 @@ fn run_child(dir: &Path, config: &Config, spec: &ChildSpec) -> (Option<i32>, Vec
         .expect("write child file");
     let o = nas().arg("child").arg(&path).output().expect("run");
     let (out, err) = text(&o);
-    (o.status.code(), out.lines().map(protocol::parse).collect(), format!("{out}\n{err}"))
+    (
+        o.status.code(),
+        out.lines().map(protocol::parse).collect(),
+        format!("{out}\n{err}"),
+    )
 }
 
 fn last_final(lines: &[Line]) -> &protocol::Final {
@@ -52,7 +56,12 @@ fn a_synthetic_child_prints_its_epoch_and_final_lines() {
     assert_eq!(code, Some(0), "{all}");
     let space = SearchSpace::from_config(&config).expect("space");
     let want = nas_actor::synthetic::reward(&space, &s.arch, config.experiment.seed);
-    assert!(lines.iter().any(|l| matches!(l, Line::Epoch(m) if m.epoch == 1 && m.val_metric == want)), "{all}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| matches!(l, Line::Epoch(m) if m.epoch == 1 && m.val_metric == want)),
+        "{all}"
+    );
     let f = last_final(&lines);
     assert_eq!((f.metric, f.reward), (want, Some(want)), "{all}");
     assert_eq!(f.status, Some(nas_actor::child::ChildStatus::Ok));
@@ -82,7 +91,11 @@ fn a_file_that_is_not_a_child_file_is_bad_input() {
     let o = nas().arg("child").arg(&path).output().expect("run");
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("not a child file"), "{:?}", text(&o));
-    let o = nas().arg("child").arg(tmp.path().join("missing.json")).output().expect("run");
+    let o = nas()
+        .arg("child")
+        .arg(tmp.path().join("missing.json"))
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -102,7 +115,10 @@ fn a_tiny_tch_child_trains_on_real_ptb_and_reports_each_epoch() {
         .collect();
     assert_eq!(epochs, vec![1, 2], "{all}");
     let f = last_final(&lines);
-    assert!(f.metric.is_finite() && f.metric > 1.0, "a perplexity: {all}");
+    assert!(
+        f.metric.is_finite() && f.metric > 1.0,
+        "a perplexity: {all}"
+    );
     assert!(f.params.is_some_and(|p| p > 0), "{all}");
     assert!(f.reward.is_some_and(|r| r > 0.0), "{all}");
 }

@@ -52,7 +52,10 @@ fn free_port() -> u16 {
 }
 
 fn short_hostname() -> String {
-    let out = Command::new("hostname").arg("-s").output().expect("hostname");
+    let out = Command::new("hostname")
+        .arg("-s")
+        .output()
+        .expect("hostname");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -62,18 +65,27 @@ impl Cluster {
     #[track_caller]
     pub fn start(shape: Shape) -> Option<Cluster> {
         let root = unsafe { libc::geteuid() } == 0;
-        let missing: Vec<&str> = ["munged", "slurmctld", "slurmd", "srun", "sbatch", "scontrol"]
-            .into_iter()
-            .filter(|p| program(p).is_none())
-            .collect();
+        let missing: Vec<&str> = [
+            "munged",
+            "slurmctld",
+            "slurmd",
+            "srun",
+            "sbatch",
+            "scontrol",
+        ]
+        .into_iter()
+        .filter(|p| program(p).is_none())
+        .collect();
         if !require(
             missing.is_empty(),
             &format!(
                 "Slurm is not installed (missing {}): run scripts/setup.sh as root",
                 missing.join(", ")
             ),
-        ) || !require(root, "a local Slurm cluster needs root (munged, slurmd, device nodes)")
-        {
+        ) || !require(
+            root,
+            "a local Slurm cluster needs root (munged, slurmd, device nodes)",
+        ) {
             return None;
         }
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,21 +118,33 @@ impl Cluster {
         for sub in ["state", "spool", "log"] {
             std::fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
-        let key: Vec<u8> = (0..1024).map(|i| (i * 7919 % 251) as u8 ^ std::process::id() as u8).collect();
+        let key: Vec<u8> = (0..1024)
+            .map(|i| (i * 7919 % 251) as u8 ^ std::process::id() as u8)
+            .collect();
         let key_path = d.join("munge.key");
         std::fs::write(&key_path, key).expect("munge key");
         std::os::unix::fs::PermissionsExt::set_mode(
             &mut std::fs::metadata(&key_path).expect("key").permissions(),
             0o400,
         );
-        std::fs::set_permissions(&key_path, std::os::unix::fs::PermissionsExt::from_mode(0o400))
-            .expect("chmod key");
+        std::fs::set_permissions(
+            &key_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o400),
+        )
+        .expect("chmod key");
         for g in 0..self.shape.gpus {
             let p = d.join(format!("gpu{g}"));
             let c = std::ffi::CString::new(p.display().to_string()).expect("path");
             // A character device like /dev/null: slurmd accepts only devices as GPU files.
-            let made = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
-            assert_eq!(made, 0, "mknod {}: {}", p.display(), std::io::Error::last_os_error());
+            let made =
+                unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+            assert_eq!(
+                made,
+                0,
+                "mknod {}: {}",
+                p.display(),
+                std::io::Error::last_os_error()
+            );
         }
         let host = short_hostname();
         let (ctld, slurmd) = (free_port(), free_port());
@@ -201,7 +225,10 @@ impl Cluster {
         while !ready(self) {
             for (name, child) in &mut self.daemons {
                 if let Ok(Some(s)) = child.try_wait() {
-                    panic!("{name} exited ({s}) while waiting for {what}:\n{}", self_logs(self.dir.path()));
+                    panic!(
+                        "{name} exited ({s}) while waiting for {what}:\n{}",
+                        self_logs(self.dir.path())
+                    );
                 }
             }
             if t.elapsed() > Duration::from_secs(60) {
@@ -234,7 +261,11 @@ impl Cluster {
             c.env(k, v);
         }
         let o = c.output().expect("sbatch");
-        assert!(o.status.success(), "sbatch: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "sbatch: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
 
@@ -266,8 +297,15 @@ impl Cluster {
     /// Wait until job `job` has ended; its state.
     pub fn wait_end(&self, job: &str, limit: Duration) -> String {
         self.wait_job(job, limit, |s| {
-            ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"]
-                .contains(&s)
+            [
+                "COMPLETED",
+                "FAILED",
+                "CANCELLED",
+                "TIMEOUT",
+                "NODE_FAIL",
+                "OUT_OF_MEMORY",
+            ]
+            .contains(&s)
         })
     }
 }
@@ -279,7 +317,10 @@ fn self_logs(dir: &Path) -> String {
         .map(|f| {
             let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(15).collect();
-            format!("--- {f}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+            format!(
+                "--- {f}\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -289,7 +330,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         // Jobs first (their steps end with them), then the daemons this
         // cluster started, in reverse order, by pid.
-        let _ = self.command("scancel").args(["--full", "--user=root"]).output();
+        let _ = self
+            .command("scancel")
+            .args(["--full", "--user=root"])
+            .output();
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(15) {
             let o = self.command("squeue").args(["-h", "-o", "%i"]).output();

@@ -62,8 +62,11 @@ fn cpu_children_get_the_tasks_or_the_cpus() {
     };
     let p = tasks.plan(&cpu).expect("plan");
     assert_eq!((p.max_parallel, p.cpus_per_child), (6, 2));
-    let cpus = Allocation::from_env(env(&[("SLURM_JOB_ID", "1"), ("SLURM_JOB_CPUS_PER_NODE", "8,4")]))
-        .expect("allocation");
+    let cpus = Allocation::from_env(env(&[
+        ("SLURM_JOB_ID", "1"),
+        ("SLURM_JOB_CPUS_PER_NODE", "8,4"),
+    ]))
+    .expect("allocation");
     let p = cpus
         .plan(&SlurmConfig {
             cpus_per_child: Some(3),
@@ -85,8 +88,13 @@ fn gpu_children_in_an_allocation_without_gpus_are_refused() {
 fn launcher(config: &Config) -> SlurmLauncher {
     let a = Allocation::from_env(env(&[("SLURM_JOB_ID", "5"), ("SLURM_GPUS_ON_NODE", "2")]))
         .expect("allocation");
-    SlurmLauncher::new(config, a, PathBuf::from("/usr/bin/srun"), PathBuf::from("/opt/nas-actor"))
-        .expect("launcher")
+    SlurmLauncher::new(
+        config,
+        a,
+        PathBuf::from("/usr/bin/srun"),
+        PathBuf::from("/opt/nas-actor"),
+    )
+    .expect("launcher")
 }
 
 #[test]
@@ -100,14 +108,32 @@ fn a_step_is_srun_exact_with_the_childs_shape_and_reports_where_it_runs() {
     let argv = l.wrap(&l.slots()[1], vec!["train.py".into(), "--fast".into()]);
     let at = argv.iter().position(|a| a == "--").expect("--");
     let opts = &argv[..at];
-    for want in ["/usr/bin/srun", "--exact", "-N1", "-n1", "--gres=gpu:1", "--cpus-per-task=1", "--kill-on-bad-exit=1", "--mem=4G", "--time=10", "--job-name=nas-slurm-1"] {
-        assert!(opts.contains(&want.to_string()), "{want} missing in {opts:?}");
+    for want in [
+        "/usr/bin/srun",
+        "--exact",
+        "-N1",
+        "-n1",
+        "--gres=gpu:1",
+        "--cpus-per-task=1",
+        "--kill-on-bad-exit=1",
+        "--mem=4G",
+        "--time=10",
+        "--job-name=nas-slurm-1",
+    ] {
+        assert!(
+            opts.contains(&want.to_string()),
+            "{want} missing in {opts:?}"
+        );
     }
     assert_eq!(&argv[argv.len() - 2..], ["train.py", "--fast"]);
-    assert!(argv[at + 1..].iter().any(|a| a.contains("SLURMD_NODENAME") && a.contains("CUDA_VISIBLE_DEVICES")));
+    assert!(argv[at + 1..]
+        .iter()
+        .any(|a| a.contains("SLURMD_NODENAME") && a.contains("CUDA_VISIBLE_DEVICES")));
     c.launcher.slurm.gpus_per_child = 0;
     let cpu = launcher(&c);
-    assert!(cpu.wrap(&cpu.slots()[0], vec!["x".into()]).contains(&"--gres=none".to_string()));
+    assert!(cpu
+        .wrap(&cpu.slots()[0], vec!["x".into()])
+        .contains(&"--gres=none".to_string()));
 }
 
 #[test]
@@ -128,7 +154,10 @@ fn the_threads_launcher_leaves_argv_alone_and_slurm_sets_the_gpus() {
 fn protocol_lines_parse_including_python_non_finite_numbers() {
     assert_eq!(
         protocol::parse(r#"{"node": "n1", "gpus": "3"}"#),
-        Line::Placement(Placement { node: "n1".into(), gpus: "3".into() })
+        Line::Placement(Placement {
+            node: "n1".into(),
+            gpus: "3".into()
+        })
     );
     match protocol::parse(r#"{"epoch": 2, "metric": 91.5, "train_loss": 4.5}"#) {
         Line::Epoch(m) => assert_eq!((m.epoch, m.val_metric, m.train_loss), (2, 91.5, 4.5)),
@@ -158,7 +187,10 @@ fn protocol_lines_parse_including_python_non_finite_numbers() {
 
 fn step(code: i32, stderr: &[&str], placed: bool, last: bool) -> StepRun {
     StepRun {
-        placement: placed.then(|| Placement { node: "n".into(), gpus: "0".into() }),
+        placement: placed.then(|| Placement {
+            node: "n".into(),
+            gpus: "0".into(),
+        }),
         last: last.then(|| protocol::Final {
             metric: 1.0,
             reward: Some(1.0),
@@ -175,15 +207,54 @@ fn step(code: i32, stderr: &[&str], placed: bool, last: bool) -> StepRun {
 #[test]
 fn launch_failures_are_told_from_child_failures() {
     assert_eq!(classify(&step(0, &[], true, true)), StepEnd::Finished);
-    let refused = step(1, &["srun: error: Unable to create step for job 3: Invalid generic resource"], false, false);
-    assert!(matches!(classify(&refused), StepEnd::Launch(m) if m.contains("Unable to create step")));
-    let node = step(1, &["srun: error: *** STEP 3.1 ON n CANCELLED AT 2026 DUE TO NODE FAILURE ***"], true, false);
+    let refused = step(
+        1,
+        &["srun: error: Unable to create step for job 3: Invalid generic resource"],
+        false,
+        false,
+    );
+    assert!(
+        matches!(classify(&refused), StepEnd::Launch(m) if m.contains("Unable to create step"))
+    );
+    let node = step(
+        1,
+        &["srun: error: *** STEP 3.1 ON n CANCELLED AT 2026 DUE TO NODE FAILURE ***"],
+        true,
+        false,
+    );
     assert!(matches!(classify(&node), StepEnd::Launch(m) if m.contains("node failure")));
     let cases = [
-        (step(137, &["slurmstepd-n: error: *** STEP 3.0 ON n CANCELLED AT 2026-12-01T22:57:44 ***"], true, false), "cancelled"),
-        (step(0, &["slurmstepd: error: *** STEP 3.0 ON n CANCELLED AT 2026 DUE TO TIME LIMIT ***"], true, false), "time limit"),
-        (step(137, &["slurmstepd: error: Detected 1 oom-kill event(s) in StepId=3.0"], true, false), "out of memory"),
-        (step(3, &["Traceback: boom"], true, false), "code 3: Traceback: boom"),
+        (
+            step(
+                137,
+                &["slurmstepd-n: error: *** STEP 3.0 ON n CANCELLED AT 2026-12-01T22:57:44 ***"],
+                true,
+                false,
+            ),
+            "cancelled",
+        ),
+        (
+            step(
+                0,
+                &["slurmstepd: error: *** STEP 3.0 ON n CANCELLED AT 2026 DUE TO TIME LIMIT ***"],
+                true,
+                false,
+            ),
+            "time limit",
+        ),
+        (
+            step(
+                137,
+                &["slurmstepd: error: Detected 1 oom-kill event(s) in StepId=3.0"],
+                true,
+                false,
+            ),
+            "out of memory",
+        ),
+        (
+            step(3, &["Traceback: boom"], true, false),
+            "code 3: Traceback: boom",
+        ),
         (step(137, &[], true, false), "signal 9"),
         (step(0, &[], true, false), "without a final result line"),
     ];
@@ -250,9 +321,18 @@ fn a_slurm_run_outside_an_allocation_or_without_srun_stops_before_anything() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
     let path = write_config(tmp.path(), "s", &slurm_config(&out, 4, 2, 0.0));
-    let o = nas().arg("run").arg(&path).env_remove("SLURM_JOB_ID").output().expect("run");
+    let o = nas()
+        .arg("run")
+        .arg(&path)
+        .env_remove("SLURM_JOB_ID")
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(text(&o).1.contains("SLURM_JOB_ID is not set"), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("SLURM_JOB_ID is not set"),
+        "{:?}",
+        text(&o)
+    );
     let o = nas()
         .arg("run")
         .arg(&path)
@@ -262,6 +342,10 @@ fn a_slurm_run_outside_an_allocation_or_without_srun_stops_before_anything() {
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(text(&o).1.contains("srun, which is not on the PATH"), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("srun, which is not on the PATH"),
+        "{:?}",
+        text(&o)
+    );
     assert!(!out.exists(), "nothing is created before the checks pass");
 }
