@@ -85,7 +85,6 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
             .stopping_on(&shared.stop)
             .placed_to(&mut placed);
         let outcome = runner.run(spec, slot, &mut progress);
-        drop(progress);
         shared
             .busy_ns
             .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);

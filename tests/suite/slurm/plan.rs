@@ -191,7 +191,7 @@ fn step(code: i32, stderr: &[&str], placed: bool, last: bool) -> StepRun {
             node: "n".into(),
             gpus: "0".into(),
         }),
-        last: last.then(|| protocol::Final {
+        last: last.then_some(protocol::Final {
             metric: 1.0,
             reward: Some(1.0),
             params: None,
