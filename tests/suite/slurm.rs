@@ -7,6 +7,7 @@
 
 mod bench;
 mod child_command;
+mod fake_srun;
 pub mod cluster;
 mod plan;
 mod search;
