@@ -136,8 +136,8 @@ fn run(
             let mut message = e.to_string();
             if usr1.received() {
                 message = format!("SIGUSR1: {message}");
-                if let Some(requeued) = super::signals::requeue_slurm_job() {
-                    message = format!("{message}\n{requeued}");
+                if let Some(warning) = super::signals::requeue_slurm_job() {
+                    message = format!("{message}\n{warning}");
                 }
             }
             Err(CliError { code: 130, message })

@@ -61,18 +61,23 @@ pub fn on_usr1(interrupter: Interrupter) -> Usr1 {
     Usr1 { seen }
 }
 
-/// Inside a Slurm job: requeue it (the checkpoint is written), and say so.
+/// Inside a Slurm job: requeue it (the checkpoint is written). The notice
+/// comes first: Slurm ends this process as it requeues the job. Returns a
+/// warning when the job could not be requeued.
 pub fn requeue_slurm_job() -> Option<String> {
     let job = std::env::var("SLURM_JOB_ID").ok()?;
+    eprintln!(
+        "requeueing Slurm job {job}: when it starts again it resumes this run (--auto-resume)"
+    );
     let done = Command::new("scontrol").args(["requeue", &job]).output();
-    Some(match done {
-        Ok(o) if o.status.success() => format!(
-            "requeued Slurm job {job}: when it starts again it resumes this run (--auto-resume)"
-        ),
-        Ok(o) => format!(
+    match done {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
             "warning: `scontrol requeue {job}` failed ({}): submit the job again to resume",
             String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => format!("warning: cannot run scontrol to requeue job {job} ({e}): submit the job again to resume"),
-    })
+        )),
+        Err(e) => Some(format!(
+            "warning: cannot run scontrol to requeue job {job} ({e}): submit the job again to resume"
+        )),
+    }
 }

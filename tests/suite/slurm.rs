@@ -7,8 +7,8 @@
 
 mod bench;
 mod child_command;
-mod fake_srun;
 pub mod cluster;
+mod fake_srun;
 mod plan;
 mod search;
 

@@ -1,7 +1,8 @@
 //! A one-node Slurm cluster on localhost for the tests, in a temporary
 //! directory: its own munge key and socket, `slurm.conf` and `gres.conf`
 //! (GPUs as `gres` on dummy character devices), unique ports, state in the
-//! directory. munged, slurmctld and slurmd run in the foreground as this
+//! directory, and job credentials that expire after 5 s (so that a requeued
+//! job starts again after 5 s, not Slurm's default 120 s). munged, slurmctld and slurmd run in the foreground as this
 //! process's children; [`Cluster`]'s `Drop` cancels what is left of the
 //! cluster's jobs and stops exactly those three processes, by pid, whatever
 //! the test's outcome. Clusters are started one at a time (a lock).
@@ -159,7 +160,7 @@ impl Cluster {
              SlurmctldHost={host}(127.0.0.1)\n\
              SlurmctldPort={ctld}\nSlurmdPort={slurmd}\n\
              SlurmUser=root\nSlurmdUser=root\n\
-             AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket={d}/munge.sock\n\
+             AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket={d}/munge.sock,cred_expire=5\n\
              StateSaveLocation={d}/state\nSlurmdSpoolDir={d}/spool\n\
              SlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\n\
              SlurmctldLogFile={d}/log/slurmctld.log\nSlurmdLogFile={d}/log/slurmd.log\n\
@@ -167,7 +168,7 @@ impl Cluster {
              SelectType=select/cons_tres\nSelectTypeParameters=CR_Core_Memory\n\
              SlurmdParameters=config_overrides\n\
              JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n\
-             MpiDefault=none\nReturnToService=2\nSchedulerType=sched/builtin\n\
+             MpiDefault=none\nReturnToService=2\nSchedulerType=sched/builtin\nSchedulerParameters=sched_interval=1\n\
              KillWait=5\nMinJobAge=600\n\
              GresTypes=gpu\n\
              NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=64000{gres} State=UNKNOWN\n\
@@ -310,13 +311,20 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The tails of the daemons' logs, for a failure message.
+    pub fn logs(&self) -> String {
+        self_logs(self.path())
+    }
+}
+
 /// The tails of the daemons' logs, for a failure message.
 fn self_logs(dir: &Path) -> String {
     ["log/slurmctld.log", "log/slurmd.log", "log/munged.out"]
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            let tail: Vec<&str> = text.lines().rev().take(25).collect();
             format!(
                 "--- {f}\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")

@@ -30,7 +30,11 @@ SLURMD_NODENAME=fake CUDA_VISIBLE_DEVICES=0 exec "$@"
 "#;
 
 /// Run a synthetic search of `budget` children with `retries` under the fake srun.
-fn search(dir: &Path, budget: usize, retries: usize) -> (Vec<ChildRecord>, serde_json::Value, String) {
+fn search(
+    dir: &Path,
+    budget: usize,
+    retries: usize,
+) -> (Vec<ChildRecord>, serde_json::Value, String) {
     let bin = dir.join("bin");
     let state = dir.join("state");
     std::fs::create_dir_all(&bin).expect("mkdir");
@@ -73,7 +77,10 @@ fn a_step_that_could_not_launch_is_launched_again_and_counted() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (records, summary, all) = search(tmp.path(), 4, 2);
     assert_eq!(records.len(), 4, "{all}");
-    let ran = records.iter().filter(|r| r.status != ChildStatus::Cached).count();
+    let ran = records
+        .iter()
+        .filter(|r| r.status != ChildStatus::Cached)
+        .count();
     for r in &records {
         assert_ne!(r.status, ChildStatus::Failed, "{r:?}");
     }
@@ -82,7 +89,10 @@ fn a_step_that_could_not_launch_is_launched_again_and_counted() {
         assert_eq!((p.node.as_str(), p.gpus.as_str()), ("fake", "0"));
     }
     assert_eq!(summary["launch_retries"], ran, "{all}");
-    assert!(all.contains(&format!("{ran} step launch(es) retried")), "{all}");
+    assert!(
+        all.contains(&format!("{ran} step launch(es) retried")),
+        "{all}"
+    );
 }
 
 #[test]
@@ -93,7 +103,10 @@ fn past_its_retries_a_child_that_could_not_launch_is_recorded_failed_with_the_re
     for r in records.iter().filter(|r| r.status != ChildStatus::Cached) {
         assert_eq!(r.status, ChildStatus::Failed, "{r:?}");
         let why = r.message.as_deref().unwrap_or_default();
-        assert!(why.contains("could not run") && why.contains("Unable to create step"), "{why}");
+        assert!(
+            why.contains("could not run") && why.contains("Unable to create step"),
+            "{why}"
+        );
     }
     assert_eq!(summary["launch_retries"], 0);
 }
