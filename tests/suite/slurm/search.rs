@@ -143,6 +143,28 @@ fn synthetic_children_run_as_steps_on_distinct_gpus_within_the_slots() {
 }
 
 #[test]
+fn cpu_children_run_as_steps_without_gpus() {
+    let Some(cluster) = Cluster::start(Shape { cpus: 4, gpus: 2 }) else {
+        return;
+    };
+    let budget = 4;
+    let mut config = slurm_config(&cluster.path().join("run"), budget, 2, 0.0);
+    config.launcher.slurm.gpus_per_child = 0;
+    let path = write_config(cluster.path(), "cpu", &config);
+    let job = submit(&cluster, &path, &[]);
+    let state = cluster.wait_end(&job, JOB_LIMIT);
+    let out = job_output(&cluster, &config, &job);
+    assert_eq!(state, "COMPLETED", "{out}");
+    let records = records(&config);
+    assert_every_child_once(&records, budget, &out);
+    for r in records.iter().filter(|r| r.status != ChildStatus::Cached) {
+        assert_eq!(r.status, ChildStatus::Ok, "{r:?}");
+        let p = r.placement.as_ref().expect("placement");
+        assert_eq!(p.gpus, "", "a CPU step sees no GPU: {p:?}");
+    }
+}
+
+#[test]
 fn inside_an_allocation_devices_shows_the_slots_and_a_refused_step_shape_stops_the_run() {
     let Some(cluster) = Cluster::start(Shape { cpus: 4, gpus: 2 }) else {
         return;
