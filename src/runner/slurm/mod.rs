@@ -79,6 +79,10 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
 /// The shell wrapper of every step: report where it runs, then become the child.
 const PLACEMENT_WRAPPER: &str = r#"printf '{"node": "%s", "gpus": "%s"}\n' "${SLURMD_NODENAME:-$(hostname)}" "${CUDA_VISIBLE_DEVICES:-}"; exec "$@""#;
 
+/// A step without GPUs sees none, not the allocation's GPUs it inherits
+/// from the batch step's environment (they belong to other steps).
+const NO_GPUS: &str = "CUDA_VISIBLE_DEVICES=; export CUDA_VISIBLE_DEVICES; ";
+
 impl SlurmLauncher {
     /// The launcher of `config` in the allocation of this process's
     /// environment, without starting anything (`nas-actor devices`).
@@ -206,11 +210,17 @@ impl SlurmLauncher {
     /// [`SlurmLauncher::wrap`] with the step named `name` (as squeue shows it).
     pub fn wrap_named(&self, name: &str, argv: Vec<String>) -> Vec<String> {
         let mut out = self.srun_options(name);
-        out.extend(
-            ["--", "/bin/sh", "-c", PLACEMENT_WRAPPER, "nas-step"]
-                .into_iter()
-                .map(String::from),
-        );
+        let wrapper = match self.plan.gpus_per_child {
+            0 => format!("{NO_GPUS}{PLACEMENT_WRAPPER}"),
+            _ => PLACEMENT_WRAPPER.to_string(),
+        };
+        out.extend([
+            "--".into(),
+            "/bin/sh".into(),
+            "-c".into(),
+            wrapper,
+            "nas-step".into(),
+        ]);
         out.extend(argv);
         out
     }

@@ -131,9 +131,13 @@ fn a_step_is_srun_exact_with_the_childs_shape_and_reports_where_it_runs() {
         .any(|a| a.contains("SLURMD_NODENAME") && a.contains("CUDA_VISIBLE_DEVICES")));
     c.launcher.slurm.gpus_per_child = 0;
     let cpu = launcher(&c);
-    assert!(cpu
-        .wrap(&cpu.slots()[0], vec!["x".into()])
-        .contains(&"--gres=none".to_string()));
+    let argv = cpu.wrap(&cpu.slots()[0], vec!["x".into()]);
+    assert!(argv.contains(&"--gres=none".to_string()), "{argv:?}");
+    assert!(
+        argv.iter()
+            .any(|a| a.starts_with("CUDA_VISIBLE_DEVICES=; export")),
+        "a CPU step hides the allocation's GPUs: {argv:?}"
+    );
 }
 
 #[test]
