@@ -4,6 +4,8 @@
 #                      and the `treebank` package (Penn Treebank texts)
 #   data/ptb/          ptb.{train,valid,test}.txt written from `treebank`
 #   /usr/share/datasets/fashion-mnist   Debian package dataset-fashion-mnist (when root)
+#   slurmctld slurmd slurm-client munge  Debian packages for the tests on a local Slurm
+#                      cluster (when root; the tests start and stop their own daemons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +32,22 @@ if [ ! -f "$FMNIST/train-images-idx3-ubyte.gz" ]; then
       || echo "setup: could not install dataset-fashion-mnist; Fashion-MNIST checks will be skipped"
   else
     echo "setup: Fashion-MNIST missing; install it with: sudo apt-get install dataset-fashion-mnist"
+  fi
+fi
+
+SLURM_PACKAGES="slurmctld slurmd slurm-client munge"
+missing_slurm=""
+for p in $SLURM_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_slurm="$missing_slurm $p"
+done
+if [ -n "$missing_slurm" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages$missing_slurm (a local Slurm cluster for the tests)"
+    # The packages' own services are not wanted: the tests start their own daemons.
+    (RUNLEVEL=1 apt-get install -y -qq $missing_slurm >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && RUNLEVEL=1 apt-get install -y -qq $missing_slurm >/dev/null 2>&1; }) \
+      || echo "setup: could not install$missing_slurm; the Slurm tests will be skipped"
+  else
+    echo "setup: Slurm missing ($missing_slurm); the Slurm tests need root and: sudo apt-get install$missing_slurm"
   fi
 fi

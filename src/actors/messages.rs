@@ -126,6 +126,8 @@ pub struct Fatal(pub String);
 pub enum SlotEvent {
     /// Started child `child`.
     Started { slot: usize, child: u64 },
+    /// Child `child`'s process runs `at` (a Slurm step: node and GPUs).
+    Placed { slot: usize, child: u64, at: String },
     /// Training progress.
     Batch {
         slot: usize,

@@ -51,9 +51,10 @@ pub enum RunError {
     /// The children cannot be prepared: their data, their trial command (exit code 2).
     #[error("cannot prepare the children")]
     Children(#[source] crate::runner::RunnerError),
-    /// `[devices]` asks for what the machine does not have (exit code 2).
-    #[error("cannot assign the trainer slots")]
-    Devices(#[source] crate::devices::DeviceError),
+    /// The slots cannot be set up: `[devices]` asks for what the machine
+    /// does not have, or the Slurm allocation refuses the steps (exit code 2).
+    #[error("cannot set up the slots children run on")]
+    Launcher(#[source] crate::runner::launcher::LauncherError),
     /// The run directory cannot be opened or read (exit code 2).
     #[error("cannot open the run directory")]
     RunDir(#[source] crate::store::StoreError),
@@ -87,7 +88,7 @@ impl RunError {
             RunError::Input(_)
                 | RunError::Space(_)
                 | RunError::Children(_)
-                | RunError::Devices(_)
+                | RunError::Launcher(_)
                 | RunError::RunDir(_)
         )
     }
@@ -168,9 +169,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let runners = Runners::load(config.clone(), space.clone()).map_err(RunError::Children)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let launcher =
-        Arc::new(crate::runner::Launcher::for_config(&config).map_err(RunError::Devices)?);
+        Arc::new(crate::runner::Launcher::for_config(&config).map_err(RunError::Launcher)?);
     let slots = launcher.slots().to_vec();
-    let device_notice = launcher.notice().map(str::to_string);
+    let device_notice = launcher.notice();
 
     let heads = space.heads();
     let controller0 = Controller::new(&heads, &config.controller, seed);
@@ -399,6 +400,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         staleness_max: stats.as_ref().map_or(0, |s| s.staleness_max),
         interrupted: matches!(o.end, Some(RunEnd::Interrupted)),
         forced_end: o.forced_end.clone(),
+        launch_retries: launcher.launch_retries(),
     };
     let end = o.end.clone();
     drop(o);

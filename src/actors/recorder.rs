@@ -63,6 +63,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Set when the end of the run had to be forced (a bug report, not a normal end).
     pub forced_end: Option<String>,
+    /// Child launches that failed for the launcher's reasons (a Slurm step
+    /// that could not start, a failed node) and were launched again.
+    pub launch_retries: usize,
 }
 
 /// Shared counters the run set-up reads at the end.

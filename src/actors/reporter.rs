@@ -54,6 +54,8 @@ pub struct Reporter {
     gpu_line: String,
     /// Where each slot is, e.g. `child 3 epoch 2 batch 40/1327`.
     slot_text: Vec<String>,
+    /// Where each slot's current child runs (Slurm steps), once it said.
+    slot_place: Vec<String>,
     pace: Pace,
 }
 
@@ -118,6 +120,7 @@ impl Reporter {
             failures: 0,
             gpu_line: String::new(),
             slot_text: vec!["idle".to_string(); slots_len],
+            slot_place: vec![String::new(); slots_len],
             pace: Pace::new(labels, None),
         }
     }
@@ -265,8 +268,23 @@ impl Handler<SlotEvent> for Reporter {
     type Result = ();
     /// Show where a slot is (started, batch progress, idle, retired).
     fn handle(&mut self, msg: SlotEvent, _: &mut Context<Self>) {
+        let place = |r: &Reporter, slot: usize| match r.slot_place.get(slot) {
+            Some(p) if !p.is_empty() => format!("  on {p}"),
+            _ => String::new(),
+        };
         let (slot, text) = match msg {
-            SlotEvent::Started { slot, child } => (slot, format!("child {child} starting")),
+            SlotEvent::Started { slot, child } => {
+                if let Some(p) = self.slot_place.get_mut(slot) {
+                    p.clear();
+                }
+                (slot, format!("child {child} starting"))
+            }
+            SlotEvent::Placed { slot, child, at } => {
+                if let Some(p) = self.slot_place.get_mut(slot) {
+                    p.clone_from(&at);
+                }
+                (slot, format!("child {child} running on {at}"))
+            }
             SlotEvent::Batch {
                 slot,
                 child,
@@ -283,7 +301,8 @@ impl Handler<SlotEvent> for Reporter {
                 (
                     slot,
                     format!(
-                        "child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"
+                        "child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}{}",
+                        place(self, slot)
                     ),
                 )
             }

@@ -16,7 +16,7 @@ use crossbeam_channel::Receiver;
 use super::messages::{ChildFinished, Fatal, Notice, SlotEvent};
 use super::recorder::{unix_now, Job, Recorder};
 use super::reporter::Reporter;
-use crate::child::ChildStatus;
+use crate::child::{ChildStatus, Placement};
 use crate::devices::Slot;
 use crate::runner::pool::{self, Flow, SlotWorker, Throttled};
 use crate::runner::{ChildRunner, Launcher, Runners};
@@ -79,10 +79,20 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
                 metric: m.val_metric,
             })
         };
+        let mut placement = None;
+        let mut placed = |p: &Placement| {
+            placement = Some(p.clone());
+            shared.reporter.do_send(SlotEvent::Placed {
+                slot: slot.id,
+                child: spec.id,
+                at: p.to_string(),
+            });
+        };
         let mut progress = Throttled::new(&mut sink)
             .from_now()
             .with_epochs(&mut epochs)
-            .stopping_on(&shared.stop);
+            .stopping_on(&shared.stop)
+            .placed_to(&mut placed);
         let outcome = runner.run(spec, slot, &mut progress);
         shared
             .busy_ns
@@ -96,7 +106,8 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
             0
         };
         let seconds = outcome.seconds.max(t0.elapsed().as_secs_f64());
-        let record = ChildRecord::new(spec.clone(), outcome, slot.label.clone(), started, seconds);
+        let record = ChildRecord::new(spec.clone(), outcome, slot.label.clone(), started, seconds)
+            .placed(placement);
         shared.recorder.do_send(ChildFinished {
             record,
             reply: job.child.reply,
@@ -144,7 +155,7 @@ pub fn spawn(
     jobs: Receiver<Job>,
     shared: TrainerShared,
 ) -> std::io::Result<JoinHandle<()>> {
-    let runner = shared.runners.for_slot();
+    let runner = shared.launcher.runner(&shared.runners);
     let trainer = Trainer {
         shared,
         failures_in_a_row: 0,

@@ -64,12 +64,33 @@ impl ChildOutcome {
     }
 }
 
+/// Where a child's process ran: the node, and the GPUs it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The host (`SLURMD_NODENAME` in a Slurm step).
+    pub node: String,
+    /// `CUDA_VISIBLE_DEVICES` of the process, as Slurm set it; empty for none.
+    pub gpus: String,
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.gpus.is_empty() {
+            write!(f, "{}", self.node)
+        } else {
+            write!(f, "{} gpu {}", self.node, self.gpus)
+        }
+    }
+}
+
 /// Progress callbacks of a child's training; every method has a no-op default.
 pub trait Progress {
     /// After each training batch.
     fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f64) {}
     /// After each epoch's validation.
     fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    /// Once the child's process says where it runs (a Slurm step: node and GPUs).
+    fn on_placed(&mut self, _placement: &Placement) {}
     /// Polled between batches; true stops the child (status failed, "cancelled").
     fn cancelled(&self) -> bool {
         false

@@ -25,7 +25,8 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             config,
             resume,
             stop_after,
-        } => run(&config, resume, stop_after),
+            auto_resume,
+        } => run(&config, resume, auto_resume, stop_after),
         Command::Sample {
             config,
             n,
@@ -40,6 +41,8 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             seed,
         } => train(&config, &arch, device.as_deref(), epochs, seed),
         Command::Devices { config } => show_devices(config.as_deref()),
+        Command::Child { spec } => super::child::child(&spec),
+        Command::SlurmScript { config } => super::slurm_script::print(&config),
         Command::Retrain {
             run_dir,
             top,
@@ -83,11 +86,18 @@ fn install_ctrl_c(interrupter: actors::Interrupter) {
     }
 }
 
-fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliError> {
+fn run(
+    path: &Path,
+    resume: bool,
+    auto_resume: bool,
+    stop_after: Option<usize>,
+) -> Result<(), CliError> {
     let config = load(path)?;
     let dir = config.experiment.output_dir.clone();
+    let resume = resume || (auto_resume && dir.exists());
     let interrupter = actors::Interrupter::new();
     install_ctrl_c(interrupter.clone());
+    let usr1 = super::signals::on_usr1(interrupter.clone());
     let options = RunOptions {
         resume,
         stop_after,
@@ -98,13 +108,17 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
     match actors::run(config, &options) {
         Ok(s) => {
             out(&format!(
-                "done: {} children ({} failed, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%",
+                "done: {} children ({} failed, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%{}",
                 s.children,
                 s.failures,
                 s.cached,
                 s.wall_seconds,
                 s.updates,
-                100.0 * s.slot_utilisation
+                100.0 * s.slot_utilisation,
+                match s.launch_retries {
+                    0 => String::new(),
+                    n => format!(", {n} step launch(es) retried"),
+                }
             ))?;
             if let Some(b) = &s.best {
                 out(&b.best_line(&metric))?;
@@ -114,7 +128,16 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
             }
             out(&format!("run directory: {}", dir.display()))
         }
-        Err(e @ RunError::Interrupted(_)) => Err(CliError::from_error(130, e)),
+        Err(e @ RunError::Interrupted(_)) => {
+            let mut error = CliError::from_error(130, e);
+            if usr1.received() {
+                error.message = format!("SIGUSR1: {}", error.message);
+                if let Some(warning) = super::signals::requeue_slurm_job() {
+                    error = error.hint(warning);
+                }
+            }
+            Err(error)
+        }
         Err(e) if e.is_input() => Err(CliError::from_error(2, e)),
         Err(e) => Err(CliError::from_error(1, e).hint(format!(
             "the last checkpoint in {} is intact; fix the cause and continue with --resume",
@@ -330,6 +353,32 @@ fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
     ))?;
     if let Some(p) = path {
         let config = load(p)?;
+        if config.launcher.kind == crate::config::LauncherKind::Slurm {
+            let slurm = crate::runner::slurm::SlurmLauncher::from_env(&config)
+                .map_err(|e| CliError::from_error(2, e))?;
+            out(&slurm.notice())?;
+            out(&format!(
+                "{}: {} slot(s), each a job step: {}",
+                p.display(),
+                slurm.slots().len(),
+                slurm
+                    .wrap_named(
+                        "nas-child-ID",
+                        vec!["nas-actor".into(), "child".into(), "FILE".into()]
+                    )
+                    .into_iter()
+                    .take_while(|a| a != "--")
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))?;
+            for s in slurm.slots() {
+                out(&format!(
+                    "  slot {}: {} ({} CPU(s))",
+                    s.id, s.label, s.threads
+                ))?;
+            }
+            return Ok(());
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (slots, notice) = devices::assign_slots(&config.devices, &discovery, cores)
             .map_err(|e| CliError::from_error(2, e))?;

@@ -1,8 +1,11 @@
 //! The command line: subcommands, their arguments, and exit codes
 //! (0 success, 1 a run that failed while going, 2 bad input, 130 Ctrl-C).
 
+mod child;
 mod commands;
 mod post;
+mod signals;
+mod slurm_script;
 
 use std::path::PathBuf;
 
@@ -102,6 +105,10 @@ pub enum Command {
         /// Stop (as if by Ctrl-C, checkpoint written) after this many children are recorded.
         #[arg(long)]
         stop_after: Option<usize>,
+        /// Continue the run in output_dir when there is one, else start it
+        /// (what a requeued Slurm batch job does).
+        #[arg(long, conflicts_with = "resume")]
+        auto_resume: bool,
     },
     /// Print N architectures sampled by a fresh controller, as JSON lines.
     Sample {
@@ -132,6 +139,15 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Train one child from a file a Slurm run wrote (a job step's command), speaking the
+    /// trial protocol on stdout: JSON lines per epoch, then metric, reward and params.
+    Child {
+        /// The child file (spec, resolved config, device).
+        spec: PathBuf,
+    },
+    /// Print an sbatch script that runs the search of CONFIG in one allocation
+    /// (launcher.kind = "slurm"), requeued on its time limit and resumed.
+    SlurmScript { config: PathBuf },
     /// Show the GPUs NVML sees and the trainer slots a config would get.
     Devices {
         /// A config whose [devices] table to apply.

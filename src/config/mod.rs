@@ -5,13 +5,14 @@
 //! A config file has these tables: `[experiment]`, `[devices]`, `[search]`,
 //! `[controller]`, `[space.cnn]`, `[space.cell]`, `[space.custom]`, `[child]`
 //! (with `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`,
-//! `[data]`, `[retrain]` and `[launcher]`. What trains a child is
+//! `[data]`, `[retrain]` and `[launcher]` (with `[launcher.slurm]`). What trains a child is
 //! `child.backend`; where it runs is `launcher.kind`. Only `[experiment]` and `[search]` are required, and `[data]`
 //! when children are trained with tch (synthetic children read no data).
 
 mod command;
 mod data;
 mod lines;
+mod slurm;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::command::{CommandConfig, CommandReward, Goal};
 pub use self::data::{DataConfig, Dataset};
+pub use self::slurm::SlurmConfig;
 pub use crate::space::cell::{Activation, Combination};
 pub use crate::space::config::{
     CellSpaceConfig, CnnSpaceConfig, GrowthConfig, SpaceConfig, SpaceKind,
@@ -69,7 +71,10 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct LauncherConfig {
     /// `"threads"` (default): one trainer thread per device slot of `[devices]`, in this process.
+    /// `"slurm"`: each child is a Slurm job step inside the allocation the run is in.
     pub kind: LauncherKind,
+    /// `[launcher.slurm]`: the step of each child (`launcher.kind = "slurm"`).
+    pub slurm: SlurmConfig,
 }
 
 /// The launchers there are.
@@ -79,6 +84,8 @@ pub enum LauncherKind {
     /// Threads in this process, one per device slot.
     #[default]
     Threads,
+    /// One Slurm job step per child (`srun`), inside one allocation.
+    Slurm,
 }
 
 /// `[experiment]`: identity, output and budget of a run.

@@ -154,6 +154,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
         _ => validate_data(c)?,
     }
     positive("retrain.top", c.retrain.top)?;
+    super::slurm::validate(&c.launcher.slurm)?;
     Ok(())
 }
 

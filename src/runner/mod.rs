@@ -11,9 +11,14 @@
 //! landscape. [`pool`] runs a runner per slot on its own thread, for the
 //! search and for retraining alike.
 
+pub mod child_file;
 pub mod command;
 pub mod launcher;
 pub mod pool;
+pub mod process;
+pub mod protocol;
+pub mod reaper;
+pub mod slurm;
 mod synthetic;
 mod tch_runner;
 
@@ -95,6 +100,14 @@ impl Runners {
             space,
             kind,
         })
+    }
+
+    /// The checked trial command, when children are trial commands.
+    pub fn command(&self) -> Option<Arc<CommandShared>> {
+        match &self.kind {
+            Kind::Command(shared) => Some(shared.clone()),
+            _ => None,
+        }
     }
 
     /// A runner for one slot.

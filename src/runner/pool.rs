@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use super::ChildRunner;
-use crate::child::{EpochMetrics, Progress};
+use crate::child::{EpochMetrics, Placement, Progress};
 use crate::devices::Slot;
 
 /// Batch progress is forwarded at most this often per child.
@@ -47,12 +47,14 @@ pub struct Batch {
 }
 
 /// A child's [`Progress`]: batches go to `sink` at most every
-/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set.
+/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set; where its
+/// process runs goes to `placed`.
 pub struct Throttled<'a> {
     sink: &'a mut dyn FnMut(Batch),
     epochs: Option<&'a mut dyn FnMut(&EpochMetrics)>,
     stop: Option<&'a AtomicBool>,
     last: Option<Instant>,
+    placed: Option<&'a mut dyn FnMut(&Placement)>,
 }
 
 impl<'a> Throttled<'a> {
@@ -63,7 +65,14 @@ impl<'a> Throttled<'a> {
             epochs: None,
             stop: None,
             last: None,
+            placed: None,
         }
+    }
+
+    /// Tell `placed` where the child's process runs (a Slurm step's node and GPUs).
+    pub fn placed_to(mut self, placed: &'a mut dyn FnMut(&Placement)) -> Throttled<'a> {
+        self.placed = Some(placed);
+        self
     }
 
     /// The first batch is forwarded only after [`BATCH_EVERY`].
@@ -101,6 +110,12 @@ impl Progress for Throttled<'_> {
     fn on_epoch(&mut self, metrics: &EpochMetrics) {
         if let Some(sink) = &mut self.epochs {
             sink(metrics);
+        }
+    }
+
+    fn on_placed(&mut self, placement: &Placement) {
+        if let Some(p) = self.placed.as_mut() {
+            p(placement);
         }
     }
 

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::child::{ChildOutcome, ChildSpec, ChildStatus, EpochMetrics};
+use crate::child::{ChildOutcome, ChildSpec, ChildStatus, EpochMetrics, Placement};
 
 /// One finished child, as appended to `children.jsonl` before its reward is used.
 ///
@@ -41,6 +41,9 @@ pub struct ChildRecord {
     pub seconds: f64,
     /// Why it diverged or failed.
     pub message: Option<String>,
+    /// Where its process ran (a Slurm step: node and GPUs), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 impl ChildRecord {
@@ -74,7 +77,14 @@ impl ChildRecord {
             started,
             seconds,
             message,
+            placement: None,
         }
+    }
+
+    /// The record, with where its process ran.
+    pub fn placed(mut self, placement: Option<Placement>) -> ChildRecord {
+        self.placement = placement;
+        self
     }
 
     /// One line for a person: `best: child ID reward R (accuracy 91.20%): ARCH`.

@@ -10,7 +10,13 @@ use crate::common::root;
 
 #[test]
 fn shipped_configs_parse() {
-    for name in ["ptb", "cifar10", "quickstart", "fashion_mnist"] {
+    for name in [
+        "ptb",
+        "cifar10",
+        "quickstart",
+        "fashion_mnist",
+        "slurm_quickstart",
+    ] {
         let path = root().join("configs").join(format!("{name}.toml"));
         let c = Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(c.experiment.name, name);

@@ -14,6 +14,7 @@ mod end_of_run;
 mod orchestrator;
 mod post;
 mod reliability;
+mod slurm;
 mod space;
 mod space_declared;
 mod space_toy;

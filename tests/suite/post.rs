@@ -180,6 +180,7 @@ pub fn hand_written_run(config: &Config, n: usize) -> PathBuf {
             started: 0.0,
             seconds: 1.0,
             message: failed.then(|| "out of memory".to_string()),
+            placement: None,
         })
         .expect("append child");
         id += 1;

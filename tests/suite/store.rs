@@ -79,6 +79,7 @@ pub(crate) fn record(id: u64, reward: f64, status: ChildStatus, filters: usize) 
         started: 1_700_000_000.5,
         seconds: 2.0,
         message: None,
+        placement: None,
     }
 }
 

@@ -78,7 +78,7 @@ fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
 /// is missing when run outside nas-actor.
 #[test]
 fn the_python_helper_speaks_the_protocol() {
-    use nas_actor::runner::command::protocol::{parse, Line, Report};
+    use nas_actor::runner::protocol::{parse, Final, Line};
     let Some(python) = common::require_python() else {
         return;
     };
@@ -114,37 +114,36 @@ trial.final(0.75, reward=0.5, params=123)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<Line> = stdout.lines().map(parse).collect();
-    assert_eq!(lines[0], Line::Other, "{stdout}");
+    assert_eq!(lines[0], Line::Log, "{stdout}");
     assert!(stdout.starts_with("training 3 4 99 7\n"), "{stdout}");
     assert_eq!(
         lines[1],
-        Line::Report(Report::Batch {
+        Line::Batch {
             epoch: 1,
             batch: 5,
             batches: 10,
-            loss: Some(2.5)
-        })
+            loss: 2.5
+        }
     );
-    assert_eq!(
-        lines[2],
-        Line::Report(Report::Epoch {
-            epoch: 1,
-            metric: 0.5,
-            train_loss: Some(1.25),
-            val_loss: None,
-            seconds: None
-        })
-    );
+    match &lines[2] {
+        Line::Epoch(m) => {
+            assert_eq!((m.epoch, m.val_metric, m.train_loss), (1, 0.5, 1.25));
+            assert!(m.val_loss.is_nan() && m.seconds.is_nan(), "not reported");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(
-        matches!(lines[3], Line::Report(Report::Epoch { epoch: 2, metric, .. }) if metric.is_nan()),
+        matches!(&lines[3], Line::Epoch(m) if m.epoch == 2 && m.val_metric.is_nan()),
         "{stdout}"
     );
     assert_eq!(
         lines[4],
-        Line::Report(Report::Final {
+        Line::Final(Final {
             metric: 0.75,
             reward: Some(0.5),
-            params: Some(123)
+            params: Some(123),
+            status: None,
+            message: None
         })
     );
     // Outside nas-actor, without an architecture file: a clear error.
