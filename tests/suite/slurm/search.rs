@@ -337,3 +337,60 @@ fn a_batch_job_signalled_before_its_time_limit_requeues_and_resumes_to_its_budge
         "nothing recorded is lost or changed"
     );
 }
+
+/// A user's trial command through Slurm: each child one job step on the
+/// GPU Slurm gives it (its `CUDA_VISIBLE_DEVICES` is Slurm's, not set by
+/// nas-actor), recorded with where it ran, its log kept.
+#[test]
+fn a_trial_command_runs_as_job_steps() {
+    let Some(cluster) = Cluster::start(Shape { cpus: 4, gpus: 2 }) else {
+        return;
+    };
+    let budget = 6;
+    let dir = cluster.path();
+    let trial = dir.join("trial.sh");
+    std::fs::write(
+        &trial,
+        "#!/bin/sh\necho \"gpu=[$CUDA_VISIBLE_DEVICES] step=$SLURM_STEP_ID\" > \"$NAS_OUTPUT_DIR/seen\"\n\
+         echo \"training child $NAS_CHILD_ID\"\nsleep 0.2\n\
+         echo '{\"epoch\": 1, \"metric\": 0.25}'\necho '{\"metric\": 0.5}'\n",
+    )
+    .expect("trial");
+    std::fs::set_permissions(&trial, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut config = slurm_config(&dir.join("run"), budget, 2, 0.0);
+    config.child.backend = nas_actor::config::Backend::Command;
+    config.child.command.argv = vec![trial.display().to_string()];
+    config.child.command.workdir = Some(dir.to_path_buf());
+    let path = write_config(dir, "trial", &config);
+    let job = submit(&cluster, &path, &[]);
+    let state = cluster.wait_end(&job, JOB_LIMIT);
+    let out = job_output(&cluster, &config, &job);
+    assert_eq!(state, "COMPLETED", "{out}");
+    let records = records(&config);
+    assert_every_child_once(&records, budget, &out);
+    for r in records.iter().filter(|r| r.status != ChildStatus::Cached) {
+        assert_eq!(r.status, ChildStatus::Ok, "{r:?}\n{out}");
+        assert_eq!((r.metric, r.epochs.len()), (Some(0.5), 1));
+        let p = r.placement.as_ref().expect("the step said where it ran");
+        assert!(["0", "1"].contains(&p.gpus.as_str()), "{p:?}");
+        let child = config
+            .experiment
+            .output_dir
+            .join(format!("children/{}", r.spec.id));
+        let seen = std::fs::read_to_string(child.join("seen")).expect("seen");
+        assert!(
+            seen.starts_with(&format!("gpu=[{}] step=", p.gpus)),
+            "{seen} vs {p:?}"
+        );
+        assert!(
+            !seen.trim_end().ends_with("step="),
+            "ran inside a step: {seen}"
+        );
+        let log = std::fs::read_to_string(child.join("trial.log")).expect("trial.log");
+        assert!(
+            log.contains(&format!("training child {}", r.spec.id)),
+            "{log}"
+        );
+    }
+}
