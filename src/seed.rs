@@ -11,3 +11,9 @@ pub fn replica(seed: u64, replica: usize) -> u64 {
 pub fn child(seed: u64, id: u64) -> u64 {
     seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
+
+/// The seed of the draws that propose child `id` under evolution.
+pub fn evolution(seed: u64, id: u64) -> u64 {
+    (seed ^ 0x0E70_1F7E_u64).wrapping_mul(0x2545_F491_4F6C_DD1D)
+        ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}

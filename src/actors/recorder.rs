@@ -25,6 +25,7 @@ use super::messages::{
 use super::param_store::{GetStats, ParamStore, StoreStats};
 use super::reporter::Reporter;
 use crate::child::{ChildOutcome, ChildStatus};
+use crate::search::Compute;
 use crate::store::{ChildRecord, RunDir};
 
 /// A job on the trainers' shared queue.
@@ -63,6 +64,8 @@ pub struct Summary {
     pub interrupted: bool,
     /// Set when the end of the run had to be forced (a bug report, not a normal end).
     pub forced_end: Option<String>,
+    /// Child-epochs run against what they would have cost without early stopping.
+    pub compute: Compute,
 }
 
 /// Shared counters the run set-up reads at the end.
@@ -76,6 +79,7 @@ pub struct Outcome {
     pub best: Option<ChildRecord>,
     /// Why the end had to be forced, if it had to.
     pub forced_end: Option<String>,
+    pub compute: Compute,
 }
 
 /// The Recorder's peers.
@@ -111,16 +115,22 @@ pub struct Recorder {
     pending: Vec<ChildRecord>,
     pending_replies: Vec<Recipient<ChildResult>>,
     flush_scheduled: bool,
+    /// What the recorded children cost (the summary's compute figures).
+    compute: Compute,
+    /// Epochs of a child that nothing stops (None: children report no epochs).
+    epochs_per_child: Option<usize>,
 }
 
 impl Recorder {
     /// A recorder over `run` for a search of `replicas` replicas and
-    /// `budget` children, with the records of a resumed run already in `previous`.
+    /// `budget` children, with the records of a resumed run already in
+    /// `previous`; children train `epochs_per_child` epochs when not stopped
+    /// (None: they report no epochs).
     pub fn new(
         run: Arc<Mutex<RunDir>>,
         previous: &[ChildRecord],
         peers: RecorderPeers,
-        (replicas, budget): (usize, usize),
+        (replicas, budget, epochs_per_child): (usize, usize, Option<usize>),
         stop: Arc<AtomicBool>,
         outcome: Arc<Mutex<Outcome>>,
     ) -> Recorder {
@@ -144,6 +154,8 @@ impl Recorder {
             pending: Vec::new(),
             pending_replies: Vec::new(),
             flush_scheduled: false,
+            compute: Compute::default(),
+            epochs_per_child,
         };
         for rec in previous {
             r.count(rec);
@@ -154,8 +166,10 @@ impl Recorder {
     /// Update counters, cache and the top list with a record; true if the top list changed.
     fn count(&mut self, rec: &ChildRecord) -> bool {
         self.done += 1;
+        self.compute.add(rec, self.epochs_per_child);
         match rec.status {
-            ChildStatus::Ok | ChildStatus::Diverged => {
+            // A stopped child's reward is reused too: trained again, the rule would judge it alike.
+            ChildStatus::Ok | ChildStatus::Diverged | ChildStatus::Stopped => {
                 self.cache.entry(rec.spec.hash.clone()).or_insert(Cached {
                     reward: rec.reward,
                     metric: rec.metric,
@@ -298,6 +312,7 @@ impl Recorder {
             o.failures = self.failures;
             o.cached = self.cached;
             o.best = self.best.first().cloned();
+            o.compute = self.compute.clone();
         }
         let store = self.store.clone();
         ctx.spawn(

@@ -35,6 +35,8 @@ pub use cell::{CellState, FastCell};
 pub use cnn::CnnChild;
 pub use init::{init_cnn_params, init_lm_params};
 pub use lm::{LmState, WordLm};
-pub use outcome::{panic_message, ChildOutcome, ChildStatus, EpochMetrics, NoProgress, Progress};
+pub use outcome::{
+    panic_message, ChildOutcome, ChildStatus, EpochMetrics, NoProgress, Progress, CANCELLED,
+};
 pub use spec::ChildSpec;
 pub use train::{param_count, train, train_keeping, ChildError};

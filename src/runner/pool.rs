@@ -5,7 +5,8 @@
 //! (started once, on the thread: a CPU slot's torch threads) and hands each
 //! job to a [`SlotWorker`], which says what a job means to its caller and
 //! where the result goes. [`Throttled`] forwards a child's progress at most
-//! every [`BATCH_EVERY`] and turns a stop flag into cancellation.
+//! every [`BATCH_EVERY`], turns a stop flag into cancellation, and hands each
+//! epoch to a judge (the median stopping rule) that may stop the child.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
@@ -46,12 +47,18 @@ pub struct Batch {
     pub loss: f64,
 }
 
+/// Judges a child's finished epoch: true stops the child.
+pub type Judge<'a> = &'a mut dyn FnMut(&EpochMetrics) -> bool;
+
 /// A child's [`Progress`]: batches go to `sink` at most every
-/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set.
+/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set, or once the
+/// judge (if any) has stopped it after an epoch.
 pub struct Throttled<'a> {
     sink: &'a mut dyn FnMut(Batch),
     stop: Option<&'a AtomicBool>,
     last: Option<Instant>,
+    judge: Option<Judge<'a>>,
+    judged_stop: bool,
 }
 
 impl<'a> Throttled<'a> {
@@ -61,7 +68,20 @@ impl<'a> Throttled<'a> {
             sink,
             stop: None,
             last: None,
+            judge: None,
+            judged_stop: false,
         }
+    }
+
+    /// After each epoch, ask `judge` whether the child should stop.
+    pub fn judged_by(mut self, judge: Judge<'a>) -> Throttled<'a> {
+        self.judge = Some(judge);
+        self
+    }
+
+    /// Whether the judge stopped the child (as opposed to the stop flag).
+    pub fn judged_stop(&self) -> bool {
+        self.judged_stop
     }
 
     /// The first batch is forwarded only after [`BATCH_EVERY`].
@@ -90,10 +110,16 @@ impl Progress for Throttled<'_> {
         }
     }
 
-    fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    fn on_epoch(&mut self, metrics: &EpochMetrics) {
+        if let Some(judge) = self.judge.as_mut() {
+            if !self.judged_stop && judge(metrics) {
+                self.judged_stop = true;
+            }
+        }
+    }
 
     fn cancelled(&self) -> bool {
-        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+        self.judged_stop || self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
     }
 }
 

@@ -17,4 +17,5 @@ mod space;
 mod space_declared;
 mod space_toy;
 mod store;
+mod strategies;
 mod tape;

@@ -1,0 +1,314 @@
+//! Tests of the search strategies beside REINFORCE and of early stopping,
+//! end to end with synthetic children: regularized evolution finds the
+//! landscape's optimum, is deterministic with one slot, and keeps its
+//! population across a stop and resume; the median rule stops children
+//! (recorded `stopped`, with their epochs), keeps its state across a resume,
+//! and the summary shows the compute it saved.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use nas_actor::actors::recorder::Summary;
+use nas_actor::actors::{run, RunError, RunOptions};
+use nas_actor::child::ChildStatus;
+use nas_actor::config::Config;
+use nas_actor::search::MedianRule;
+use nas_actor::store::ChildRecord;
+use nas_actor::task::Metric;
+
+use crate::orchestrator::{read_jsonl, synthetic_config};
+
+/// The synthetic cell search of the orchestrator's tests under evolution,
+/// with `slots` trainer slots.
+fn evolution_config(dir: &Path, budget: usize, slots: usize, extra: &str) -> Config {
+    let mut c = synthetic_config(
+        dir,
+        budget,
+        &format!("{extra}\n[search.evolution]\npopulation = 10\nsample = 3\n"),
+    );
+    c.search.strategy = nas_actor::config::Strategy::Evolution;
+    c.devices.cpu_workers = slots;
+    c
+}
+
+/// The declared space of `configs/declared_synthetic.toml` (2 global
+/// decisions, 6 layers of 3 choices and skip inputs; reward 1.0 at a known
+/// optimum) under evolution, writing into `dir`.
+fn declared_config(dir: &Path, budget: usize, slots: usize) -> Config {
+    let path = crate::common::root().join("configs/declared_synthetic.toml");
+    let mut c = Config::load(&path).expect("configs/declared_synthetic.toml");
+    c.experiment.output_dir = dir.to_path_buf();
+    c.experiment.budget = budget;
+    c.child.synthetic.delay_ms = 0.0;
+    c.devices.cpu_workers = slots;
+    c.search.strategy = nas_actor::config::Strategy::Evolution;
+    c
+}
+
+fn records(dir: &Path) -> Vec<ChildRecord> {
+    read_jsonl(&dir.join("children.jsonl"))
+}
+
+fn tokens_by_id(records: &[ChildRecord]) -> HashMap<u64, Vec<usize>> {
+    records
+        .iter()
+        .map(|r| (r.spec.id, r.spec.tokens.clone()))
+        .collect()
+}
+
+fn assert_ids(records: &[ChildRecord], budget: u64) {
+    let ids: Vec<u64> = records.iter().map(|r| r.spec.id).collect();
+    let unique: HashSet<u64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no child id twice");
+    assert_eq!(
+        unique,
+        (0..budget).collect::<HashSet<u64>>(),
+        "no child lost"
+    );
+}
+
+/// Tokens that differ in exactly one position.
+fn one_apart(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).filter(|(x, y)| x != y).count() == 1
+}
+
+#[test]
+fn evolution_reaches_the_declared_spaces_optimum_within_500_children() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    // One slot: deterministic; P = 20, S = 5 (the defaults).
+    let config = declared_config(&dir, 500, 1);
+    assert_eq!(
+        (
+            config.search.evolution.population,
+            config.search.evolution.sample
+        ),
+        (20, 5)
+    );
+    let summary = run(config, &RunOptions::default()).expect("run");
+    assert_eq!(summary.children, 500);
+    assert_eq!(summary.updates, 0, "evolution pushes no controller update");
+    let recs = records(&dir);
+    assert_ids(&recs, 500);
+    let best = recs.iter().map(|r| r.reward).fold(0.0, f64::max);
+    // Uniform sampling reaches about 0.5 in 500 children on this landscape.
+    assert!(best >= 0.9, "best reward {best:.3} after 500 children");
+}
+
+#[test]
+fn evolution_with_four_slots_records_every_child_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let summary = run(evolution_config(&dir, 120, 4, ""), &RunOptions::default()).expect("run");
+    assert_eq!(summary.children, 120);
+    assert_ids(&records(&dir), 120);
+}
+
+#[test]
+fn evolution_with_one_slot_is_deterministic_and_mutates_members_of_the_population() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(evolution_config(&a, 60, 1, ""), &RunOptions::default()).expect("run a");
+    run(evolution_config(&b, 60, 1, ""), &RunOptions::default()).expect("run b");
+    let (ra, rb) = (records(&a), records(&b));
+    assert_eq!(
+        tokens_by_id(&ra),
+        tokens_by_id(&rb),
+        "same seed, same children"
+    );
+    // One slot: the log is in id order, and every child after the first P = 10
+    // is one decision away from one of the 10 children recorded before it.
+    let ids: Vec<u64> = ra.iter().map(|r| r.spec.id).collect();
+    assert_eq!(ids, (0..60).collect::<Vec<u64>>());
+    for i in 10..ra.len() {
+        let window = &ra[i - 10..i];
+        assert!(
+            window
+                .iter()
+                .any(|p| one_apart(&p.spec.tokens, &ra[i].spec.tokens)),
+            "child {i} is no mutation of the population"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_and_resumed_evolution_keeps_its_population() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    run(evolution_config(&whole, 50, 1, ""), &RunOptions::default()).expect("whole run");
+    let stopped = run(
+        evolution_config(&parts, 50, 1, ""),
+        &RunOptions {
+            stop_after: Some(23),
+            ..RunOptions::default()
+        },
+    );
+    assert!(
+        matches!(stopped, Err(RunError::Interrupted(_))),
+        "{stopped:?}"
+    );
+    assert_eq!(records(&parts).len(), 23);
+    run(
+        evolution_config(&parts, 50, 1, ""),
+        &RunOptions {
+            resume: true,
+            ..RunOptions::default()
+        },
+    )
+    .expect("resume");
+    let recs = records(&parts);
+    assert_ids(&recs, 50);
+    // The population is rebuilt from the log: the resumed run proposes
+    // exactly the children the uninterrupted one did.
+    assert_eq!(tokens_by_id(&recs), tokens_by_id(&records(&whole)));
+}
+
+/// Synthetic children with 8-epoch learning curves, early stopping on.
+fn stopping_config(dir: &Path, budget: usize, extra: &str) -> Config {
+    let mut c = synthetic_config(
+        dir,
+        budget,
+        &format!(
+            "[child.synthetic]\nepochs = 8\n\n[search.early_stop]\nenabled = true\ngrace_epochs = 2\nmin_children = 4\n{extra}"
+        ),
+    );
+    // One slot, one proposer: the order of the reports is the order of the log.
+    c.search.strategy = nas_actor::config::Strategy::Evolution;
+    c.devices.cpu_workers = 1;
+    c
+}
+
+#[test]
+fn the_median_rule_stops_synthetic_children_and_the_summary_shows_the_compute_saved() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let config = stopping_config(&dir, 40, "");
+    let rule_cfg = config.search.early_stop.clone();
+    let summary = run(config, &RunOptions::default()).expect("run");
+    let recs = records(&dir);
+    assert_ids(&recs, 40);
+    let stopped: Vec<&ChildRecord> = recs
+        .iter()
+        .filter(|r| r.status == ChildStatus::Stopped)
+        .collect();
+    assert!(!stopped.is_empty(), "some children are stopped");
+    // Replaying the recorded curves in record order through the rule stops
+    // exactly the recorded children, at the recorded epoch.
+    let mut rule = MedianRule::new(&rule_cfg, Metric::synthetic());
+    for r in &recs {
+        if r.status == ChildStatus::Cached {
+            continue;
+        }
+        let at = r
+            .epochs
+            .iter()
+            .find(|e| rule.report(r.spec.id, e.epoch, e.val_metric))
+            .map(|e| e.epoch);
+        if r.status == ChildStatus::Stopped {
+            assert_eq!(at, Some(r.epochs.len()), "child {}", r.spec.id);
+            assert!(r.epochs.len() > 2 && r.epochs.len() < 8);
+            let best = r.epochs.iter().map(|e| e.val_metric).fold(0.0, f64::max);
+            assert_eq!(r.metric, Some(best));
+            assert_eq!(r.reward, best, "the synthetic reward rule is the identity");
+        } else {
+            assert_eq!(r.status, ChildStatus::Ok);
+            assert!(
+                at.is_none() || at == Some(8),
+                "child {} at {at:?}",
+                r.spec.id
+            );
+            assert_eq!(r.epochs.len(), 8);
+        }
+    }
+    check_compute(&summary, &dir, &recs);
+}
+
+/// The summary's (and summary.json's) compute figures against the log.
+fn check_compute(summary: &Summary, dir: &Path, recs: &[ChildRecord]) {
+    let trained: Vec<&ChildRecord> = recs
+        .iter()
+        .filter(|r| r.status != ChildStatus::Cached)
+        .collect();
+    let run: usize = trained.iter().map(|r| r.epochs.len()).sum();
+    let c = &summary.compute;
+    assert_eq!(c.trained, trained.len());
+    assert_eq!(c.child_epochs, run);
+    assert_eq!(c.child_epochs_full, 8 * trained.len());
+    assert_eq!(
+        c.stopped,
+        recs.iter()
+            .filter(|r| r.status == ChildStatus::Stopped)
+            .count()
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    assert_eq!(json["compute"]["child_epochs"], serde_json::json!(run));
+}
+
+#[test]
+fn the_median_rule_keeps_its_state_across_a_resume() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    run(stopping_config(&whole, 40, ""), &RunOptions::default()).expect("whole run");
+    let stopped = run(
+        stopping_config(&parts, 40, ""),
+        &RunOptions {
+            stop_after: Some(17),
+            ..RunOptions::default()
+        },
+    );
+    assert!(
+        matches!(stopped, Err(RunError::Interrupted(_))),
+        "{stopped:?}"
+    );
+    run(
+        stopping_config(&parts, 40, ""),
+        &RunOptions {
+            resume: true,
+            ..RunOptions::default()
+        },
+    )
+    .expect("resume");
+    let recs = records(&parts);
+    assert_ids(&recs, 40);
+    // The rule is rebuilt from the recorded epochs: the resumed run stops
+    // exactly the children the uninterrupted one did, after the same epochs.
+    let outcome = |rs: &[ChildRecord]| -> HashMap<u64, (ChildStatus, usize)> {
+        rs.iter()
+            .map(|r| (r.spec.id, (r.status, r.epochs.len())))
+            .collect()
+    };
+    assert_eq!(outcome(&recs), outcome(&records(&whole)));
+    assert_eq!(tokens_by_id(&recs), tokens_by_id(&records(&whole)));
+    assert!(recs
+        .iter()
+        .any(|r| r.spec.id >= 17 && r.status == ChildStatus::Stopped));
+}
+
+#[test]
+fn early_stopping_without_epochs_is_refused_naming_the_key() {
+    let text = r#"
+[experiment]
+name = "x"
+output_dir = "runs/x"
+budget = 4
+
+[search]
+space = "cell"
+
+[search.early_stop]
+enabled = true
+
+[child]
+backend = "synthetic"
+"#;
+    let e = Config::from_toml(text, Path::new("x.toml")).expect_err("refused");
+    let m = e.to_string();
+    assert!(
+        m.contains("search.early_stop.enabled") && m.contains("child.synthetic.epochs"),
+        "{m}"
+    );
+    assert_eq!(e.line, Some(11));
+}
