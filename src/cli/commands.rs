@@ -48,6 +48,7 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             device,
         } => super::post::retrain(&run_dir, top, config, force, device.as_deref()),
         Command::Report { run_dir } => super::post::report(&run_dir),
+        Command::Compare { run_dirs, out } => super::post::compare(&run_dirs, &out),
         Command::Export {
             run_dir,
             top,

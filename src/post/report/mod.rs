@@ -14,7 +14,7 @@
 mod choices;
 pub mod drawing;
 mod markdown;
-mod picture;
+pub(crate) mod picture;
 mod rewards;
 
 use std::path::PathBuf;
