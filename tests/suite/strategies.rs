@@ -221,6 +221,21 @@ fn the_median_rule_stops_synthetic_children_and_the_summary_shows_the_compute_sa
         }
     }
     check_compute(&summary, &dir, &recs);
+    // The report says the same.
+    let view = nas_actor::post::RunView::open(&dir).expect("view");
+    let report = nas_actor::post::report::report(&view).expect("report");
+    let c = &summary.compute;
+    let line = format!(
+        "{} child-epochs run for {} trained children, of {} without early stopping ({} stopped",
+        c.child_epochs, c.trained, c.child_epochs_full, c.stopped
+    );
+    assert!(
+        report.lines.iter().any(|l| l.contains(&line)),
+        "{:?}",
+        report.lines
+    );
+    let md = std::fs::read_to_string(dir.join("report/report.md")).expect("report.md");
+    assert!(md.contains(&line), "{md}");
 }
 
 /// The summary's (and summary.json's) compute figures against the log.
