@@ -327,3 +327,56 @@ backend = "synthetic"
     );
     assert_eq!(e.line, Some(11));
 }
+
+const MINIMAL: &str = r#"
+[experiment]
+name = "x"
+output_dir = "runs/x"
+budget = 4
+
+[search]
+space = "cell"
+
+[child]
+backend = "synthetic"
+"#;
+
+#[test]
+fn the_small_budget_preset_sets_its_values_and_explicit_keys_win() {
+    let with = |extra: &str| Config::from_toml(&format!("{MINIMAL}{extra}"), Path::new("x.toml"));
+    let c = with("\n[controller]\npreset = \"small-budget\"\n").expect("preset");
+    let k = &c.controller;
+    assert_eq!(k.temperature, Some(5.0));
+    assert_eq!(k.tanh_constant, Some(2.5));
+    assert_eq!(k.entropy_weight, 1e-4);
+    assert_eq!(k.learning_rate, Some(1e-3));
+    assert_eq!(k.baseline_decay, 0.95);
+    assert_eq!(k.grad_clip, Some(5.0));
+    let c = with(
+        "\n[controller]\npreset = \"small-budget\"\nlearning_rate = 0.01\ntemperature = 2.0\n",
+    )
+    .expect("preset with overrides");
+    assert_eq!(c.controller.learning_rate, Some(0.01));
+    assert_eq!(c.controller.temperature, Some(2.0));
+    assert_eq!(c.controller.tanh_constant, Some(2.5));
+    // The resolved config (as written into a run directory) reads back the same.
+    let again = Config::from_toml(&c.to_toml().expect("toml"), Path::new("r.toml")).expect("again");
+    assert_eq!(again, c);
+    // Without a preset: the paper's values.
+    let paper = with("").expect("paper");
+    assert_eq!(paper.controller.temperature, None);
+    assert_eq!(paper.controller.entropy_weight, 0.0);
+    let e = with("\n[controller]\npreset = \"tiny\"\n").expect_err("unknown preset");
+    assert!(e.to_string().contains("controller.preset"), "{e}");
+}
+
+#[test]
+fn evolution_settings_are_checked_naming_the_key_and_line() {
+    let text = format!("{MINIMAL}\n[search.evolution]\npopulation = 4\nsample = 6\n");
+    let e = Config::from_toml(&text, Path::new("x.toml")).expect_err("refused");
+    assert!(e.to_string().contains("search.evolution.sample"), "{e}");
+    assert_eq!(e.line, Some(15));
+    let text = format!("{MINIMAL}\n[search.evolution]\npopulation = 0\n");
+    let e = Config::from_toml(&text, Path::new("x.toml")).expect_err("refused");
+    assert!(e.to_string().contains("search.evolution.population"), "{e}");
+}
