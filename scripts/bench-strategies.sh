@@ -8,6 +8,7 @@
 #   SEEDS="1 2 3 4 5" BUDGET=500 EPOCHS=10 NAS=target/release/nas-actor scripts/bench-strategies.sh
 #   CONTROLLER='learning_rate = 0.005' scripts/bench-strategies.sh   (REINFORCE settings to try)
 #   TASKS=declared STRATEGIES=reinforce STOPS=off scripts/bench-strategies.sh    (a part only)
+#   M=1 scripts/bench-strategies.sh    (children per controller update; default 4)
 #
 # (a) "landscape": the paper's base-8 cell space (34 tokens) and the landscape
 #     of src/synthetic.rs (reward 0.1 + 0.9·f², f the share of tokens that
@@ -68,7 +69,7 @@ cpu_workers = 1
 $(space $task)
 strategy = "$strategy"
 replicas = 1
-children_per_replica = 4
+children_per_replica = ${M:-4}
 
 [search.early_stop]
 enabled = $enabled
@@ -95,3 +96,21 @@ TOML
   "$NAS" compare "$OUT"/runs/"$task"-* --out "$OUT/compare-$task" | grep -v '^wrote'
   echo
 done
+
+# Per seed: the best metric after all children, REINFORCE and evolution against random.
+python3 - "$OUT" "$BUDGET" "$TASKS" "$STRATEGIES" "$STOPS" "$SEEDS" <<'PY'
+import json, sys
+out, budget, tasks, strategies, stops, seeds = sys.argv[1], int(sys.argv[2]), *[a.split() for a in sys.argv[3:]]
+def best(task, strategy, stop, seed):
+    path = f"{out}/runs/{task}-{strategy}-stop-{stop}-{seed}/children.jsonl"
+    metrics = [json.loads(l).get("metric") for l in open(path)]
+    return max((m for m in metrics if m is not None), default=float("nan"))
+for task in tasks:
+    for stop in stops:
+        print(f"{task}, early stop {stop}: best after {budget} children per seed")
+        print("| seed | " + " | ".join(strategies) + " |")
+        print("|---|" + "---:|" * len(strategies))
+        for seed in seeds:
+            print(f"| {seed} | " + " | ".join(f"{best(task, s, stop, seed):.4f}" for s in strategies) + " |")
+        print()
+PY

@@ -348,8 +348,8 @@ fn the_small_budget_preset_sets_its_values_and_explicit_keys_win() {
     let k = &c.controller;
     assert_eq!(k.temperature, Some(5.0));
     assert_eq!(k.tanh_constant, Some(2.5));
-    assert_eq!(k.entropy_weight, 1e-4);
-    assert_eq!(k.learning_rate, Some(1e-3));
+    assert_eq!(k.entropy_weight, 0.01);
+    assert_eq!(k.learning_rate, Some(0.03));
     assert_eq!(k.baseline_decay, 0.95);
     assert_eq!(k.grad_clip, Some(5.0));
     let c = with(
