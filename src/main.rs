@@ -13,7 +13,9 @@ fn main() {
     }
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli.command) {
-        eprintln!("error: {}", e.message);
+        for line in e.lines() {
+            eprintln!("{line}");
+        }
         std::process::exit(e.code);
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Backend, Config, RewardConfig, SpaceKind};
+use crate::config::{Backend, CommandConfig, CommandReward, Config, Goal, RewardConfig, SpaceKind};
 
 /// How a child's validation metric becomes its reward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,8 +15,12 @@ pub enum RewardRule {
     AccuracyPower,
     /// `reward.perplexity_c` / perplexity^`reward.perplexity_exponent` (the paper: 80 / ppl²).
     InversePerplexityPower,
-    /// The metric is the reward (synthetic children).
+    /// The metric is the reward (synthetic children; trial commands that maximise).
     Identity,
+    /// 1 / metric, for a positive metric (trial commands that minimise); NaN otherwise.
+    Inverse,
+    /// Minus the metric is the reward (trial commands that minimise).
+    Negated,
 }
 
 /// A task's validation metric.
@@ -62,6 +66,22 @@ impl Metric {
         match config.child.backend {
             Backend::Synthetic => Metric::synthetic(),
             Backend::Tch => Metric::of_space(config.search.space),
+            Backend::Command => Metric::of_command(&config.child.command),
+        }
+    }
+
+    /// The metric a trial command reports, as `[child.command]` names it.
+    pub fn of_command(command: &CommandConfig) -> Metric {
+        Metric {
+            name: command.metric.clone(),
+            higher_is_better: command.goal == Goal::Maximize,
+            rule: match command.reward_rule() {
+                CommandReward::Metric => RewardRule::Identity,
+                CommandReward::Inverse => RewardRule::Inverse,
+                CommandReward::Negated => RewardRule::Negated,
+                CommandReward::AccuracyPower => RewardRule::AccuracyPower,
+                CommandReward::InversePerplexityPower => RewardRule::InversePerplexityPower,
+            },
         }
     }
 
@@ -92,6 +112,9 @@ impl Metric {
                 cfg.perplexity_c / value.powf(cfg.perplexity_exponent)
             }
             RewardRule::Identity => value,
+            RewardRule::Inverse if value > 0.0 => 1.0 / value,
+            RewardRule::Inverse => f64::NAN,
+            RewardRule::Negated => -value,
         }
     }
 
@@ -99,7 +122,7 @@ impl Metric {
     /// None for the synthetic score, which is shown as the reward.
     pub fn show(&self, value: f64) -> Option<String> {
         match self.rule {
-            RewardRule::Identity => None,
+            RewardRule::Identity if self.name == "synthetic" => None,
             _ if self.name == "accuracy" => Some(format!("accuracy {:.2}%", 100.0 * value)),
             _ if self.name == "perplexity" => Some(format!("perplexity {value:.1}")),
             _ => Some(format!("{} {value:.4}", self.name)),

@@ -135,6 +135,13 @@ pub enum SlotEvent {
         batches: usize,
         loss: f64,
     },
+    /// An epoch ended with this validation metric.
+    Epoch {
+        slot: usize,
+        child: u64,
+        epoch: usize,
+        metric: f64,
+    },
     /// Waiting for a job.
     Idle { slot: usize },
     /// Retired after too many failures in a row.

@@ -40,18 +40,60 @@ use crate::controller::{Adam, Baseline, Controller};
 use crate::runner::Runners;
 use crate::space::SearchSpace;
 
-/// Why a run did not finish.
+/// Why a run did not finish. Errors keep their causes
+/// ([`std::error::Error::source`]); `nas-actor` prints the chain.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Bad input: config, data, devices, run directory (exit code 2).
+    /// Bad input found by the run itself (a run directory that cannot be
+    /// resumed, a changed config): exit code 2.
     #[error("{0}")]
     Input(String),
+    /// The configured search space cannot be built (exit code 2).
+    #[error("cannot build the search space")]
+    Space(#[source] crate::space::SpaceError),
+    /// The children cannot be prepared: their data, their trial command (exit code 2).
+    #[error("cannot prepare the children")]
+    Children(#[source] crate::runner::RunnerError),
+    /// `[devices]` asks for what the machine does not have (exit code 2).
+    #[error("cannot assign the trainer slots")]
+    Devices(#[source] crate::devices::DeviceError),
+    /// The run directory cannot be opened or read (exit code 2).
+    #[error("cannot open the run directory")]
+    RunDir(#[source] crate::store::StoreError),
+    /// A file of the run cannot be written (exit code 1).
+    #[error("cannot write {what}")]
+    Write {
+        what: &'static str,
+        #[source]
+        source: crate::store::StoreError,
+    },
+    /// A thread of the run cannot be started (exit code 1).
+    #[error("cannot start {what}")]
+    Start {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// The run failed while going (disk, every slot retired; exit code 1).
     #[error("{0}")]
     Runtime(String),
     /// Stopped by Ctrl-C; the checkpoint is written (exit code 130).
     #[error("interrupted; continue with `nas-actor run CONFIG --resume`")]
     Interrupted(Box<Summary>),
+}
+
+impl RunError {
+    /// Whether the error is bad input (exit code 2) rather than a failure while running.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            RunError::Input(_)
+                | RunError::Space(_)
+                | RunError::Children(_)
+                | RunError::Devices(_)
+                | RunError::RunDir(_)
+        )
+    }
 }
 
 /// Options of `nas-actor run`.
@@ -122,16 +164,14 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let config = Arc::new(config);
     let space = Arc::new(match &options.space {
         Some(s) => s.clone(),
-        None => SearchSpace::from_config(&config).map_err(|e| RunError::Input(e.to_string()))?,
+        None => SearchSpace::from_config(&config).map_err(RunError::Space)?,
     });
     let seed = config.experiment.seed;
 
-    let runners =
-        Runners::load(config.clone(), space.clone()).map_err(|e| RunError::Input(e.to_string()))?;
+    let runners = Runners::load(config.clone(), space.clone()).map_err(RunError::Children)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let launcher = Arc::new(
-        crate::runner::Launcher::for_config(&config).map_err(|e| RunError::Input(e.to_string()))?,
-    );
+    let launcher =
+        Arc::new(crate::runner::Launcher::for_config(&config).map_err(RunError::Devices)?);
     let slots = launcher.slots().to_vec();
     let device_notice = launcher.notice().map(str::to_string);
 
@@ -173,7 +213,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let busy_ns = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let updates_log = crate::store::JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE))
-        .map_err(|e| RunError::Runtime(e.to_string()))?;
+        .map_err(|source| RunError::Write {
+            what: "the controller update log",
+            source,
+        })?;
     let checkpoint_path = run_dir.checkpoint_path();
     let run_dir = Arc::new(Mutex::new(run_dir));
     let metric = crate::task::Metric::of(&config);
@@ -223,6 +266,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         let reporter = match (config.child.backend, config.search.space) {
             (Backend::Tch, SpaceKind::Cnn) => reporter.with_child_epochs(config.child.cnn.epochs),
             (Backend::Tch, SpaceKind::Cell) => reporter.with_child_epochs(config.child.lm.epochs),
+            (Backend::Command, _) => match config.child.command.epochs {
+                Some(n) => reporter.with_child_epochs(n),
+                None => reporter,
+            },
             _ => reporter,
         }
         .start();
@@ -241,7 +288,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             sampled.clone(),
             recorder.clone().recipient(),
         )
-        .map_err(|e| RunError::Runtime(format!("cannot start the checkpoint writer: {e}")))?;
+        .map_err(|source| RunError::Start {
+            what: "the checkpoint writer",
+            source,
+        })?;
         let store = ParamStore::start_in_arbiter(&arbiters[0].handle(), move |_| store);
         let recorder_actor = Recorder::new(
             run_dir.clone(),
@@ -287,7 +337,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                 }
                 handles
             })
-            .map_err(|e| RunError::Runtime(format!("cannot start the trainer threads: {e}")))?;
+            .map_err(|source| RunError::Start {
+                what: "the trainer threads",
+                source,
+            })?;
         let replica_shared = ReplicaShared {
             config: config.clone(),
             space: space.clone(),
@@ -380,7 +433,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     if let Ok(r) = run_dir.lock() {
         if let Err(e) = r.write_json("summary.json", &summary) {
             if !matches!(end, Some(RunEnd::Failed(_))) {
-                return Err(RunError::Runtime(e.to_string()));
+                return Err(RunError::Write {
+                    what: "summary.json",
+                    source: e,
+                });
             }
         }
     }

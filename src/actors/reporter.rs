@@ -38,6 +38,8 @@ pub struct Reporter {
     budget: usize,
     slots: Vec<Slot>,
     metric: Metric,
+    /// Epochs of each child, when known.
+    child_epochs: Option<usize>,
     bars: Option<Bars>,
     gpus: Option<GpuMonitor>,
     interval: Duration,
@@ -112,6 +114,7 @@ impl Reporter {
             baseline: 0.0,
             best_reward: 0.0,
             best_metric: None,
+            child_epochs: None,
             failures: 0,
             gpu_line: String::new(),
             slot_text: vec!["idle".to_string(); slots_len],
@@ -123,6 +126,7 @@ impl Reporter {
     /// (without it, the estimate counts one epoch per child, a lower bound).
     pub fn with_child_epochs(mut self, epochs: usize) -> Reporter {
         self.pace.set_epochs(epochs);
+        self.child_epochs = Some(epochs);
         self
     }
 
@@ -281,6 +285,25 @@ impl Handler<SlotEvent> for Reporter {
                     format!(
                         "child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}"
                     ),
+                )
+            }
+            SlotEvent::Epoch {
+                slot,
+                child,
+                epoch,
+                metric,
+            } => {
+                let total = self
+                    .child_epochs
+                    .map(|n| format!("/{n}"))
+                    .unwrap_or_default();
+                let value = self
+                    .metric
+                    .show(metric)
+                    .unwrap_or_else(|| format!("{} {metric:.4}", self.metric.name));
+                (
+                    slot,
+                    format!("child {child}  epoch {epoch}{total}  {value}"),
                 )
             }
             SlotEvent::Idle { slot } => (slot, "idle".to_string()),

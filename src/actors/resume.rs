@@ -30,7 +30,7 @@ pub(super) struct Opened {
 }
 
 fn input(e: StoreError) -> RunError {
-    RunError::Input(e.to_string())
+    RunError::RunDir(e)
 }
 
 /// Lock and open `config.experiment.output_dir`: a new run, or (with `resume`)

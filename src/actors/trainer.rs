@@ -129,10 +129,19 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
                 loss: b.loss,
             })
         };
+        let mut epochs = |m: &EpochMetrics| {
+            shared.reporter.do_send(SlotEvent::Epoch {
+                slot: slot.id,
+                child: spec.id,
+                epoch: m.epoch,
+                metric: m.val_metric,
+            })
+        };
         let early_stop = shared.early_stop.clone();
         let mut judge = |m: &EpochMetrics| early_stop.as_ref().is_some_and(|e| e.judge(spec.id, m));
         let mut progress = Throttled::new(&mut sink)
             .from_now()
+            .with_epochs(&mut epochs)
             .stopping_on(&shared.stop)
             .judged_by(&mut judge);
         let outcome = runner.run(spec, slot, &mut progress);

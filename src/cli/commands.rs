@@ -59,7 +59,7 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
 }
 
 fn load(path: &Path) -> Result<Config, CliError> {
-    Config::load(path).map_err(|e| CliError::input(e.to_string()))
+    Config::load(path).map_err(|e| CliError::from_error(2, e))
 }
 
 fn out(line: &str) -> Result<(), CliError> {
@@ -95,6 +95,7 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
         interrupter: Some(interrupter),
         space: None,
     };
+    let metric = crate::task::Metric::of(&config);
     match actors::run(config, &options) {
         Ok(s) => {
             out(&format!(
@@ -107,29 +108,26 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
                 100.0 * s.slot_utilisation
             ))?;
             if let Some(b) = &s.best {
-                out(&b.best_line())?;
+                out(&b.best_line(&metric))?;
             }
             if let Some(f) = &s.forced_end {
                 eprintln!("warning: {f}");
             }
             out(&format!("run directory: {}", dir.display()))
         }
-        Err(RunError::Input(m)) => Err(CliError::input(m)),
-        Err(RunError::Runtime(m)) => Err(CliError::runtime(format!(
-            "{m}\nthe last checkpoint in {} is intact; fix the cause and continue with --resume",
+        Err(e @ RunError::Interrupted(_)) => Err(CliError::from_error(130, e)),
+        Err(e) if e.is_input() => Err(CliError::from_error(2, e)),
+        Err(e) => Err(CliError::from_error(1, e).hint(format!(
+            "the last checkpoint in {} is intact; fix the cause and continue with --resume",
             dir.display()
         ))),
-        Err(e @ RunError::Interrupted(_)) => Err(CliError {
-            code: 130,
-            message: e.to_string(),
-        }),
     }
 }
 
 fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(), CliError> {
     let config = load(path)?;
     let seed = seed.unwrap_or(config.experiment.seed);
-    let space = SearchSpace::from_config(&config).map_err(|e| CliError::input(e.to_string()))?;
+    let space = SearchSpace::from_config(&config).map_err(|e| CliError::from_error(2, e))?;
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(actors::replica_seed(seed, 0));
     let samples: Vec<(Vec<usize>, Option<f64>)> = if uniform {
@@ -148,7 +146,7 @@ fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(),
         let arch = space
             .decode(&tokens)
             .map_err(|e| CliError::runtime(format!("sampled tokens do not decode: {e}")))?;
-        let hash = arch.hash().map_err(|e| CliError::runtime(e.to_string()))?;
+        let hash = arch.hash().map_err(|e| CliError::from_error(1, e))?;
         let line = json!({
             "hash": hash,
             "description": arch.describe(),
@@ -245,19 +243,19 @@ fn train(
         config.child.lm.epochs = e;
         config.reward.accuracy_window = config.reward.accuracy_window.min(e);
     }
-    let space = SearchSpace::from_config(&config).map_err(|e| CliError::input(e.to_string()))?;
+    let space = SearchSpace::from_config(&config).map_err(|e| CliError::from_error(2, e))?;
     let arch = read_architecture(arch_path, &space)?;
     let device = parse_device(device)?;
     let seed = seed.unwrap_or(config.experiment.seed);
     let tokens = space
         .encode(&arch)
-        .map_err(|e| CliError::runtime(e.to_string()))?;
-    let hash = arch.hash().map_err(|e| CliError::runtime(e.to_string()))?;
+        .map_err(|e| CliError::from_error(1, e))?;
+    let hash = arch.hash().map_err(|e| CliError::from_error(1, e))?;
     // A child outside a run: id 0, whose derived seed is `seed` itself.
     let spec = ChildSpec::new(seed, 0, 0, 0, tokens, arch.clone(), hash);
     let (config, space) = (Arc::new(config), Arc::new(space));
     let runners = crate::runner::Runners::load(config.clone(), space)
-        .map_err(|e| CliError::input(e.to_string()))?;
+        .map_err(|e| CliError::from_error(2, e))?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("[{bar:40.cyan/blue}] {pos}/{len} {msg}")
@@ -335,7 +333,7 @@ fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
         let config = load(p)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (slots, notice) = devices::assign_slots(&config.devices, &discovery, cores)
-            .map_err(|e| CliError::input(e.to_string()))?;
+            .map_err(|e| CliError::from_error(2, e))?;
         if let Some(n) = notice {
             out(&n)?;
         }

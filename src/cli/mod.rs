@@ -10,28 +10,73 @@ use clap::{Parser, Subcommand};
 
 pub use commands::dispatch;
 
-/// An error for a person, with the process exit code it maps to.
+/// An error for a person, with the process exit code it maps to, the
+/// error it came from (its causes are printed under it) and a hint.
 #[derive(Debug)]
 pub struct CliError {
     pub code: i32,
     pub message: String,
+    /// The error behind `message`, whose causes are shown as its chain.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// What to do next, printed last.
+    pub hint: Option<String>,
 }
 
 impl CliError {
     /// Bad input (config, data, arguments, files): exit code 2.
     pub fn input(message: impl Into<String>) -> CliError {
-        CliError {
-            code: 2,
-            message: message.into(),
-        }
+        CliError::with_code(2, message)
     }
 
     /// A failure while running: exit code 1.
     pub fn runtime(message: impl Into<String>) -> CliError {
+        CliError::with_code(1, message)
+    }
+
+    fn with_code(code: i32, message: impl Into<String>) -> CliError {
         CliError {
-            code: 1,
+            code,
             message: message.into(),
+            source: None,
+            hint: None,
         }
+    }
+
+    /// `error` with exit code `code`; its causes become the chain.
+    pub fn from_error(
+        code: i32,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> CliError {
+        CliError {
+            code,
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+            hint: None,
+        }
+    }
+
+    /// Add what to do next.
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The lines a person reads: the message, each cause that says
+    /// something new (`caused by: …`), and the hint.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![format!("error: {}", self.message)];
+        let mut said = self.message.clone();
+        let mut cause = self.source.as_deref().and_then(|e| e.source());
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !said.contains(&text) {
+                lines.push(format!("  caused by: {text}"));
+                said.push_str(&text);
+            }
+            cause = c.source();
+        }
+        lines.extend(self.hint.clone());
+        lines
     }
 }
 

@@ -18,9 +18,9 @@ use crate::store::atomic_write;
 
 fn cli_error(e: PostError) -> CliError {
     if e.is_input() {
-        CliError::input(e.to_string())
+        CliError::from_error(2, e)
     } else {
-        CliError::runtime(e.to_string())
+        CliError::from_error(1, e)
     }
 }
 
@@ -275,7 +275,7 @@ pub fn export(
     let text = export_arch(&view, top, format).map_err(cli_error)?;
     match out_file {
         Some(path) => {
-            atomic_write(path, text.as_bytes()).map_err(|e| CliError::runtime(e.to_string()))?;
+            atomic_write(path, text.as_bytes()).map_err(|e| CliError::from_error(1, e))?;
             eprintln!("wrote {}", path.display());
             Ok(())
         }

@@ -9,6 +9,7 @@
 //! `child.backend`; where it runs is `launcher.kind`. Only `[experiment]` and `[search]` are required, and `[data]`
 //! when children are trained with tch (synthetic children read no data).
 
+mod command;
 mod data;
 mod lines;
 mod validate;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::command::{CommandConfig, CommandReward, Goal};
 pub use self::data::{DataConfig, Dataset};
 pub use crate::space::cell::{Activation, Combination};
 pub use crate::space::config::{
@@ -346,6 +348,15 @@ pub enum Backend {
     Tch,
     /// Reward = a deterministic function of the architecture after a delay (tests, scale simulation).
     Synthetic,
+    /// The user's own program, run once per child (`[child.command]`).
+    Command,
+}
+
+impl Backend {
+    /// Whether children of this backend read the `[data]` table.
+    pub fn reads_data(self) -> bool {
+        self == Backend::Tch
+    }
 }
 
 /// Which model a cell-space child is.
@@ -363,7 +374,7 @@ pub enum ChildModel {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChildConfig {
-    /// `"tch"` (default) or `"synthetic"`.
+    /// `"tch"` (default), `"synthetic"` or `"command"` (the user's program, `[child.command]`).
     pub backend: Backend,
     /// `"searched"` (default) or `"lstm"` (cell space only).
     pub model: ChildModel,
@@ -374,6 +385,7 @@ pub struct ChildConfig {
     /// A child running longer than this (checked between batches) fails. Default: none.
     pub timeout_s: Option<f64>,
     pub cnn: CnnChildConfig,
+    pub command: CommandConfig,
     pub lm: LmChildConfig,
     pub synthetic: SyntheticConfig,
 }
@@ -387,6 +399,7 @@ impl Default for ChildConfig {
             val_batches: None,
             timeout_s: None,
             cnn: CnnChildConfig::default(),
+            command: CommandConfig::default(),
             lm: LmChildConfig::default(),
             synthetic: SyntheticConfig::default(),
         }
@@ -664,7 +677,8 @@ impl Config {
     }
 
     /// The epochs a child trains when nothing stops it; None when children
-    /// report no epochs (synthetic children without `child.synthetic.epochs`).
+    /// report no epochs (synthetic children without `child.synthetic.epochs`)
+    /// or when it is not known (trial commands without `child.command.epochs`).
     pub fn child_epochs(&self) -> Option<usize> {
         match (self.child.backend, self.search.space) {
             (Backend::Synthetic, _) => {
@@ -673,6 +687,8 @@ impl Config {
             (Backend::Tch, SpaceKind::Cnn) => Some(self.child.cnn.epochs),
             (Backend::Tch, SpaceKind::Cell) => Some(self.child.lm.epochs),
             (Backend::Tch, SpaceKind::Custom) => None,
+            // A trial reports the epochs it runs; how many, the config may say.
+            (Backend::Command, _) => self.child.command.epochs,
         }
     }
 

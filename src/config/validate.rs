@@ -1,6 +1,6 @@
 //! Semantic checks of a parsed config.
 
-use super::{Backend, ChildModel, Config, Dataset, GpuSelection, SpaceKind};
+use super::{Backend, ChildModel, CommandReward, Config, Dataset, GpuSelection, SpaceKind};
 
 /// A failed check: the dotted key and what is wrong with it.
 type Invalid = (String, String);
@@ -151,7 +151,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
             ))
         }
         // Synthetic children read nothing: no [data], or a resolved config's unused one.
-        (Backend::Synthetic, _) if c.data.is_unused() => {}
+        (Backend::Synthetic | Backend::Command, _) if c.data.is_unused() => {}
         _ => validate_data(c)?,
     }
     positive("retrain.top", c.retrain.top)?;
@@ -191,7 +191,7 @@ fn validate_custom(c: &Config) -> Result<(), Invalid> {
     if c.child.backend == Backend::Tch {
         return Err(bad(
             "child.backend",
-            "\"tch\" trains the built-in CNN and cell models, not a declared space (search.space = \"custom\"); use child.backend = \"synthetic\"",
+            "\"tch\" trains the built-in CNN and cell models, not a declared space (search.space = \"custom\"); use child.backend = \"command\" (your own training program) or \"synthetic\"",
         ));
     }
     Ok(())
@@ -356,11 +356,72 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
             format!("must be in [0, 1], got {}", syn.failure_rate),
         ));
     }
-    if ch.backend == Backend::Tch && ch.synthetic.failure_rate > 0.0 {
+    if ch.backend != Backend::Synthetic && ch.synthetic.failure_rate > 0.0 {
         return Err(bad(
             "child.synthetic.failure_rate",
             "only applies to child.backend = \"synthetic\"",
         ));
     }
-    Ok(())
+    validate_command(c)
+}
+
+/// `[child.command]`: present exactly when children are trial commands.
+/// (Whether its program can start is checked when the run starts:
+/// [`crate::runner::CommandRunner::preflight`].)
+fn validate_command(c: &Config) -> Result<(), Invalid> {
+    let cmd = &c.child.command;
+    if c.child.backend != Backend::Command {
+        if !cmd.argv.is_empty() {
+            return Err(bad(
+                "child.command.argv",
+                "is set but child.backend is not \"command\"; set child.backend = \"command\" to run it for each child",
+            ));
+        }
+        return Ok(());
+    }
+    match cmd.argv.first() {
+        None => {
+            return Err(bad(
+                "child.command.argv",
+                "is missing or empty; child.backend = \"command\" runs this program for each child, e.g. argv = [\"python3\", \"train.py\"]",
+            ))
+        }
+        Some(p) if p.trim().is_empty() => {
+            return Err(bad(
+                "child.command.argv",
+                "starts with an empty program name; its first element is the program to run",
+            ))
+        }
+        Some(_) => {}
+    }
+    for key in cmd.env.keys() {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(bad(
+                "child.command.env",
+                format!("{key:?} is not an environment variable name"),
+            ));
+        }
+        if key.starts_with("NAS_") {
+            return Err(bad(
+                "child.command.env",
+                format!("{key} is set by nas-actor for each child; choose another name"),
+            ));
+        }
+    }
+    if cmd.metric.trim().is_empty() {
+        return Err(bad(
+            "child.command.metric",
+            "must name the metric the trial reports",
+        ));
+    }
+    if let Some(n) = cmd.epochs {
+        positive("child.command.epochs", n)?;
+    }
+    if cmd.reward_rule() == CommandReward::Negated && c.reward.failure >= 0.0 {
+        return Err(bad(
+            "child.command.reward",
+            format!("\"negated\" gives every trained child a negative reward, so a failed child's reward.failure = {} would beat them all; set reward.failure below every -metric (e.g. -1e3), or use reward = \"inverse\"", c.reward.failure),
+        ));
+    }
+    non_negative_f("child.command.kill_grace_s", cmd.kill_grace_s)
 }

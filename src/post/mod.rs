@@ -36,15 +36,21 @@ pub enum PostError {
     /// The run directory could not be read or written.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// A config (the run's or `--config`) does not load.
+    /// A config (the run's or `--config`) does not fit what was asked.
     #[error("{0}")]
     Config(String),
+    /// A config file does not load.
+    #[error("cannot load the config")]
+    LoadConfig(#[from] crate::config::ConfigError),
+    /// The config's search space cannot be built.
+    #[error("cannot build the run's search space")]
+    Space(#[from] crate::space::SpaceError),
     /// The data set (training, validation or test split) does not load.
-    #[error("{0}")]
-    Data(String),
+    #[error("cannot load the data")]
+    Data(#[from] crate::data::DataError),
     /// The devices asked for are not there.
-    #[error("{0}")]
-    Devices(String),
+    #[error("cannot use the devices asked for")]
+    Devices(#[from] crate::devices::DeviceError),
     /// The run has no child with status ok (or fewer than asked for).
     #[error("{}: {message}", path.display())]
     NoArchitecture { path: PathBuf, message: String },

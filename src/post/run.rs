@@ -41,7 +41,7 @@ impl RunView {
             });
         }
         let config_path = dir.join(CONFIG_FILE);
-        let config = Config::load(&config_path).map_err(|e| PostError::Config(e.to_string()))?;
+        let config = Config::load(&config_path)?;
         let run = RunDir::open_read_only(dir)?;
         let log = run.read_children()?;
         let mut notices: Vec<String> = log.dropped_tail.into_iter().collect();
@@ -60,7 +60,7 @@ impl RunView {
 
     /// The configured search space of the run.
     pub fn space(&self) -> Result<SearchSpace, PostError> {
-        SearchSpace::from_config(&self.config).map_err(|e| PostError::Config(e.to_string()))
+        SearchSpace::from_config(&self.config).map_err(PostError::from)
     }
 
     /// The best distinct architectures (status ok or cached), best first.

@@ -35,7 +35,7 @@ impl Launcher {
             LauncherKind::Threads => {
                 let discovery = match config.child.backend {
                     Backend::Synthetic => Discovery::None("synthetic children: CPU slots".into()),
-                    Backend::Tch => devices::discover(),
+                    Backend::Tch | Backend::Command => devices::discover(),
                 };
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let (slots, notice) = devices::assign_slots(&config.devices, &discovery, cores)?;

@@ -11,6 +11,7 @@
 //! landscape. [`pool`] runs a runner per slot on its own thread, for the
 //! search and for retraining alike.
 
+pub mod command;
 pub mod launcher;
 pub mod pool;
 mod synthetic;
@@ -18,6 +19,7 @@ mod tch_runner;
 
 use std::sync::Arc;
 
+pub use command::{CommandRunner, CommandShared, PreflightError};
 pub use launcher::Launcher;
 pub use synthetic::SyntheticRunner;
 pub use tch_runner::TchRunner;
@@ -49,40 +51,61 @@ impl ChildRunner for Box<dyn ChildRunner> {
     }
 }
 
+/// Why a run's runners cannot be set up (bad input: exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Command(#[from] PreflightError),
+}
+
+/// What trains a run's children, loaded once and shared by every slot.
+#[derive(Clone)]
+enum Kind {
+    /// The task's data, for tch children.
+    Tch(Arc<TaskData>),
+    Synthetic,
+    /// The checked trial command and the run's process watchdog.
+    Command(Arc<CommandShared>),
+}
+
 /// What a run's runners share, and which runner `child.backend` names.
 #[derive(Clone)]
 pub struct Runners {
     config: Arc<Config>,
     space: Arc<SearchSpace>,
-    /// The task's data, loaded once and shared by every slot (tch only).
-    data: Option<Arc<TaskData>>,
+    kind: Kind,
 }
 
 impl Runners {
-    /// Runners for `config`: loads the task's data when its backend needs it.
-    pub fn load(config: Arc<Config>, space: Arc<SearchSpace>) -> Result<Runners, DataError> {
-        let data = match config.child.backend {
-            Backend::Synthetic => None,
-            Backend::Tch => Some(Arc::new(crate::data::load(
+    /// Runners for `config`: loads the task's data, or checks the trial
+    /// command, when its backend needs it.
+    pub fn load(config: Arc<Config>, space: Arc<SearchSpace>) -> Result<Runners, RunnerError> {
+        let kind = match config.child.backend {
+            Backend::Synthetic => Kind::Synthetic,
+            Backend::Tch => Kind::Tch(Arc::new(crate::data::load(
                 &config.data,
                 config.experiment.seed,
             )?)),
+            Backend::Command => Kind::Command(Arc::new(CommandShared::new(config.clone())?)),
         };
         Ok(Runners {
             config,
             space,
-            data,
+            kind,
         })
     }
 
     /// A runner for one slot.
     pub fn for_slot(&self) -> Box<dyn ChildRunner> {
-        match &self.data {
-            Some(data) => Box::new(TchRunner::new(self.config.clone(), data.clone())),
-            None => Box::new(SyntheticRunner::new(
+        match &self.kind {
+            Kind::Tch(data) => Box::new(TchRunner::new(self.config.clone(), data.clone())),
+            Kind::Synthetic => Box::new(SyntheticRunner::new(
                 self.config.clone(),
                 self.space.clone(),
             )),
+            Kind::Command(shared) => Box::new(CommandRunner::new(shared.clone())),
         }
     }
 }

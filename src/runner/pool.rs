@@ -55,6 +55,7 @@ pub type Judge<'a> = &'a mut dyn FnMut(&EpochMetrics) -> bool;
 /// judge (if any) has stopped it after an epoch.
 pub struct Throttled<'a> {
     sink: &'a mut dyn FnMut(Batch),
+    epochs: Option<&'a mut dyn FnMut(&EpochMetrics)>,
     stop: Option<&'a AtomicBool>,
     last: Option<Instant>,
     judge: Option<Judge<'a>>,
@@ -66,6 +67,7 @@ impl<'a> Throttled<'a> {
     pub fn new(sink: &'a mut dyn FnMut(Batch)) -> Throttled<'a> {
         Throttled {
             sink,
+            epochs: None,
             stop: None,
             last: None,
             judge: None,
@@ -90,6 +92,12 @@ impl<'a> Throttled<'a> {
         self
     }
 
+    /// Every finished epoch goes to `sink` too.
+    pub fn with_epochs(mut self, sink: &'a mut dyn FnMut(&EpochMetrics)) -> Throttled<'a> {
+        self.epochs = Some(sink);
+        self
+    }
+
     /// Cancel the child once `stop` is set.
     pub fn stopping_on(mut self, stop: &'a AtomicBool) -> Throttled<'a> {
         self.stop = Some(stop);
@@ -111,6 +119,9 @@ impl Progress for Throttled<'_> {
     }
 
     fn on_epoch(&mut self, metrics: &EpochMetrics) {
+        if let Some(sink) = &mut self.epochs {
+            sink(metrics);
+        }
         if let Some(judge) = self.judge.as_mut() {
             if !self.judged_stop && judge(metrics) {
                 self.judged_stop = true;

@@ -77,14 +77,15 @@ impl ChildRecord {
         }
     }
 
-    /// One line for a person: `best: child ID reward R (metric M): ARCH`.
-    pub fn best_line(&self) -> String {
+    /// One line for a person: `best: child ID reward R (accuracy 91.20%): ARCH`.
+    pub fn best_line(&self, metric: &crate::task::Metric) -> String {
         format!(
             "best: child {} reward {}{}: {}",
             self.spec.id,
             crate::format::reward(self.reward),
             self.metric
-                .map(|m| format!(" (metric {m:.4})"))
+                .and_then(|m| metric.show(m))
+                .map(|m| format!(" ({m})"))
                 .unwrap_or_default(),
             self.spec.arch.describe()
         )

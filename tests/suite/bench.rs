@@ -24,6 +24,10 @@ mod memory;
 #[path = "../../examples/bench_search.rs"]
 mod search;
 
+#[allow(dead_code)]
+#[path = "../../examples/bench_trials.rs"]
+mod trials;
+
 use crate::common::{require_ptb_part, require_python};
 
 #[test]
@@ -124,5 +128,29 @@ fn search_bench_compares_reinforce_and_random() {
             assert_eq!(r.children, 64);
             assert!((0.1..=1.0).contains(&r.best_reward), "{r:?}");
         }
+    }
+}
+
+#[test]
+fn trials_bench_measures_the_command_runners_overhead() {
+    let r = trials::bench(trials::bench_common::Size::Tiny, 40).expect("the trials benchmark");
+    assert!(r.direct_ms > 0.0 && r.direct_ms.is_finite());
+    let setups: Vec<(&str, usize)> = r.rows.iter().map(|row| (row.strategy, row.slots)).collect();
+    assert_eq!(
+        setups,
+        [
+            ("random", 1),
+            ("reinforce", 1),
+            ("random", 2),
+            ("reinforce", 2)
+        ]
+    );
+    for row in &r.rows {
+        assert_eq!(row.children, 40, "{row:?}");
+        assert!(row.trained > 0 && row.trained <= 40, "{row:?}");
+        assert!(
+            row.slot_ms_per_child > 0.0 && row.overhead_ms.is_finite(),
+            "{row:?}"
+        );
     }
 }

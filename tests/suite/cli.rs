@@ -258,3 +258,40 @@ fn train_prints_metrics_and_reward_as_json() {
         assert!((reward - 80.0 / (ppl * ppl)).abs() < 1e-9);
     }
 }
+
+/// An error keeps its cause: the binary prints what failed, then why
+/// (`caused by:`), each once.
+#[test]
+fn errors_print_their_chain_of_causes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[experiment]\nname = \"x\"\noutput_dir = \"{}\"\nbudget = 4\n[search]\nspace = \"cell\"\n[data]\ndataset = \"ptb\"\ndir = \"/no/such/ptb\"\n",
+            tmp.path().join("run").display()
+        ),
+    )
+    .expect("write");
+    let o = nas(&["run", cfg.to_str().expect("utf-8")]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"error: cannot prepare the children"),
+        "{err}"
+    );
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("  caused by: data directory /no/such/ptb not found")),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("/no/such/ptb").count(),
+        1,
+        "each cause once: {err}"
+    );
+    assert!(!tmp.path().join("run").exists(), "nothing written");
+}

@@ -5,6 +5,7 @@ mod common;
 mod bench;
 mod child;
 mod cli;
+mod command;
 mod config;
 mod controller;
 mod data;

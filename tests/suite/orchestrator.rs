@@ -164,7 +164,7 @@ fn a_stopped_run_resumes_to_its_budget() {
     // A fresh run refuses the non-empty directory.
     let refused = run(synthetic_config(&dir, 120, ""), &RunOptions::default());
     assert!(
-        matches!(refused, Err(RunError::Input(ref m)) if m.contains("--resume")),
+        matches!(refused, Err(RunError::RunDir(ref e)) if e.to_string().contains("--resume")),
         "{refused:?}"
     );
     let summary = run(

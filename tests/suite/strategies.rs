@@ -2,8 +2,9 @@
 //! end to end with synthetic children: regularized evolution finds the
 //! landscape's optimum, is deterministic with one slot, and keeps its
 //! population across a stop and resume; the median rule stops children
-//! (recorded `stopped`, with their epochs), keeps its state across a resume,
-//! and the summary shows the compute it saved.
+//! (recorded `stopped`, with their epochs; synthetic children and trial
+//! commands), keeps its state across a resume, and the summary and the
+//! report show the compute it saved; the preset and the new keys in config.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -379,4 +380,62 @@ fn evolution_settings_are_checked_naming_the_key_and_line() {
     let text = format!("{MINIMAL}\n[search.evolution]\npopulation = 0\n");
     let e = Config::from_toml(&text, Path::new("x.toml")).expect_err("refused");
     assert!(e.to_string().contains("search.evolution.population"), "{e}");
+}
+
+#[test]
+fn a_trial_command_stopped_by_the_median_rule_is_recorded_stopped_with_its_epochs() {
+    use crate::command::{config, config_text, records, script};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    // Six epochs rising to an accuracy set by the architecture file.
+    script(
+        dir,
+        "trial.sh",
+        r#"sum=$(cksum < "$NAS_ARCH_FILE" | cut -d' ' -f1)
+m=$(( sum % 90 + 10 ))
+for e in 1 2 3 4 5 6; do
+  printf '{"epoch": %d, "metric": 0.%03d}\n' $e $(( m * e * 1000 / 600 ))
+  sleep 0.1
+done
+printf '{"metric": 0.%03d}\n' $(( m * 10 ))"#,
+    );
+    let text = config_text(
+        dir,
+        10,
+        &["./trial.sh"],
+        "epochs = 6\nkill_grace_s = 1\n\n[search.early_stop]\nenabled = true\ngrace_epochs = 1\nmin_children = 2\n",
+    );
+    let mut cfg = config(dir, &text);
+    cfg.devices.cpu_workers = 1;
+    let summary = run(cfg, &RunOptions::default()).expect("run");
+    let recs = records(dir);
+    assert_ids(&recs, 10);
+    let stopped: Vec<&ChildRecord> = recs
+        .iter()
+        .filter(|r| r.status == ChildStatus::Stopped)
+        .collect();
+    assert!(!stopped.is_empty(), "some trials are stopped: {recs:#?}");
+    for r in &stopped {
+        assert!(
+            r.epochs.len() >= 2 && r.epochs.len() < 6,
+            "child {}: {} epochs",
+            r.spec.id,
+            r.epochs.len()
+        );
+        let best = r.epochs.iter().map(|e| e.val_metric).fold(0.0, f64::max);
+        assert_eq!(r.metric, Some(best));
+        assert_eq!(
+            r.reward, best,
+            "the trial's reward rule is the metric itself"
+        );
+        assert!(
+            r.message
+                .as_deref()
+                .is_some_and(|m| m.contains("median rule")),
+            "{:?}",
+            r.message
+        );
+    }
+    assert_eq!(summary.compute.stopped, stopped.len());
+    assert!(summary.compute.child_epochs < summary.compute.child_epochs_full);
 }

@@ -93,10 +93,7 @@ pub fn render(view: &RunView) -> String {
             let _ = writeln!(s, "No child with status ok yet.\n");
         }
     }
-    let metric = format!(
-        "val. {}",
-        crate::task::Metric::of_space(c.search.space).name
-    );
+    let metric = format!("val. {}", crate::task::Metric::of(c).name);
     let _ = writeln!(
         s,
         "## Top architectures\n\n| rank | child | reward | {metric} | params | description |\n|---:|---:|---:|---:|---:|---|"

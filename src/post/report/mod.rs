@@ -118,7 +118,7 @@ pub fn report(view: &RunView) -> Result<ReportSummary, PostError> {
     lines.push(compute_line(view).trim_start_matches("- ").to_string());
     lines.extend(view.notices.iter().map(|n| format!("note: {n}")));
     match best {
-        Some(b) => lines.push(b.best_line()),
+        Some(b) => lines.push(b.best_line(&crate::task::Metric::of(&view.config))),
         None => lines.push("no architecture with status ok yet".into()),
     }
     if let Some(f) = &view.final_report {

@@ -135,10 +135,7 @@ pub fn retrain(
         events(RetrainEvent::Notice(n.clone()));
     }
     let (config, config_name) = match &options.config {
-        Some(p) => (
-            Config::load(p).map_err(|e| PostError::Config(e.to_string()))?,
-            p.display().to_string(),
-        ),
+        Some(p) => (Config::load(p)?, p.display().to_string()),
         None => (
             view.config.clone(),
             dir.join(crate::store::CONFIG_FILE).display().to_string(),
@@ -147,6 +144,11 @@ pub fn retrain(
     if config.child.backend == Backend::Synthetic {
         return Err(PostError::Config(format!(
             "{config_name}: child.backend = \"synthetic\" children have no weights to retrain; give --config with child.backend = \"tch\" and the real data"
+        )));
+    }
+    if config.child.backend == Backend::Command {
+        return Err(PostError::Config(format!(
+            "{config_name}: child.backend = \"command\" children are trained by your own program; retrain the architectures of best.json with it (each child's architecture JSON is RUN_DIR/children/ID/arch.json)"
         )));
     }
     let top = options.top.unwrap_or(config.retrain.top);
@@ -160,7 +162,7 @@ pub fn retrain(
             message: "no child with status ok yet: nothing to retrain".into(),
         });
     }
-    let space = SearchSpace::from_config(&config).map_err(|e| PostError::Config(e.to_string()))?;
+    let space = SearchSpace::from_config(&config)?;
     for c in &candidates {
         space.check(&c.spec.arch).map_err(|e| {
             PostError::Config(format!(
@@ -174,8 +176,7 @@ pub fn retrain(
     let _lock = run_dir.lock()?;
 
     let seed = config.experiment.seed;
-    let data =
-        Arc::new(data::load(&config.data, seed).map_err(|e| PostError::Data(e.to_string()))?);
+    let data = Arc::new(data::load(&config.data, seed)?);
     let with_baseline =
         config.data.dataset == Dataset::Ptb && config.child.model == ChildModel::Searched;
     let mut jobs = Vec::new();
@@ -323,13 +324,13 @@ fn slots(
             Ok((vec![crate::runner::single_slot(d, threads)], None))
         }
         None => devices::assign_slots(&config.devices, &devices::discover(), cores)
-            .map_err(|e| PostError::Devices(e.to_string())),
+            .map_err(PostError::from),
     }
 }
 
 /// Read the test split of the task.
 fn load_test(config: &Config, data: &TaskData) -> Result<TestSet, PostError> {
-    let err = |e: data::DataError| PostError::Data(e.to_string());
+    let err = PostError::Data;
     match data {
         TaskData::Images(_) => data::load_images_test(&config.data)
             .map(TestSet::Images)

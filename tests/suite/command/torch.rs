@@ -1,0 +1,159 @@
+//! The PyTorch example (`examples/trials/fashion_mnist_cnn.py`) searched
+//! end to end on tiny settings: real Fashion-MNIST, the venv's torch.
+
+use nas_actor::child::ChildStatus;
+
+use super::{assert_every_id_once, config, records, search};
+use crate::common;
+
+#[test]
+fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
+    let (Some(python), Some(data)) = (common::require_python(), common::require_fashion_mnist())
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let root = common::root();
+    // The shipped config, made tiny: 4 children of 2 small layers, 2 epochs
+    // on 2,048 training images.
+    let text = std::fs::read_to_string(root.join("configs/fashion_mnist_torch.toml"))
+        .expect("the shipped config")
+        .replace("output_dir = \"runs/fashion_mnist_torch\"", &format!("output_dir = \"{}\"", dir.join("run").display()))
+        .replace("budget = 60", "budget = 4")
+        .replace("repeat = 4", "repeat = 2")
+        .replace("choices = [16, 32, 48]", "choices = [8, 16]")
+        .replace("choices = [0.1, 0.05, 0.01, 0.003]", "choices = [0.05]")
+        .replace("choices = [\"sgd\", \"adam\"]", "choices = [\"sgd\"]")
+        .replace(
+            "argv = [\".venv/bin/python\", \"examples/trials/fashion_mnist_cnn.py\",\n        \"--train-limit\", \"10000\", \"--val-limit\", \"2000\"]",
+            &format!(
+                "argv = [\"{}\", \"examples/trials/fashion_mnist_cnn.py\", \"--data\", \"{}\", \"--train-limit\", \"2048\", \"--val-limit\", \"512\"]",
+                python.display(),
+                data.display()
+            ),
+        )
+        .replace("workdir = \".\"", &format!("workdir = \"{}\"", root.display()));
+    assert!(
+        text.contains("--train-limit\", \"2048\""),
+        "the config's argv was replaced:\n{text}"
+    );
+    let summary = search(config(dir, &text));
+    assert_eq!(summary.children, 4);
+    let recs = records(dir);
+    assert_every_id_once(&recs, 4);
+    let mut best = 0.0f64;
+    for r in &recs {
+        assert!(
+            matches!(r.status, ChildStatus::Ok | ChildStatus::Cached),
+            "{:?}: {:?}",
+            r.status,
+            r.message
+        );
+        if r.status == ChildStatus::Cached {
+            continue;
+        }
+        let acc = r.metric.expect("accuracy");
+        assert!((0.0..=1.0).contains(&acc));
+        assert!((r.reward - acc.powi(3)).abs() < 1e-9, "reward = accuracy^3");
+        assert_eq!(r.epochs.len(), 2, "one report per epoch");
+        assert_eq!(
+            acc,
+            r.epochs.iter().map(|e| e.val_metric).fold(0.0, f64::max),
+            "the best epoch"
+        );
+        assert!(r.params > 0, "the trial reports its size");
+        assert!(
+            dir.join(format!("run/children/{}/model.pt", r.spec.id))
+                .exists(),
+            "its weights are kept"
+        );
+        best = best.max(acc);
+    }
+    // Ten classes: chance is 10 %; two short epochs on 2,048 images reach well above it.
+    assert!(best > 0.5, "best validation accuracy {best}");
+}
+
+/// The helper's lines are the protocol's, NaN included, and it says what
+/// is missing when run outside nas-actor.
+#[test]
+fn the_python_helper_speaks_the_protocol() {
+    use nas_actor::runner::command::protocol::{parse, Line, Report};
+    let Some(python) = common::require_python() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let arch = tmp.path().join("arch.json");
+    std::fs::write(
+        &arch,
+        r#"{"layer": [{"kernel": 3, "inputs": []}], "lr": 0.1}"#,
+    )
+    .expect("write");
+    let script = r#"
+import nas_trial as trial
+arch = trial.architecture()
+print("training", arch["layer"][0]["kernel"], trial.child_id(), trial.seed(), trial.epochs(7))
+trial.progress(1, 5, 10, loss=2.5)
+trial.report(1, 0.5, train_loss=1.25)
+trial.report(2, float("nan"))
+trial.final(0.75, reward=0.5, params=123)
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .env("PYTHONPATH", common::root().join("python"))
+        .env("NAS_ARCH_FILE", &arch)
+        .env("NAS_CHILD_ID", "4")
+        .env("NAS_SEED", "99")
+        .env_remove("NAS_EPOCHS")
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Line> = stdout.lines().map(parse).collect();
+    assert_eq!(lines[0], Line::Other, "{stdout}");
+    assert!(stdout.starts_with("training 3 4 99 7\n"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        Line::Report(Report::Batch {
+            epoch: 1,
+            batch: 5,
+            batches: 10,
+            loss: Some(2.5)
+        })
+    );
+    assert_eq!(
+        lines[2],
+        Line::Report(Report::Epoch {
+            epoch: 1,
+            metric: 0.5,
+            train_loss: Some(1.25),
+            val_loss: None,
+            seconds: None
+        })
+    );
+    assert!(
+        matches!(lines[3], Line::Report(Report::Epoch { epoch: 2, metric, .. }) if metric.is_nan()),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[4],
+        Line::Report(Report::Final {
+            metric: 0.75,
+            reward: Some(0.5),
+            params: Some(123)
+        })
+    );
+    // Outside nas-actor, without an architecture file: a clear error.
+    let out = std::process::Command::new(&python)
+        .args(["-c", "import nas_trial; nas_trial.architecture()"])
+        .env("PYTHONPATH", common::root().join("python"))
+        .env_remove("NAS_ARCH_FILE")
+        .output()
+        .expect("python");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAS_ARCH_FILE is not set"));
+}
