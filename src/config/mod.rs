@@ -2,8 +2,8 @@
 //! defaults, and validation whose messages name the file, the key and (where
 //! it can be found) the line.
 //!
-//! A config file has these tables: `[experiment]`, `[devices]`, `[search]`,
-//! `[controller]`, `[space.cnn]`, `[space.cell]`, `[space.custom]`, `[child]`
+//! A config file has these tables: `[experiment]`, `[devices]`, `[search]`
+//! (with `[search.evolution]`, `[search.early_stop]`), `[controller]`, `[space.cnn]`, `[space.cell]`, `[space.custom]`, `[child]`
 //! (with `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`,
 //! `[data]`, `[retrain]` and `[launcher]`. What trains a child is
 //! `child.backend`; where it runs is `launcher.kind`. Only `[experiment]` and `[search]` are required, and `[data]`
@@ -145,7 +145,9 @@ pub enum Strategy {
     Reinforce,
     /// Uniform sampling from the same space, no controller updates (baseline).
     Random,
-    /// Regularized (aging) evolution (Real et al., 2019): `[search.evolution]`.
+    /// Regularized (aging) evolution (Real et al., 2019): `[search.evolution]`;
+    /// one child in flight per trainer slot (`replicas` and
+    /// `children_per_replica` do not apply).
     Evolution,
 }
 
