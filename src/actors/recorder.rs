@@ -168,8 +168,7 @@ impl Recorder {
         self.done += 1;
         self.compute.add(rec, self.epochs_per_child);
         match rec.status {
-            // A stopped child's reward is reused too: trained again, the rule would judge it alike.
-            ChildStatus::Ok | ChildStatus::Diverged | ChildStatus::Stopped => {
+            ChildStatus::Ok | ChildStatus::Diverged => {
                 self.cache.entry(rec.spec.hash.clone()).or_insert(Cached {
                     reward: rec.reward,
                     metric: rec.metric,
@@ -177,7 +176,9 @@ impl Recorder {
                 });
             }
             ChildStatus::Cached => self.cached += 1,
-            ChildStatus::Failed => {}
+            // A stopped architecture that comes up again is trained again: its
+            // reward is a partial one, and the median it was judged by moves.
+            ChildStatus::Failed | ChildStatus::Stopped => {}
         }
         if matches!(rec.status, ChildStatus::Diverged | ChildStatus::Failed) {
             self.failures += 1;

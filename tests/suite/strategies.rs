@@ -221,6 +221,18 @@ fn the_median_rule_stops_synthetic_children_and_the_summary_shows_the_compute_sa
             assert_eq!(r.epochs.len(), 8);
         }
     }
+    // A cached child copies a trained one that finished, never a stopped one.
+    for (i, r) in recs.iter().enumerate() {
+        if r.status == ChildStatus::Cached {
+            assert!(
+                recs[..i]
+                    .iter()
+                    .any(|p| p.spec.hash == r.spec.hash && p.status == ChildStatus::Ok),
+                "child {} is cached from a stopped one",
+                r.spec.id
+            );
+        }
+    }
     check_compute(&summary, &dir, &recs);
     // The report says the same.
     let view = nas_actor::post::RunView::open(&dir).expect("view");
