@@ -107,6 +107,15 @@ fn run(path: &Path, resume: bool, stop_after: Option<usize>) -> Result<(), CliEr
                 s.updates,
                 100.0 * s.slot_utilisation
             ))?;
+            if s.compute.stopped > 0 {
+                out(&format!(
+                    "early stopping: {} stopped; {} child-epochs run of {} ({:.1} % saved)",
+                    s.compute.stopped,
+                    s.compute.child_epochs,
+                    s.compute.child_epochs_full,
+                    100.0 * s.compute.saved_share()
+                ))?;
+            }
             if let Some(b) = &s.best {
                 out(&b.best_line(&metric))?;
             }
