@@ -17,3 +17,11 @@ pub fn evolution(seed: u64, id: u64) -> u64 {
     (seed ^ 0x0E70_1F7E_u64).wrapping_mul(0x2545_F491_4F6C_DD1D)
         ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
+
+/// The seed child `id` retrains with in `nas-actor retrain`: not the one it
+/// searched with, so that the final numbers are not the search's own
+/// training repeated (every grid point of a child shares it, so that its
+/// grid points differ only in their settings).
+pub fn retrain(seed: u64, id: u64) -> u64 {
+    child(seed ^ 0xA076_1D64_78BD_642F, id)
+}

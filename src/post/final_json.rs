@@ -60,6 +60,9 @@ pub struct GridResult {
     pub validation: Option<f64>,
     /// Validation metric after each epoch (None where not finite).
     pub validation_history: Vec<Option<f64>>,
+    /// The seed it trained with ([`crate::seed::retrain`]; 0 in files written before it was recorded).
+    #[serde(default)]
+    pub seed: u64,
     pub params: usize,
     pub seconds: f64,
     /// Why it diverged or failed.

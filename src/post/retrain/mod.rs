@@ -79,7 +79,7 @@ pub(crate) struct Job {
     pub rank: usize,
     pub child_id: Option<u64>,
     /// What to train: the run's child (id `u64::MAX` for the LSTM baseline,
-    /// whose hash is `lstm`), with the seed it trained with in the search.
+    /// whose hash is `lstm`), with its retraining seed ([`crate::seed::retrain`]).
     pub spec: ChildSpec,
     pub grid_index: usize,
     pub grid: GridPoint,
@@ -189,11 +189,13 @@ pub fn retrain(
                 ChildModel::Lstm => "lstm".to_string(),
                 ChildModel::Searched => hash.to_string(),
             };
+            let mut spec = ChildSpec::new(seed, id, 0, 0, Vec::new(), arch.clone(), hash);
+            spec.seed = crate::seed::retrain(seed, id);
             jobs.push(Job {
                 index: jobs.len(),
                 rank,
                 child_id,
-                spec: ChildSpec::new(seed, id, 0, 0, Vec::new(), arch.clone(), hash),
+                spec,
                 grid_index,
                 grid: point.clone(),
                 config: c,

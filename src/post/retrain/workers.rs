@@ -70,6 +70,7 @@ fn result_of(job: &Job, outcome: &ChildOutcome) -> GridResult {
         grid_index: job.grid_index,
         grid: job.grid.clone(),
         status: outcome.status,
+        seed: job.spec.seed,
         validation: outcome.metric.and_then(finite),
         validation_history: outcome
             .epochs

@@ -143,6 +143,23 @@ fn image_run_chooses_by_validation_and_saves_loadable_weights() {
     let eps: Vec<_> = report.grid_results.iter().map(|r| r.grid.bn_eps).collect();
     assert_eq!(eps, vec![Some(1e-5), Some(1e-2)]);
     assert!(report.grid_results.iter().all(|r| r.grid.epochs == 2));
+    // Retraining does not repeat the search's own training: its seed is
+    // not the child's search seed, and every grid point of it shares one.
+    let run_records: Vec<nas_actor::store::ChildRecord> =
+        std::fs::read_to_string(dir.join("children.jsonl"))
+            .expect("children.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("record"))
+            .collect();
+    for r in &report.grid_results {
+        let id = r.child_id.expect("a searched child");
+        let searched = run_records
+            .iter()
+            .find(|c| c.spec.id == id)
+            .expect("its record");
+        assert_eq!(r.seed, nas_actor::seed::retrain(config.experiment.seed, id));
+        assert_ne!(r.seed, searched.spec.seed, "child {id}");
+    }
     let best = report
         .grid_results
         .iter()
