@@ -2,7 +2,7 @@
 //! (Zoph & Le, ICLR 2017) as an actor-based orchestrator for one machine.
 //!
 //! Layers (pure ones never import actix): [`config`], [`space`],
-//! [`controller`], [`child`], [`data`], [`devices`], [`store`], [`runner`] (how a child is trained: tch or synthetic), [`actors`]
+//! [`controller`], [`child`], [`data`], [`devices`], [`store`], [`runner`] (how a child is trained: tch or synthetic), [`search`] (evolution, early stopping), [`actors`]
 //! ([`format`]: how numbers are printed);
 //! after a search, [`post`] (retrain, report, export).
 
@@ -16,6 +16,7 @@ pub mod devices;
 pub mod format;
 pub mod post;
 pub mod runner;
+pub mod search;
 pub mod seed;
 pub mod space;
 pub mod store;

@@ -12,6 +12,12 @@ pub fn child(seed: u64, id: u64) -> u64 {
     seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// The seed of the draws that propose child `id` under evolution.
+pub fn evolution(seed: u64, id: u64) -> u64 {
+    (seed ^ 0x0E70_1F7E_u64).wrapping_mul(0x2545_F491_4F6C_DD1D)
+        ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// The seed child `id` retrains with in `nas-actor retrain`: not the one it
 /// searched with, so that the final numbers are not the search's own
 /// training repeated (every grid point of a child shares it, so that its

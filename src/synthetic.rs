@@ -8,13 +8,21 @@
 //! canonical architecture's tokens that match the target. It has a single
 //! optimum and a smooth path to it, so a working REINFORCE clearly beats
 //! random search on it.
+//!
+//! With `child.synthetic.epochs = N`, a child also has a learning curve: at
+//! epoch e its validation metric is `0.1 + (r − 0.1)·(e/N)^a`, reaching its
+//! reward r at epoch N, with a speed `a` in [0.5, 2] of its own (from its
+//! architecture's hash): slow starters exist, so the median stopping rule
+//! can be wrong, as it can with real children. Each epoch takes
+//! `delay_ms / N`, is reported through [`Progress::on_epoch`], and a
+//! cancelled child stops between epochs with the epochs it ran.
 
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::child::{ChildError, ChildOutcome, ChildStatus, EpochMetrics};
+use crate::child::{ChildError, ChildOutcome, ChildStatus, EpochMetrics, Progress, CANCELLED};
 use crate::config::{Config, SyntheticFailure};
 use crate::space::{Architecture, Schema, SearchSpace, Step};
 
@@ -56,9 +64,13 @@ pub fn evaluate(
     arch: &Architecture,
     config: &Config,
     id: u64,
+    progress: &mut dyn Progress,
 ) -> ChildOutcome {
     let start = Instant::now();
     let syn = &config.child.synthetic;
+    if syn.epochs > 0 {
+        return with_curve(space, arch, config, id, progress);
+    }
     if syn.delay_ms > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(syn.delay_ms / 1000.0));
     }
@@ -84,6 +96,77 @@ pub fn evaluate(
         }],
         params: 0,
         seconds,
+        message: None,
+    }
+}
+
+/// The curve's speed `a` of an architecture, in [0.5, 2].
+pub fn curve_speed(arch: &Architecture) -> f64 {
+    let h = arch
+        .hash()
+        .ok()
+        .and_then(|h| u64::from_str_radix(&h, 16).ok())
+        .unwrap_or(0);
+    0.5 + 1.5 * ((h >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// The validation metric at 1-based `epoch` of `epochs`, for a child of reward `r`.
+pub fn curve_value(r: f64, speed: f64, epoch: usize, epochs: usize) -> f64 {
+    let t = epoch as f64 / epochs.max(1) as f64;
+    0.1 + (r - 0.1) * t.powf(speed)
+}
+
+/// [`evaluate`] with a learning curve of `child.synthetic.epochs` epochs.
+fn with_curve(
+    space: &SearchSpace,
+    arch: &Architecture,
+    config: &Config,
+    id: u64,
+    progress: &mut dyn Progress,
+) -> ChildOutcome {
+    let start = Instant::now();
+    let syn = &config.child.synthetic;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed.wrapping_mul(0x9E37_79B9) ^ id);
+    if syn.failure_rate > 0.0 && rng.random::<f64>() < syn.failure_rate {
+        let (status, message) = injected_failure(syn.failure_kind, id);
+        let mut out = ChildOutcome::failure(status, config.reward.failure, message);
+        out.seconds = start.elapsed().as_secs_f64();
+        return out;
+    }
+    let r = reward(space, arch, config.experiment.seed);
+    let speed = curve_speed(arch);
+    let n = syn.epochs;
+    let mut epochs = Vec::with_capacity(n);
+    for e in 1..=n {
+        if progress.cancelled() {
+            let mut out =
+                ChildOutcome::failure(ChildStatus::Failed, config.reward.failure, CANCELLED);
+            out.epochs = epochs;
+            out.seconds = start.elapsed().as_secs_f64();
+            return out;
+        }
+        let t0 = Instant::now();
+        if syn.delay_ms > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(syn.delay_ms / 1000.0 / n as f64));
+        }
+        let v = curve_value(r, speed, e, n);
+        let m = EpochMetrics {
+            epoch: e,
+            train_loss: 1.0 - v,
+            val_loss: 1.0 - v,
+            val_metric: v,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        progress.on_epoch(&m);
+        epochs.push(m);
+    }
+    ChildOutcome {
+        status: ChildStatus::Ok,
+        reward: r,
+        metric: Some(r),
+        epochs,
+        params: 0,
+        seconds: start.elapsed().as_secs_f64(),
         message: None,
     }
 }

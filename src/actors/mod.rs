@@ -2,6 +2,7 @@
 //!
 //! - [`param_store::ParamStore`]: θ in S shards with Adam, versions, checkpoints;
 //! - [`controller::Replica`] × K: sample m, wait for m rewards, push REINFORCE gradients;
+//! - [`evolver::Evolver`]: instead of the replicas under `search.strategy = "evolution"`;
 //! - [`trainer`] threads, one per device slot, fed by one crossbeam queue;
 //! - [`reporter::Reporter`]: bars on a terminal, plain lines otherwise;
 //! - [`recorder::Recorder`]: the append-only child log, cache, best.json, the end of the run.
@@ -11,6 +12,7 @@
 mod checkpoint_writer;
 pub mod controller;
 pub mod end;
+pub mod evolver;
 pub mod messages;
 pub mod param_store;
 pub mod recorder;
@@ -27,6 +29,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use self::controller::{Budget, Replica, ReplicaShared};
+use self::evolver::Evolver;
 use self::messages::{Notice, ReplicaState};
 use self::param_store::{Checkpoint, ParamStore};
 use self::recorder::{Interrupt, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
@@ -185,6 +188,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
 
     let lr = config.controller_learning_rate();
     let reinforce = config.search.strategy == Strategy::Reinforce;
+    let evolution = config.search.strategy == Strategy::Evolution;
     let state = match checkpoint {
         Some(c) => {
             notices.push(format!(
@@ -219,6 +223,21 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let metric = crate::task::Metric::of(&config);
     let n_slots = slots.len();
     let replicas = config.search.replicas;
+    // Evolution has one proposer, which the end of the run counts as one replica.
+    let proposers = if evolution { 1 } else { replicas };
+    let early_stop = config
+        .search
+        .early_stop
+        .enabled
+        .then(|| trainer::EarlyStop {
+            rule: Arc::new(Mutex::new(crate::search::MedianRule::from_records(
+                &config.search.early_stop,
+                metric.clone(),
+                &records,
+            ))),
+            metric: metric.clone(),
+            reward: config.reward.clone(),
+        });
     let started = Instant::now();
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
 
@@ -283,7 +302,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                 reporter: reporter.clone(),
                 store: store.clone(),
             },
-            (replicas, config.experiment.budget),
+            (proposers, config.experiment.budget, config.child_epochs()),
             stop.clone(),
             outcome.clone(),
         )
@@ -300,6 +319,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             stop: stop.clone(),
             busy_ns: busy_ns.clone(),
             active: Arc::new(AtomicUsize::new(n_slots)),
+            early_stop,
         };
         // Trainer threads come up on a helper thread while the replicas
         // sample their first batches (800 threads take a noticeable time).
@@ -331,6 +351,13 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             store: store.clone(),
             recorder: recorder.clone(),
         };
+        if evolution {
+            let records = records.clone();
+            Evolver::start_in_arbiter(&arbiters[1].handle(), move |_| {
+                Evolver::new(replica_shared, &records, n_slots)
+            });
+            return Ok(spawner);
+        }
         for i in 0..replicas {
             let state = replica_states
                 .get(&i)
@@ -401,6 +428,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         interrupted: matches!(o.end, Some(RunEnd::Interrupted)),
         forced_end: o.forced_end.clone(),
         launch_retries: launcher.launch_retries(),
+        compute: o.compute.clone(),
     };
     let end = o.end.clone();
     drop(o);

@@ -25,6 +25,7 @@ use super::messages::{
 use super::param_store::{GetStats, ParamStore, StoreStats};
 use super::reporter::Reporter;
 use crate::child::{ChildOutcome, ChildStatus};
+use crate::search::Compute;
 use crate::store::{ChildRecord, RunDir};
 
 /// A job on the trainers' shared queue.
@@ -66,6 +67,8 @@ pub struct Summary {
     /// Child launches that failed for the launcher's reasons (a Slurm step
     /// that could not start, a failed node) and were launched again.
     pub launch_retries: usize,
+    /// Child-epochs run against what they would have cost without early stopping.
+    pub compute: Compute,
 }
 
 /// Shared counters the run set-up reads at the end.
@@ -79,6 +82,7 @@ pub struct Outcome {
     pub best: Option<ChildRecord>,
     /// Why the end had to be forced, if it had to.
     pub forced_end: Option<String>,
+    pub compute: Compute,
 }
 
 /// The Recorder's peers.
@@ -114,16 +118,22 @@ pub struct Recorder {
     pending: Vec<ChildRecord>,
     pending_replies: Vec<Recipient<ChildResult>>,
     flush_scheduled: bool,
+    /// What the recorded children cost (the summary's compute figures).
+    compute: Compute,
+    /// Epochs of a child that nothing stops (None: children report no epochs).
+    epochs_per_child: Option<usize>,
 }
 
 impl Recorder {
     /// A recorder over `run` for a search of `replicas` replicas and
-    /// `budget` children, with the records of a resumed run already in `previous`.
+    /// `budget` children, with the records of a resumed run already in
+    /// `previous`; children train `epochs_per_child` epochs when not stopped
+    /// (None: they report no epochs).
     pub fn new(
         run: Arc<Mutex<RunDir>>,
         previous: &[ChildRecord],
         peers: RecorderPeers,
-        (replicas, budget): (usize, usize),
+        (replicas, budget, epochs_per_child): (usize, usize, Option<usize>),
         stop: Arc<AtomicBool>,
         outcome: Arc<Mutex<Outcome>>,
     ) -> Recorder {
@@ -147,6 +157,8 @@ impl Recorder {
             pending: Vec::new(),
             pending_replies: Vec::new(),
             flush_scheduled: false,
+            compute: Compute::default(),
+            epochs_per_child,
         };
         for rec in previous {
             r.count(rec);
@@ -157,6 +169,7 @@ impl Recorder {
     /// Update counters, cache and the top list with a record; true if the top list changed.
     fn count(&mut self, rec: &ChildRecord) -> bool {
         self.done += 1;
+        self.compute.add(rec, self.epochs_per_child);
         match rec.status {
             ChildStatus::Ok | ChildStatus::Diverged => {
                 self.cache.entry(rec.spec.hash.clone()).or_insert(Cached {
@@ -166,7 +179,9 @@ impl Recorder {
                 });
             }
             ChildStatus::Cached => self.cached += 1,
-            ChildStatus::Failed => {}
+            // A stopped architecture that comes up again is trained again: its
+            // reward is a partial one, and the median it was judged by moves.
+            ChildStatus::Failed | ChildStatus::Stopped => {}
         }
         if matches!(rec.status, ChildStatus::Diverged | ChildStatus::Failed) {
             self.failures += 1;
@@ -301,6 +316,7 @@ impl Recorder {
             o.failures = self.failures;
             o.cached = self.cached;
             o.best = self.best.first().cloned();
+            o.compute = self.compute.clone();
         }
         let store = self.store.clone();
         ctx.spawn(

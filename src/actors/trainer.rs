@@ -4,9 +4,17 @@
 //! runner ([`crate::runner`]), reports progress to the Reporter and sends the
 //! finished child to the Recorder. A child that fails is a recorded failure;
 //! a slot that fails many times in a row retires with a warning.
+//!
+//! Early stopping lives here, around whatever runner trains the child: each
+//! epoch the runner reports goes to the shared median rule
+//! ([`crate::search::MedianRule`]); when the rule says stop, the child's
+//! [`crate::child::Progress::cancelled`] turns true, the runner returns a
+//! failed outcome with message [`crate::child::CANCELLED`] and the epochs it
+//! completed, and the trainer records it as `stopped`, its reward from its
+//! best metric so far. A child cancelled by Ctrl-C is not recorded at all.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -16,11 +24,14 @@ use crossbeam_channel::Receiver;
 use super::messages::{ChildFinished, Fatal, Notice, SlotEvent};
 use super::recorder::{unix_now, Job, Recorder};
 use super::reporter::Reporter;
-use crate::child::{ChildStatus, Placement};
+use crate::child::{ChildOutcome, ChildStatus, EpochMetrics, Placement};
+use crate::config::RewardConfig;
 use crate::devices::Slot;
 use crate::runner::pool::{self, Flow, SlotWorker, Throttled};
 use crate::runner::{ChildRunner, Launcher, Runners};
+use crate::search::MedianRule;
 use crate::store::ChildRecord;
+use crate::task::Metric;
 
 /// Failures in a row after which a slot retires.
 pub const MAX_CONSECUTIVE_FAILURES: usize = 5;
@@ -39,6 +50,53 @@ pub struct TrainerShared {
     pub busy_ns: Arc<AtomicU64>,
     /// Slots still taking jobs.
     pub active: Arc<AtomicUsize>,
+    /// The median stopping rule, when `search.early_stop.enabled`.
+    pub early_stop: Option<EarlyStop>,
+}
+
+/// The early-stopping rule the trainers share, and how a stopped child's reward is made.
+#[derive(Clone)]
+pub struct EarlyStop {
+    pub rule: Arc<Mutex<MedianRule>>,
+    pub metric: Metric,
+    pub reward: RewardConfig,
+}
+
+impl EarlyStop {
+    /// Whether child `id`, at the end of the epoch `m`, should stop.
+    fn judge(&self, id: u64, m: &EpochMetrics) -> bool {
+        match self.rule.lock() {
+            Ok(mut rule) => rule.report(id, m.epoch, m.val_metric),
+            Err(_) => false,
+        }
+    }
+
+    /// A runner's cancelled outcome as a stopped child: its epochs kept, its
+    /// reward from its best validation metric so far. Any other outcome
+    /// (finished anyway, failed for another reason) is kept as it is.
+    pub fn stopped(&self, outcome: ChildOutcome) -> ChildOutcome {
+        let cancelled = outcome.status == ChildStatus::Failed
+            && outcome.message.as_deref() == Some(crate::child::CANCELLED);
+        let best = outcome
+            .epochs
+            .iter()
+            .map(|e| e.val_metric)
+            .filter(|v| v.is_finite())
+            .reduce(|a, b| if self.metric.better(b, a) { b } else { a });
+        let (true, Some(best)) = (cancelled, best) else {
+            return outcome;
+        };
+        let last = outcome.epochs.last().map_or(0, |e| e.epoch);
+        ChildOutcome {
+            status: ChildStatus::Stopped,
+            reward: self.metric.reward(best, &self.reward),
+            metric: Some(best),
+            message: Some(format!(
+                "stopped after epoch {last} by the median rule (search.early_stop)"
+            )),
+            ..outcome
+        }
+    }
 }
 
 /// One slot's trainer: what a search does with a child.
@@ -71,7 +129,7 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
                 loss: b.loss,
             })
         };
-        let mut epochs = |m: &crate::child::EpochMetrics| {
+        let mut epochs = |m: &EpochMetrics| {
             shared.reporter.do_send(SlotEvent::Epoch {
                 slot: slot.id,
                 child: spec.id,
@@ -88,18 +146,26 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
                 at: p.to_string(),
             });
         };
+        let early_stop = shared.early_stop.clone();
+        let mut judge = |m: &EpochMetrics| early_stop.as_ref().is_some_and(|e| e.judge(spec.id, m));
         let mut progress = Throttled::new(&mut sink)
             .from_now()
             .with_epochs(&mut epochs)
             .stopping_on(&shared.stop)
-            .placed_to(&mut placed);
+            .placed_to(&mut placed)
+            .judged_by(&mut judge);
         let outcome = runner.run(spec, slot, &mut progress);
+        let judged_stop = progress.judged_stop();
         shared
             .busy_ns
             .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if shared.stop.load(Ordering::SeqCst) && outcome.status == ChildStatus::Failed {
             return Flow::Stop; // cancelled by Ctrl-C: not recorded, sampled anew on resume
         }
+        let outcome = match (&shared.early_stop, judged_stop) {
+            (Some(e), true) => e.stopped(outcome),
+            _ => outcome,
+        };
         self.failures_in_a_row = if outcome.status == ChildStatus::Failed {
             self.failures_in_a_row + 1
         } else {

@@ -37,6 +37,7 @@ pub use init::{init_cnn_params, init_lm_params};
 pub use lm::{LmState, WordLm};
 pub use outcome::{
     panic_message, ChildOutcome, ChildStatus, EpochMetrics, NoProgress, Placement, Progress,
+    CANCELLED,
 };
 pub use spec::ChildSpec;
 pub use train::{param_count, train, train_keeping, ChildError};

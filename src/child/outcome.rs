@@ -14,7 +14,17 @@ pub enum ChildStatus {
     Failed,
     /// The same architecture (canonical hash) was trained before in this run; its reward is reused.
     Cached,
+    /// Stopped early by the median stopping rule (`[search.early_stop]`): the
+    /// epochs it ran are kept, and its reward comes from its best validation
+    /// metric so far under the task's reward rule.
+    Stopped,
 }
+
+/// The message of a child that a runner ended because
+/// [`Progress::cancelled`] asked it to (status failed, with the epochs it
+/// completed). Every runner uses it: the trainer tells an early stop from a
+/// failure by it.
+pub const CANCELLED: &str = "cancelled";
 
 /// Metrics of one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +101,8 @@ pub trait Progress {
     fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
     /// Once the child's process says where it runs (a Slurm step: node and GPUs).
     fn on_placed(&mut self, _placement: &Placement) {}
-    /// Polled between batches; true stops the child (status failed, "cancelled").
+    /// Polled between batches (or epochs); true stops the child: the runner
+    /// returns status failed, message [`CANCELLED`], and the epochs it completed.
     fn cancelled(&self) -> bool {
         false
     }

@@ -79,7 +79,7 @@ fn device_of(file: &ChildFile) -> (tch::Device, usize) {
 
 /// Train the child of the file at `path`, writing protocol lines.
 pub fn child(path: &Path) -> Result<(), CliError> {
-    let file = ChildFile::read(path).map_err(|e| CliError::input(e.to_string()))?;
+    let file = ChildFile::read(path).map_err(|e| CliError::from_error(2, e))?;
     let config = Arc::new(file.config.clone());
     let space = SearchSpace::from_config(&config)
         .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
@@ -104,7 +104,7 @@ pub fn child(path: &Path) -> Result<(), CliError> {
     };
     progress.write(&protocol::info_line(info));
     let runners = crate::runner::Runners::load(config, Arc::new(space))
-        .map_err(|e| CliError::input(e.to_string()))?;
+        .map_err(|e| CliError::from_error(2, e))?;
     let slot = crate::runner::single_slot(device, threads);
     let mut runner = runners.for_slot();
     runner.start(&slot);
@@ -121,7 +121,7 @@ pub fn child(path: &Path) -> Result<(), CliError> {
         ));
     }
     match outcome.status {
-        ChildStatus::Ok | ChildStatus::Cached => Ok(()),
+        ChildStatus::Ok | ChildStatus::Cached | ChildStatus::Stopped => Ok(()),
         ChildStatus::Diverged | ChildStatus::Failed => Err(CliError::runtime(format!(
             "child {} {}: {}",
             file.spec.id,

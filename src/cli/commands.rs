@@ -51,6 +51,7 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             device,
         } => super::post::retrain(&run_dir, top, config, force, device.as_deref()),
         Command::Report { run_dir } => super::post::report(&run_dir),
+        Command::Compare { run_dirs, out } => super::post::compare(&run_dirs, &out),
         Command::Export {
             run_dir,
             top,
@@ -120,6 +121,15 @@ fn run(
                     n => format!(", {n} step launch(es) retried"),
                 }
             ))?;
+            if s.compute.stopped > 0 {
+                out(&format!(
+                    "early stopping: {} stopped; {} child-epochs run of {} ({:.1} % saved)",
+                    s.compute.stopped,
+                    s.compute.child_epochs,
+                    s.compute.child_epochs_full,
+                    100.0 * s.compute.saved_share()
+                ))?;
+            }
             if let Some(b) = &s.best {
                 out(&b.best_line(&metric))?;
             }

@@ -177,6 +177,17 @@ pub enum Command {
         /// The run directory.
         run_dir: PathBuf,
     },
+    /// Compare runs: best validation metric so far against children and
+    /// compute, one curve per run and a mean with a min–max band per strategy
+    /// and config; PNG, SVG and a markdown table at 25/50/100 % of the budget.
+    Compare {
+        /// The run directories.
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Where to write the plots and compare.md.
+        #[arg(long, default_value = "compare")]
+        out: PathBuf,
+    },
     /// Print (or write) the N-th best architecture as JSON or as a PyTorch module.
     Export {
         /// The run directory.

@@ -1,4 +1,4 @@
-//! The post-search subcommands: `retrain`, `report` and `export`
+//! The post-search subcommands: `retrain`, `report`, `compare` and `export`
 //! (the work is in [`crate::post`]; this file shows it to a person).
 
 use std::collections::HashMap;
@@ -244,6 +244,18 @@ pub fn report(run_dir: &Path) -> Result<(), CliError> {
     let summary = write_report(&view).map_err(cli_error)?;
     for line in &summary.lines {
         out(line)?;
+    }
+    Ok(())
+}
+
+/// `nas-actor compare`.
+pub fn compare(run_dirs: &[PathBuf], out_dir: &Path) -> Result<(), CliError> {
+    let summary = crate::post::compare::compare(run_dirs, out_dir).map_err(cli_error)?;
+    for line in summary.table.lines() {
+        out(line)?;
+    }
+    for f in &summary.files {
+        out(&format!("wrote {}", f.display()))?;
     }
     Ok(())
 }

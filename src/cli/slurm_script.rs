@@ -85,7 +85,7 @@ fn times(mem: &str, n: usize) -> String {
 
 /// Print the script of the config at `path`.
 pub fn print(path: &Path) -> Result<(), CliError> {
-    let config = Config::load(path).map_err(|e| CliError::input(e.to_string()))?;
+    let config = Config::load(path).map_err(|e| CliError::from_error(2, e))?;
     if config.launcher.kind != LauncherKind::Slurm {
         return Err(CliError::input(format!(
             "{}: launcher.kind is not \"slurm\"; set [launcher] kind = \"slurm\" to run the search as Slurm job steps",

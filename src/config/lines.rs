@@ -86,6 +86,11 @@ pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|e| line_at(text, e.key_span.start))
 }
 
+/// Whether `key` (dotted, e.g. `controller.temperature`) is set in `text`.
+pub(super) fn has_key(text: &str, key: &str) -> bool {
+    entries(text).iter().any(|e| e.key == key)
+}
+
 /// The dotted key a parse error at `span` is about: the deepest key whose
 /// name or value holds the error, or — for a key the parser refused (a
 /// duplicate) — the refused key in its table. `None` for errors outside any

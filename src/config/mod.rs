@@ -2,8 +2,8 @@
 //! defaults, and validation whose messages name the file, the key and (where
 //! it can be found) the line.
 //!
-//! A config file has these tables: `[experiment]`, `[devices]`, `[search]`,
-//! `[controller]`, `[space.cnn]`, `[space.cell]`, `[space.custom]`, `[child]`
+//! A config file has these tables: `[experiment]`, `[devices]`, `[search]`
+//! (with `[search.evolution]`, `[search.early_stop]`), `[controller]`, `[space.cnn]`, `[space.cell]`, `[space.custom]`, `[child]`
 //! (with `[child.cnn]`, `[child.lm]`, `[child.synthetic]`), `[reward]`,
 //! `[data]`, `[retrain]` and `[launcher]` (with `[launcher.slurm]`). What trains a child is
 //! `child.backend`; where it runs is `launcher.kind`. Only `[experiment]` and `[search]` are required, and `[data]`
@@ -152,6 +152,10 @@ pub enum Strategy {
     Reinforce,
     /// Uniform sampling from the same space, no controller updates (baseline).
     Random,
+    /// Regularized (aging) evolution (Real et al., 2019): `[search.evolution]`;
+    /// one child in flight per trainer slot (`replicas` and
+    /// `children_per_replica` do not apply).
+    Evolution,
 }
 
 /// `[search]`: the distributed layout of the paper, on one machine.
@@ -160,7 +164,7 @@ pub enum Strategy {
 pub struct SearchConfig {
     /// `"cnn"` or `"cell"`.
     pub space: SpaceKind,
-    /// `"reinforce"` (default) or `"random"`.
+    /// `"reinforce"` (default), `"random"` or `"evolution"`.
     #[serde(default)]
     pub strategy: Strategy,
     /// K: controller replicas. Default 1.
@@ -172,6 +176,62 @@ pub struct SearchConfig {
     /// S: parameter-store shards. Default 1.
     #[serde(default = "one")]
     pub shards: usize,
+    /// `[search.evolution]`: population and tournament of `strategy = "evolution"`.
+    #[serde(default)]
+    pub evolution: EvolutionConfig,
+    /// `[search.early_stop]`: the median stopping rule (off by default).
+    #[serde(default)]
+    pub early_stop: EarlyStopConfig,
+}
+
+/// `[search.evolution]`: regularized (aging) evolution. The population is
+/// the last `population` children recorded; each new child is the best of
+/// `sample` of them, drawn uniformly, with one decision changed. The first
+/// `population` children are drawn uniformly. Defaults are sized for a
+/// budget of a few hundred children (Real et al. used P = 100, S = 25 for
+/// 20,000).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvolutionConfig {
+    /// P: children in the population. Default 20.
+    pub population: usize,
+    /// S: children drawn for each tournament (at most `population`). Default 5.
+    pub sample: usize,
+}
+
+impl Default for EvolutionConfig {
+    fn default() -> Self {
+        EvolutionConfig {
+            population: 20,
+            sample: 5,
+        }
+    }
+}
+
+/// `[search.early_stop]`: the median stopping rule. After `grace_epochs`,
+/// once at least `min_children` other children have reported epoch e, a
+/// child whose best validation metric up to e is worse than their median
+/// (of the same best-up-to-e) is stopped: status `stopped`, its epochs
+/// kept, its reward from its best metric so far.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStopConfig {
+    /// Whether the rule is applied. Default false.
+    pub enabled: bool,
+    /// Epochs every child trains before it can be stopped. Default 1.
+    pub grace_epochs: usize,
+    /// Other children that must have reported an epoch before the rule judges at it. Default 5.
+    pub min_children: usize,
+}
+
+impl Default for EarlyStopConfig {
+    fn default() -> Self {
+        EarlyStopConfig {
+            enabled: false,
+            grace_epochs: 1,
+            min_children: 5,
+        }
+    }
 }
 
 fn one() -> usize {
@@ -206,6 +266,42 @@ pub struct ControllerConfig {
     pub entropy_weight: f64,
     /// Clip the gradient's global norm (off by default).
     pub grad_clip: Option<f64>,
+    /// A named set of the settings above; keys set explicitly in the file
+    /// win over it. None (default): the paper's values. See [`ControllerPreset`].
+    pub preset: Option<ControllerPreset>,
+}
+
+/// Named controller settings (`controller.preset`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControllerPreset {
+    /// `"small-budget"`: a controller meant to move within a few hundred
+    /// children. Logits divided by temperature 5 and squashed by 2.5·tanh
+    /// (ENAS, Pham et al., 2018), Adam learning rate 0.03 with an entropy
+    /// bonus of 0.01, baseline decay 0.95, gradient norm clipped at 5. ENAS's
+    /// own learning rate and bonus (1e-3, 1e-4) barely moved the policy in
+    /// 500 children on the synthetic landscapes; these were the best of a
+    /// sweep there (BENCHMARKS.md §5).
+    SmallBudget,
+}
+
+/// One setting of a preset: its key under `[controller]`, and how to set it.
+type PresetSetting = (&'static str, fn(&mut ControllerConfig));
+
+impl ControllerPreset {
+    /// The preset's values.
+    fn settings(self) -> Vec<PresetSetting> {
+        match self {
+            ControllerPreset::SmallBudget => vec![
+                ("temperature", |c| c.temperature = Some(5.0)),
+                ("tanh_constant", |c| c.tanh_constant = Some(2.5)),
+                ("entropy_weight", |c| c.entropy_weight = 0.01),
+                ("learning_rate", |c| c.learning_rate = Some(0.03)),
+                ("baseline_decay", |c| c.baseline_decay = 0.95),
+                ("grad_clip", |c| c.grad_clip = Some(5.0)),
+            ],
+        }
+    }
 }
 
 impl Default for ControllerConfig {
@@ -223,11 +319,24 @@ impl Default for ControllerConfig {
             tanh_constant: None,
             entropy_weight: 0.0,
             grad_clip: None,
+            preset: None,
         }
     }
 }
 
 impl ControllerConfig {
+    /// Apply `preset` to every key for which `explicit(key)` is false.
+    pub fn apply_preset(&mut self, explicit: impl Fn(&str) -> bool) {
+        let Some(preset) = self.preset else {
+            return;
+        };
+        for (key, set) in preset.settings() {
+            if !explicit(key) {
+                set(self);
+            }
+        }
+    }
+
     /// The Adam learning rate for a space: the configured one, else the paper's.
     pub fn learning_rate_for(&self, space: SpaceKind) -> f64 {
         self.learning_rate.unwrap_or(match space {
@@ -439,6 +548,11 @@ pub struct SyntheticConfig {
     /// error), `"panic"` (a real panic inside the trainer), `"diverged"` (a NaN
     /// loss) or `"oom"` (the torch error a CUDA out-of-memory produces).
     pub failure_kind: SyntheticFailure,
+    /// Epochs of a learning curve per child (early stopping, compute
+    /// comparisons). 0 (default): one record, no progress reports. N ≥ 1: the
+    /// child reports N epochs, `delay_ms / N` apart, rising to the landscape's
+    /// reward at epoch N at a speed of its own (see [`crate::synthetic`]).
+    pub epochs: usize,
 }
 
 impl Default for SyntheticConfig {
@@ -447,6 +561,7 @@ impl Default for SyntheticConfig {
             delay_ms: 0.0,
             failure_rate: 0.0,
             failure_kind: SyntheticFailure::Failed,
+            epochs: 0,
         }
     }
 }
@@ -550,6 +665,9 @@ impl Config {
                 message,
             }
         })?;
+        config
+            .controller
+            .apply_preset(|k| lines::has_key(text, &format!("controller.{k}")));
         let has_data = lines::line_of(text, "data").is_some();
         if !has_data {
             config.data = DataConfig::unused(config.search.space);
@@ -565,6 +683,22 @@ impl Config {
     /// The config as TOML (the resolved config written into a run directory).
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
+    }
+
+    /// The epochs a child trains when nothing stops it; None when children
+    /// report no epochs (synthetic children without `child.synthetic.epochs`)
+    /// or when it is not known (trial commands without `child.command.epochs`).
+    pub fn child_epochs(&self) -> Option<usize> {
+        match (self.child.backend, self.search.space) {
+            (Backend::Synthetic, _) => {
+                (self.child.synthetic.epochs > 0).then_some(self.child.synthetic.epochs)
+            }
+            (Backend::Tch, SpaceKind::Cnn) => Some(self.child.cnn.epochs),
+            (Backend::Tch, SpaceKind::Cell) => Some(self.child.lm.epochs),
+            (Backend::Tch, SpaceKind::Custom) => None,
+            // A trial reports the epochs it runs; how many, the config may say.
+            (Backend::Command, _) => self.child.command.epochs,
+        }
     }
 
     /// The Adam learning rate of the controller for this config's space.

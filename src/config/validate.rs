@@ -97,6 +97,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     positive("search.replicas", c.search.replicas)?;
     positive("search.children_per_replica", c.search.children_per_replica)?;
     positive("search.shards", c.search.shards)?;
+    validate_search_extras(c)?;
 
     let k = &c.controller;
     positive("controller.hidden_size", k.hidden_size)?;
@@ -155,6 +156,31 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     }
     positive("retrain.top", c.retrain.top)?;
     super::slurm::validate(&c.launcher.slurm)?;
+    Ok(())
+}
+
+/// `[search.evolution]` and `[search.early_stop]`.
+fn validate_search_extras(c: &Config) -> Result<(), Invalid> {
+    let e = &c.search.evolution;
+    positive("search.evolution.population", e.population)?;
+    positive("search.evolution.sample", e.sample)?;
+    if e.sample > e.population {
+        return Err(bad(
+            "search.evolution.sample",
+            format!(
+                "is {} but the population (search.evolution.population) is {}; a tournament draws at most the whole population",
+                e.sample, e.population
+            ),
+        ));
+    }
+    let s = &c.search.early_stop;
+    positive("search.early_stop.min_children", s.min_children)?;
+    if s.enabled && c.child.backend == Backend::Synthetic && c.child.synthetic.epochs == 0 {
+        return Err(bad(
+            "search.early_stop.enabled",
+            "synthetic children report no epochs unless child.synthetic.epochs is set; set it (e.g. 10) or turn early stopping off",
+        ));
+    }
     Ok(())
 }
 

@@ -5,10 +5,13 @@
 //! - [`report`](report::report) it: pictures, DOT drawings and `report.md`
 //!   (`nas-actor report`);
 //! - [`export`] an architecture as the project's JSON or as a PyTorch module
-//!   (`nas-actor export`).
+//!   (`nas-actor export`);
+//! - [`compare`](compare::compare) several runs: best metric so far against
+//!   children and compute, per strategy (`nas-actor compare`).
 //!
 //! Reading never writes into the run, so a report works on a run still going.
 
+pub mod compare;
 pub mod export;
 pub mod final_json;
 pub mod report;
@@ -63,6 +66,9 @@ pub enum PostError {
     /// Every retraining failed, or the chosen model could not be tested.
     #[error("{0}")]
     Training(String),
+    /// Runs that `compare` cannot compare (no metric yet, different tasks).
+    #[error("{0}")]
+    Compare(String),
     /// A file could not be written.
     #[error("cannot write {}: {message}", path.display())]
     Write { path: PathBuf, message: String },

@@ -5,7 +5,8 @@
 //! (started once, on the thread: a CPU slot's torch threads) and hands each
 //! job to a [`SlotWorker`], which says what a job means to its caller and
 //! where the result goes. [`Throttled`] forwards a child's progress at most
-//! every [`BATCH_EVERY`] and turns a stop flag into cancellation.
+//! every [`BATCH_EVERY`], turns a stop flag into cancellation, and hands each
+//! epoch to a judge (the median stopping rule) that may stop the child.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
@@ -46,15 +47,21 @@ pub struct Batch {
     pub loss: f64,
 }
 
+/// Judges a child's finished epoch: true stops the child.
+pub type Judge<'a> = &'a mut dyn FnMut(&EpochMetrics) -> bool;
+
 /// A child's [`Progress`]: batches go to `sink` at most every
-/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set; where its
-/// process runs goes to `placed`.
+/// [`BATCH_EVERY`]; the child is cancelled once `stop` is set, or once the
+/// judge (if any) has stopped it after an epoch; where its process runs goes
+/// to `placed`.
 pub struct Throttled<'a> {
     sink: &'a mut dyn FnMut(Batch),
     epochs: Option<&'a mut dyn FnMut(&EpochMetrics)>,
     stop: Option<&'a AtomicBool>,
     last: Option<Instant>,
     placed: Option<&'a mut dyn FnMut(&Placement)>,
+    judge: Option<Judge<'a>>,
+    judged_stop: bool,
 }
 
 impl<'a> Throttled<'a> {
@@ -66,6 +73,8 @@ impl<'a> Throttled<'a> {
             stop: None,
             last: None,
             placed: None,
+            judge: None,
+            judged_stop: false,
         }
     }
 
@@ -73,6 +82,17 @@ impl<'a> Throttled<'a> {
     pub fn placed_to(mut self, placed: &'a mut dyn FnMut(&Placement)) -> Throttled<'a> {
         self.placed = Some(placed);
         self
+    }
+
+    /// After each epoch, ask `judge` whether the child should stop.
+    pub fn judged_by(mut self, judge: Judge<'a>) -> Throttled<'a> {
+        self.judge = Some(judge);
+        self
+    }
+
+    /// Whether the judge stopped the child (as opposed to the stop flag).
+    pub fn judged_stop(&self) -> bool {
+        self.judged_stop
     }
 
     /// The first batch is forwarded only after [`BATCH_EVERY`].
@@ -111,6 +131,11 @@ impl Progress for Throttled<'_> {
         if let Some(sink) = &mut self.epochs {
             sink(metrics);
         }
+        if let Some(judge) = self.judge.as_mut() {
+            if !self.judged_stop && judge(metrics) {
+                self.judged_stop = true;
+            }
+        }
     }
 
     fn on_placed(&mut self, placement: &Placement) {
@@ -120,7 +145,7 @@ impl Progress for Throttled<'_> {
     }
 
     fn cancelled(&self) -> bool {
-        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+        self.judged_stop || self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
     }
 }
 

@@ -24,15 +24,10 @@ impl SyntheticRunner {
 }
 
 impl ChildRunner for SyntheticRunner {
-    fn run(
-        &mut self,
-        spec: &ChildSpec,
-        _slot: &Slot,
-        _progress: &mut dyn Progress,
-    ) -> ChildOutcome {
+    fn run(&mut self, spec: &ChildSpec, _slot: &Slot, progress: &mut dyn Progress) -> ChildOutcome {
         let (space, config) = (&self.space, &self.config);
         catch_unwind(AssertUnwindSafe(|| {
-            crate::synthetic::evaluate(space, &spec.arch, config, spec.id)
+            crate::synthetic::evaluate(space, &spec.arch, config, spec.id, progress)
         }))
         .unwrap_or_else(|panic| {
             ChildOutcome::failure(

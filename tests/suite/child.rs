@@ -5,6 +5,7 @@
 
 mod architectures;
 mod cell;
+mod early_stop;
 mod pace;
 mod training;
 

@@ -19,4 +19,5 @@ mod space;
 mod space_declared;
 mod space_toy;
 mod store;
+mod strategies;
 mod tape;

@@ -3,6 +3,7 @@
 //! finished and still-going runs (every file, valid PNG and SVG), `export`
 //! as JSON and as PyTorch modules that compute what the tch models compute.
 
+mod compare;
 mod export;
 mod report;
 mod retrain;

@@ -64,6 +64,7 @@ pub fn render(view: &RunView) -> String {
         c.experiment.budget,
         view.updates.len()
     );
+    let _ = writeln!(s, "{}", super::compute_line(view));
     for n in &view.notices {
         let _ = writeln!(s, "- note: {n}");
     }

@@ -14,7 +14,7 @@
 mod choices;
 pub mod drawing;
 mod markdown;
-mod picture;
+pub(crate) mod picture;
 mod rewards;
 
 use std::path::PathBuf;
@@ -43,7 +43,7 @@ pub struct ReportSummary {
     pub lines: Vec<String>,
 }
 
-/// Children per status: (ok, cached, failed, diverged).
+/// Children per status: (ok, cached, failed, diverged); stopped ones are in [`compute_line`].
 pub fn status_counts(view: &RunView) -> (usize, usize, usize, usize) {
     let count = |s: ChildStatus| view.records.iter().filter(|r| r.status == s).count();
     (
@@ -52,6 +52,28 @@ pub fn status_counts(view: &RunView) -> (usize, usize, usize, usize) {
         count(ChildStatus::Failed),
         count(ChildStatus::Diverged),
     )
+}
+
+/// The compute line: child-epochs run against what the budget would have
+/// cost without early stopping (child seconds when children have no epochs).
+pub fn compute_line(view: &RunView) -> String {
+    let epochs = view.config.child_epochs();
+    let c = crate::search::Compute::of(&view.records, epochs);
+    match epochs {
+        Some(_) => format!(
+            "- compute: {} child-epochs run for {} trained children, of {} without early stopping ({} stopped, {:.1} % saved); {:.0} child seconds",
+            c.child_epochs,
+            c.trained,
+            c.child_epochs_full,
+            c.stopped,
+            100.0 * c.saved_share(),
+            c.child_seconds
+        ),
+        None => format!(
+            "- compute: {:.1} child seconds for {} trained children (they report no epochs)",
+            c.child_seconds, c.trained
+        ),
+    }
 }
 
 /// Write the report of `view` (see the module doc).
@@ -93,6 +115,7 @@ pub fn report(view: &RunView) -> Result<ReportSummary, PostError> {
         view.records.len(),
         view.config.experiment.budget
     )];
+    lines.push(compute_line(view).trim_start_matches("- ").to_string());
     lines.extend(view.notices.iter().map(|n| format!("note: {n}")));
     match best {
         Some(b) => lines.push(b.best_line(&crate::task::Metric::of(&view.config))),

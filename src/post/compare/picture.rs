@@ -1,0 +1,155 @@
+//! The comparison plot: each run's best-so-far curve (thin), and for each
+//! group its mean (thick) inside a band from its runs' minimum to maximum.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::curves::{Axis, Group};
+use crate::post::report::picture::{colour, err, range};
+use crate::post::report::Picture;
+use crate::task::Metric;
+
+/// Points of the mean and band of a group along its grid.
+struct Series {
+    label: String,
+    runs: Vec<Vec<(f64, f64)>>,
+    /// (x, mean, min, max) where every run of the group has a value.
+    mean: Vec<(f64, f64, f64, f64)>,
+}
+
+/// The picture of one axis.
+pub struct ComparePicture {
+    axis: Axis,
+    metric: String,
+    series: Vec<Series>,
+}
+
+/// Points along which a group's mean is drawn.
+fn grid(g: &Group, axis: Axis) -> Vec<f64> {
+    match axis {
+        Axis::Children => {
+            let n = g.runs.iter().map(|r| r.best.len()).min().unwrap_or(0);
+            (1..=n).map(|k| k as f64).collect()
+        }
+        _ => {
+            let end = g
+                .runs
+                .iter()
+                .map(|r| r.spent(axis).last().copied().unwrap_or(0.0))
+                .fold(f64::INFINITY, f64::min);
+            if !end.is_finite() || end <= 0.0 {
+                return Vec::new();
+            }
+            (0..=200).map(|i| end * i as f64 / 200.0).collect()
+        }
+    }
+}
+
+impl ComparePicture {
+    pub fn new(groups: &[Group], axis: Axis, metric: &Metric) -> ComparePicture {
+        let series = groups
+            .iter()
+            .map(|g| {
+                let runs = g
+                    .runs
+                    .iter()
+                    .map(|r| {
+                        r.spent(axis)
+                            .into_iter()
+                            .zip(&r.best)
+                            .filter_map(|(x, b)| b.map(|b| (x, b)))
+                            .collect()
+                    })
+                    .collect();
+                let mean = grid(g, axis)
+                    .into_iter()
+                    .filter_map(|x| {
+                        let v: Option<Vec<f64>> = g.runs.iter().map(|r| r.at(axis, x)).collect();
+                        let v = v?;
+                        let (mean, _) = super::curves::mean_sd(&v);
+                        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        Some((x, mean, lo, hi))
+                    })
+                    .collect();
+                Series {
+                    label: format!("{} ({} run(s))", g.label, g.runs.len()),
+                    runs,
+                    mean,
+                }
+            })
+            .collect();
+        ComparePicture {
+            axis,
+            metric: metric.name.clone(),
+            series,
+        }
+    }
+}
+
+impl Picture for ComparePicture {
+    fn size(&self) -> (u32, u32) {
+        (1000, 560)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let points = || self.series.iter().flat_map(|s| s.runs.iter().flatten());
+        let x_max = points().map(|p| p.0).fold(1.0, f64::max);
+        let (y_lo, y_hi) = range(points().map(|p| p.1));
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Best validation {} so far", self.metric),
+                ("sans-serif", 24),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.axis.label())
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_desc(format!("best {}", self.metric))
+            .y_label_formatter(&|y| format!("{y:.3}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        for (i, s) in self.series.iter().enumerate() {
+            let c = colour(i);
+            if s.mean.len() > 1 {
+                let mut band: Vec<(f64, f64)> = s.mean.iter().map(|p| (p.0, p.3)).collect();
+                band.extend(s.mean.iter().rev().map(|p| (p.0, p.2)));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
+                    .map_err(err)?;
+            }
+            for run in &s.runs {
+                chart
+                    .draw_series(LineSeries::new(
+                        run.iter().copied(),
+                        c.mix(0.35).stroke_width(1),
+                    ))
+                    .map_err(err)?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    s.mean.iter().map(|p| (p.0, p.1)),
+                    c.stroke_width(3),
+                ))
+                .map_err(err)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(err)
+    }
+}
