@@ -13,6 +13,7 @@ mod checkpoint_writer;
 pub mod controller;
 pub mod end;
 pub mod evolver;
+mod ledger;
 pub mod messages;
 pub mod param_store;
 pub mod recorder;

@@ -1,13 +1,14 @@
 //! Recorder: owns the run directory's child log. Every finished child is
 //! appended and flushed to disk *before* its reward goes back to the replica
 //! that asked for it; the children that finish together are written with one
-//! fsync (group commit). It answers repeated architectures from its cache
-//! (status `cached`), feeds new ones to the trainers' shared job queue, keeps
-//! best.json current, and drives the end of the run ([`super::end`]): when
+//! fsync (group commit). It answers repeated architectures from the cache
+//! of its [`super::ledger::Ledger`] (status `cached`; the ledger also keeps
+//! the counts, the top list and the compute, free of I/O), feeds new ones
+//! to the trainers' shared job queue, keeps best.json current, and drives
+//! the end of the run ([`super::end`], also free of I/O): when
 //! every replica is done, on a fatal error, on Ctrl-C, or — the safety net —
 //! when the budget is recorded and idle but a replica never reported.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,13 +19,14 @@ use serde::Serialize;
 
 pub use super::end::RunEnd;
 use super::end::{EndOfRun, Step};
+use super::ledger::Ledger;
 use super::messages::{
     ChildFinished, ChildRecorded, ChildResult, Fatal, FlushCheckpoint, Notice, ReplicaDone,
     ReplicaLost, TrainChild,
 };
 use super::param_store::{GetStats, ParamStore, StoreStats};
 use super::reporter::Reporter;
-use crate::child::{ChildOutcome, ChildStatus};
+
 use crate::search::Compute;
 use crate::store::{ChildRecord, RunDir};
 
@@ -38,16 +40,10 @@ pub struct Job {
 pub const END_GRACE: Duration = Duration::from_secs(10);
 /// How long the final checkpoint may take before the run stops without it.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Architectures best.json lists.
+const BEST_TOP: usize = 10;
 /// How often the Recorder checks the safety net.
 const TICK: Duration = Duration::from_millis(500);
-
-/// What the cache keeps of a trained architecture.
-#[derive(Debug, Clone)]
-struct Cached {
-    reward: f64,
-    metric: Option<f64>,
-    params: usize,
-}
 
 /// The run summary (also written to summary.json).
 #[derive(Debug, Clone, Serialize)]
@@ -96,15 +92,11 @@ pub struct RecorderPeers {
 /// The recorder actor.
 pub struct Recorder {
     run: Arc<Mutex<RunDir>>,
-    cache: HashMap<String, Cached>,
     jobs: Option<Sender<Job>>,
     reporter: Addr<Reporter>,
     store: Addr<ParamStore>,
-    done: usize,
-    failures: usize,
-    cached: usize,
-    best: Vec<ChildRecord>,
-    best_top: usize,
+    /// The cache, counts, top list and compute of the recorded children.
+    ledger: Ledger,
     stop: Arc<AtomicBool>,
     outcome: Arc<Mutex<Outcome>>,
     /// Where the run stands on its way to its end.
@@ -118,10 +110,6 @@ pub struct Recorder {
     pending: Vec<ChildRecord>,
     pending_replies: Vec<Recipient<ChildResult>>,
     flush_scheduled: bool,
-    /// What the recorded children cost (the summary's compute figures).
-    compute: Compute,
-    /// Epochs of a child that nothing stops (None: children report no epochs).
-    epochs_per_child: Option<usize>,
 }
 
 impl Recorder {
@@ -139,15 +127,10 @@ impl Recorder {
     ) -> Recorder {
         let mut r = Recorder {
             run,
-            cache: HashMap::new(),
             jobs: Some(peers.jobs),
             reporter: peers.reporter,
             store: peers.store,
-            done: 0,
-            failures: 0,
-            cached: 0,
-            best: Vec::new(),
-            best_top: 10,
+            ledger: Ledger::new(BEST_TOP, epochs_per_child),
             stop,
             outcome,
             end: EndOfRun::new(replicas, budget, previous.len(), END_GRACE, FLUSH_TIMEOUT),
@@ -157,46 +140,11 @@ impl Recorder {
             pending: Vec::new(),
             pending_replies: Vec::new(),
             flush_scheduled: false,
-            compute: Compute::default(),
-            epochs_per_child,
         };
         for rec in previous {
-            r.count(rec);
+            r.ledger.count(rec);
         }
         r
-    }
-
-    /// Update counters, cache and the top list with a record; true if the top list changed.
-    fn count(&mut self, rec: &ChildRecord) -> bool {
-        self.done += 1;
-        self.compute.add(rec, self.epochs_per_child);
-        match rec.status {
-            ChildStatus::Ok | ChildStatus::Diverged => {
-                self.cache.entry(rec.spec.hash.clone()).or_insert(Cached {
-                    reward: rec.reward,
-                    metric: rec.metric,
-                    params: rec.params,
-                });
-            }
-            ChildStatus::Cached => self.cached += 1,
-            // A stopped architecture that comes up again is trained again: its
-            // reward is a partial one, and the median it was judged by moves.
-            ChildStatus::Failed | ChildStatus::Stopped => {}
-        }
-        if matches!(rec.status, ChildStatus::Diverged | ChildStatus::Failed) {
-            self.failures += 1;
-        }
-        if rec.status != ChildStatus::Ok {
-            return false;
-        }
-        let worst = self.best.last().map(|b| b.reward);
-        if self.best.len() >= self.best_top && worst.is_some_and(|w| rec.reward <= w) {
-            return false;
-        }
-        self.best.push(rec.clone());
-        self.best.sort_by(|a, b| b.reward.total_cmp(&a.reward));
-        self.best.truncate(self.best_top);
-        true
     }
 
     /// Queue a record; the queue is written with one fsync once the mailbox
@@ -252,12 +200,12 @@ impl Recorder {
         self.end.recorded(records.len(), dropped, Instant::now());
         let mut top_changed = false;
         for rec in &records {
-            top_changed |= self.count(rec);
+            top_changed |= self.ledger.count(rec);
         }
         if top_changed {
             self.write_best()?;
         }
-        let best = self.best.first();
+        let best = self.ledger.best();
         for (rec, reply) in records.iter().zip(replies) {
             reply.do_send(ChildResult {
                 id: rec.spec.id,
@@ -269,10 +217,10 @@ impl Recorder {
                 status: rec.status,
                 reward: rec.reward,
                 metric: rec.metric,
-                done: self.done,
+                done: self.ledger.done(),
                 best_reward: best.map_or(0.0, |b| b.reward),
                 best_metric: best.and_then(|b| b.metric),
-                failures: self.failures,
+                failures: self.ledger.failures(),
             });
         }
         if self.stop_after.is_some_and(|n| self.recorded_here >= n) {
@@ -312,11 +260,11 @@ impl Recorder {
             self.end_error.get_or_insert(e);
         }
         if let Ok(mut o) = self.outcome.lock() {
-            o.done = self.done;
-            o.failures = self.failures;
-            o.cached = self.cached;
-            o.best = self.best.first().cloned();
-            o.compute = self.compute.clone();
+            o.done = self.ledger.done();
+            o.failures = self.ledger.failures();
+            o.cached = self.ledger.cached();
+            o.best = self.ledger.best().cloned();
+            o.compute = self.ledger.compute().clone();
         }
         let store = self.store.clone();
         ctx.spawn(
@@ -364,7 +312,7 @@ impl Recorder {
     fn write_best(&self) -> Result<(), String> {
         match self.run.lock() {
             Ok(run) => run
-                .write_best(&self.best, self.best_top)
+                .write_best(self.ledger.top(), self.ledger.top_len())
                 .map_err(|e| e.to_string()),
             Err(_) => Err("the run directory handle is poisoned".to_string()),
         }
@@ -404,16 +352,7 @@ impl Handler<TrainChild> for Recorder {
             return;
         }
         self.end.dispatched(Instant::now());
-        if let Some(c) = self.cache.get(&msg.spec.hash).cloned() {
-            let outcome = ChildOutcome {
-                status: ChildStatus::Cached,
-                reward: c.reward,
-                metric: c.metric,
-                epochs: Vec::new(),
-                params: c.params,
-                seconds: 0.0,
-                message: None,
-            };
+        if let Some(outcome) = self.ledger.cached_outcome(&msg.spec.hash) {
             let rec = ChildRecord::new(msg.spec, outcome, "cache".into(), unix_now(), 0.0);
             return self.record(rec, msg.reply, ctx);
         }

@@ -1,0 +1,188 @@
+//! The Recorder's bookkeeping of recorded children, free of actors and I/O:
+//! the architecture cache (a repeated architecture is answered with the
+//! reward it got), the counts, the top list that best.json is written from,
+//! and the compute the children cost. The Recorder owns one; a resumed run
+//! replays its log into it.
+
+use std::collections::HashMap;
+
+use crate::child::{ChildOutcome, ChildStatus};
+use crate::search::Compute;
+use crate::store::ChildRecord;
+
+/// What the cache keeps of a trained architecture.
+#[derive(Debug, Clone, PartialEq)]
+struct Cached {
+    reward: f64,
+    metric: Option<f64>,
+    params: usize,
+}
+
+/// Counts, cache, top list and compute of the recorded children.
+#[derive(Debug)]
+pub struct Ledger {
+    cache: HashMap<String, Cached>,
+    done: usize,
+    failures: usize,
+    cached: usize,
+    /// The best children, highest reward first, at most `top` of them.
+    best: Vec<ChildRecord>,
+    top: usize,
+    compute: Compute,
+    /// Epochs of a child that nothing stops (None: children report no epochs).
+    epochs_per_child: Option<usize>,
+}
+
+impl Ledger {
+    /// An empty ledger keeping the `top` best children.
+    pub fn new(top: usize, epochs_per_child: Option<usize>) -> Ledger {
+        Ledger {
+            cache: HashMap::new(),
+            done: 0,
+            failures: 0,
+            cached: 0,
+            best: Vec::new(),
+            top,
+            compute: Compute::default(),
+            epochs_per_child,
+        }
+    }
+
+    /// Count a recorded child; true if the top list changed.
+    pub fn count(&mut self, rec: &ChildRecord) -> bool {
+        self.done += 1;
+        self.compute.add(rec, self.epochs_per_child);
+        match rec.status {
+            ChildStatus::Ok | ChildStatus::Diverged => {
+                self.cache.entry(rec.spec.hash.clone()).or_insert(Cached {
+                    reward: rec.reward,
+                    metric: rec.metric,
+                    params: rec.params,
+                });
+            }
+            ChildStatus::Cached => self.cached += 1,
+            // A stopped architecture that comes up again is trained again: its
+            // reward is a partial one, and the median it was judged by moves.
+            ChildStatus::Failed | ChildStatus::Stopped => {}
+        }
+        if matches!(rec.status, ChildStatus::Diverged | ChildStatus::Failed) {
+            self.failures += 1;
+        }
+        if rec.status != ChildStatus::Ok {
+            return false;
+        }
+        let worst = self.best.last().map(|b| b.reward);
+        if self.best.len() >= self.top && worst.is_some_and(|w| rec.reward <= w) {
+            return false;
+        }
+        self.best.push(rec.clone());
+        self.best.sort_by(|a, b| b.reward.total_cmp(&a.reward));
+        self.best.truncate(self.top);
+        true
+    }
+
+    /// The outcome of an architecture (by hash) trained before: status
+    /// cached, with the reward, metric and size it got; None if it is new.
+    pub fn cached_outcome(&self, hash: &str) -> Option<ChildOutcome> {
+        self.cache.get(hash).map(|c| ChildOutcome {
+            status: ChildStatus::Cached,
+            reward: c.reward,
+            metric: c.metric,
+            epochs: Vec::new(),
+            params: c.params,
+            seconds: 0.0,
+            message: None,
+        })
+    }
+
+    /// Children recorded.
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    /// Of those, failed or diverged.
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// Of those, answered from the cache.
+    pub fn cached(&self) -> usize {
+        self.cached
+    }
+
+    /// The best child so far.
+    pub fn best(&self) -> Option<&ChildRecord> {
+        self.best.first()
+    }
+
+    /// The top list, best first (what best.json is written from).
+    pub fn top(&self) -> &[ChildRecord] {
+        &self.best
+    }
+
+    /// How many the top list keeps.
+    pub fn top_len(&self) -> usize {
+        self.top
+    }
+
+    /// What the recorded children cost.
+    pub fn compute(&self) -> &Compute {
+        &self.compute
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::ChildSpec;
+    use crate::space::{Architecture, CnnArch};
+
+    fn rec(id: u64, hash: &str, status: ChildStatus, reward: f64) -> ChildRecord {
+        let spec = ChildSpec {
+            id,
+            replica: 0,
+            version: 0,
+            tokens: vec![],
+            arch: Architecture::Cnn(CnnArch { layers: vec![] }),
+            hash: hash.into(),
+            seed: 0,
+        };
+        let outcome = ChildOutcome {
+            status,
+            reward,
+            metric: Some(reward),
+            epochs: vec![],
+            params: 7,
+            seconds: 1.0,
+            message: None,
+        };
+        ChildRecord::new(spec, outcome, "cpu#0".into(), 0.0, 1.0)
+    }
+
+    #[test]
+    fn counts_caches_and_keeps_the_top() {
+        let mut l = Ledger::new(2, None);
+        assert!(l.count(&rec(0, "a", ChildStatus::Ok, 0.5)));
+        assert!(!l.count(&rec(1, "b", ChildStatus::Failed, 0.0)));
+        assert!(!l.count(&rec(2, "c", ChildStatus::Stopped, 0.3)));
+        assert!(l.count(&rec(3, "d", ChildStatus::Ok, 0.9)));
+        assert!(
+            !l.count(&rec(4, "e", ChildStatus::Ok, 0.1)),
+            "below a full top list"
+        );
+        assert!(!l.count(&rec(5, "a", ChildStatus::Cached, 0.5)));
+        assert_eq!((l.done(), l.failures(), l.cached()), (6, 1, 1));
+        let top: Vec<u64> = l.top().iter().map(|r| r.spec.id).collect();
+        assert_eq!(top, [3, 0]);
+        assert_eq!(l.best().map(|r| r.spec.id), Some(3));
+        // Trained architectures are answered from the cache; failed and
+        // stopped ones are trained again.
+        let hit = l.cached_outcome("a").expect("cached");
+        assert_eq!(
+            (hit.status, hit.reward, hit.params),
+            (ChildStatus::Cached, 0.5, 7)
+        );
+        assert!(l.cached_outcome("b").is_none() && l.cached_outcome("c").is_none());
+        assert_eq!(l.compute().trained, 5, "the cache hit trained nothing");
+    }
+}
