@@ -315,8 +315,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         let shared = TrainerShared {
             runners: runners.clone(),
             launcher: launcher.clone(),
-            recorder: recorder.clone(),
-            reporter: reporter.clone(),
+            peers: trainer::TrainerPeers::of(&recorder, &reporter),
             stop: stop.clone(),
             busy_ns: busy_ns.clone(),
             active: Arc::new(AtomicUsize::new(n_slots)),

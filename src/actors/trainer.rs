@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use actix::Addr;
+use actix::{Addr, Recipient};
 use crossbeam_channel::Receiver;
 
 use super::messages::{ChildFinished, Fatal, Notice, SlotEvent};
@@ -43,8 +43,8 @@ pub struct TrainerShared {
     pub runners: Runners,
     /// Where the slots' workers run.
     pub launcher: Arc<Launcher>,
-    pub recorder: Addr<Recorder>,
-    pub reporter: Addr<Reporter>,
+    /// Where finished children and progress go.
+    pub peers: TrainerPeers,
     pub stop: Arc<AtomicBool>,
     /// Nanoseconds spent training, over all slots (utilisation).
     pub busy_ns: Arc<AtomicU64>,
@@ -52,6 +52,32 @@ pub struct TrainerShared {
     pub active: Arc<AtomicUsize>,
     /// The median stopping rule, when `search.early_stop.enabled`.
     pub early_stop: Option<EarlyStop>,
+}
+
+/// Where a trainer sends what it does: the Recorder's and the Reporter's
+/// mailboxes in a run, anything that takes the messages in a test.
+#[derive(Clone)]
+pub struct TrainerPeers {
+    /// Finished children, to be recorded.
+    pub finished: Recipient<ChildFinished>,
+    /// The run cannot go on (every slot has retired).
+    pub fatal: Recipient<Fatal>,
+    /// Where each slot is.
+    pub events: Recipient<SlotEvent>,
+    /// Warnings for the user.
+    pub notices: Recipient<Notice>,
+}
+
+impl TrainerPeers {
+    /// A run's peers: the Recorder and the Reporter.
+    pub fn of(recorder: &Addr<Recorder>, reporter: &Addr<Reporter>) -> TrainerPeers {
+        TrainerPeers {
+            finished: recorder.clone().recipient(),
+            fatal: recorder.clone().recipient(),
+            events: reporter.clone().recipient(),
+            notices: reporter.clone().recipient(),
+        }
+    }
 }
 
 /// The early-stopping rule the trainers share, and how a stopped child's reward is made.
@@ -113,14 +139,14 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
             return Flow::Stop;
         }
         let spec = &job.child.spec;
-        shared.reporter.do_send(SlotEvent::Started {
+        shared.peers.events.do_send(SlotEvent::Started {
             slot: slot.id,
             child: spec.id,
         });
         let started = unix_now();
         let t0 = Instant::now();
         let mut sink = |b: pool::Batch| {
-            shared.reporter.do_send(SlotEvent::Batch {
+            shared.peers.events.do_send(SlotEvent::Batch {
                 slot: slot.id,
                 child: spec.id,
                 epoch: b.epoch,
@@ -130,7 +156,7 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
             })
         };
         let mut epochs = |m: &EpochMetrics| {
-            shared.reporter.do_send(SlotEvent::Epoch {
+            shared.peers.events.do_send(SlotEvent::Epoch {
                 slot: slot.id,
                 child: spec.id,
                 epoch: m.epoch,
@@ -140,7 +166,7 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
         let mut placement = None;
         let mut placed = |p: &Placement| {
             placement = Some(p.clone());
-            shared.reporter.do_send(SlotEvent::Placed {
+            shared.peers.events.do_send(SlotEvent::Placed {
                 slot: slot.id,
                 child: spec.id,
                 at: p.to_string(),
@@ -174,11 +200,14 @@ impl<R: ChildRunner> SlotWorker<R, Job> for Trainer {
         let seconds = outcome.seconds.max(t0.elapsed().as_secs_f64());
         let record = ChildRecord::new(spec.clone(), outcome, slot.label.clone(), started, seconds)
             .placed(placement);
-        shared.recorder.do_send(ChildFinished {
+        shared.peers.finished.do_send(ChildFinished {
             record,
             reply: job.child.reply,
         });
-        shared.reporter.do_send(SlotEvent::Idle { slot: slot.id });
+        shared
+            .peers
+            .events
+            .do_send(SlotEvent::Idle { slot: slot.id });
         if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES {
             self.retire(slot);
             return Flow::Stop;
@@ -198,17 +227,17 @@ impl Trainer {
     fn retire(&mut self, slot: &Slot) {
         let shared = &self.shared;
         let reason = format!("{} failures in a row", self.failures_in_a_row);
-        shared.reporter.do_send(Notice(format!(
+        shared.peers.notices.do_send(Notice(format!(
             "warning: slot {} retired after {reason}",
             slot.label
         )));
-        shared.reporter.do_send(SlotEvent::Retired {
+        shared.peers.events.do_send(SlotEvent::Retired {
             slot: slot.id,
             reason,
         });
         self.retired = true;
         if shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            shared.recorder.do_send(Fatal(
+            shared.peers.fatal.do_send(Fatal(
                 "every trainer slot has retired after repeated failures".into(),
             ));
         }

@@ -21,3 +21,4 @@ mod space_toy;
 mod store;
 mod strategies;
 mod tape;
+mod trainer;
