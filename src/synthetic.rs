@@ -74,11 +74,7 @@ pub fn evaluate(
     if syn.delay_ms > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(syn.delay_ms / 1000.0));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed.wrapping_mul(0x9E37_79B9) ^ id);
-    if syn.failure_rate > 0.0 && rng.random::<f64>() < syn.failure_rate {
-        let (status, message) = injected_failure(syn.failure_kind, id);
-        let mut out = ChildOutcome::failure(status, config.reward.failure, message);
-        out.seconds = start.elapsed().as_secs_f64();
+    if let Some(out) = injected(config, id, start) {
         return out;
     }
     let r = reward(space, arch, config.experiment.seed);
@@ -116,6 +112,20 @@ pub fn curve_value(r: f64, speed: f64, epoch: usize, epochs: usize) -> f64 {
     0.1 + (r - 0.1) * t.powf(speed)
 }
 
+/// The failed outcome of child `id` when `child.synthetic.failure_rate`
+/// picks it (by a draw from its id), else None.
+fn injected(config: &Config, id: u64, start: Instant) -> Option<ChildOutcome> {
+    let syn = &config.child.synthetic;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed.wrapping_mul(0x9E37_79B9) ^ id);
+    if syn.failure_rate > 0.0 && rng.random::<f64>() < syn.failure_rate {
+        let (status, message) = injected_failure(syn.failure_kind, id);
+        let mut out = ChildOutcome::failure(status, config.reward.failure, message);
+        out.seconds = start.elapsed().as_secs_f64();
+        return Some(out);
+    }
+    None
+}
+
 /// [`evaluate`] with a learning curve of `child.synthetic.epochs` epochs.
 fn with_curve(
     space: &SearchSpace,
@@ -126,11 +136,7 @@ fn with_curve(
 ) -> ChildOutcome {
     let start = Instant::now();
     let syn = &config.child.synthetic;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed.wrapping_mul(0x9E37_79B9) ^ id);
-    if syn.failure_rate > 0.0 && rng.random::<f64>() < syn.failure_rate {
-        let (status, message) = injected_failure(syn.failure_kind, id);
-        let mut out = ChildOutcome::failure(status, config.reward.failure, message);
-        out.seconds = start.elapsed().as_secs_f64();
+    if let Some(out) = injected(config, id, start) {
         return out;
     }
     let r = reward(space, arch, config.experiment.seed);

@@ -36,7 +36,7 @@ use self::param_store::{Checkpoint, ParamStore};
 use self::recorder::{Interrupt, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
 use self::reporter::Reporter;
 use self::trainer::TrainerShared;
-use crate::config::{Backend, Config, SpaceKind, Strategy};
+use crate::config::{Config, Strategy};
 use crate::controller::{Adam, Baseline, Controller};
 use crate::runner::Runners;
 use crate::space::SearchSpace;
@@ -265,14 +265,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             metric,
         );
         // The one-time estimate counts every epoch of a child.
-        let reporter = match (config.child.backend, config.search.space) {
-            (Backend::Tch, SpaceKind::Cnn) => reporter.with_child_epochs(config.child.cnn.epochs),
-            (Backend::Tch, SpaceKind::Cell) => reporter.with_child_epochs(config.child.lm.epochs),
-            (Backend::Command, _) => match config.child.command.epochs {
-                Some(n) => reporter.with_child_epochs(n),
-                None => reporter,
-            },
-            _ => reporter,
+        let reporter = match config.child_epochs() {
+            Some(n) => reporter.with_child_epochs(n),
+            None => reporter,
         }
         .start();
         for n in &notices {

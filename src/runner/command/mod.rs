@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use super::process::{self, signal_name, ProcessRun, Stop, Watch};
 use super::reaper::Reaper;
-use super::slurm::step::{slurm_end, StepEnd};
+use super::slurm::step::{launched, slurm_end, StepEnd};
 use super::slurm::SlurmLauncher;
 use super::ChildRunner;
 use crate::child::{ChildOutcome, ChildSpec, ChildStatus, Progress};
@@ -238,49 +238,25 @@ impl CommandRunner {
     fn run_once(&self, spec: &ChildSpec, slot: &Slot, progress: &mut dyn Progress) -> ChildOutcome {
         let shared = &self.shared;
         let failure = shared.config.reward.failure;
-        let Some(slurm) = &self.slurm else {
-            return match attempt(shared, spec, slot, None, progress) {
-                Ok(run) => outcome(shared, run),
-                Err(why) => ChildOutcome::failure(ChildStatus::Failed, failure, why),
-            };
+        let ran = match &self.slurm {
+            None => attempt(shared, spec, slot, None, progress),
+            Some(slurm) => launched(slurm, progress, |p| {
+                attempt(shared, spec, slot, Some(slurm), p)
+            }),
         };
-        let mut launch_failures = Vec::new();
-        loop {
-            let run = match attempt(shared, spec, slot, Some(slurm), progress) {
-                Ok(run) => run,
-                Err(why) => return ChildOutcome::failure(ChildStatus::Failed, failure, why),
-            };
-            if run.stopped.is_some() {
-                return outcome(shared, run);
-            }
-            match slurm_end(&run) {
-                None | Some(StepEnd::Finished) => return outcome(shared, run),
-                Some(StepEnd::ChildFailed(why)) => {
-                    let mut o = ChildOutcome::failure(ChildStatus::Failed, failure, why);
-                    o.epochs = run.epochs;
-                    return o;
-                }
-                Some(StepEnd::Launch(why))
-                    if launch_failures.len() < shared.config.launcher.slurm.retries
-                        && !progress.cancelled() =>
-                {
-                    slurm.count_retry();
-                    launch_failures.push(why);
-                }
-                Some(StepEnd::Launch(why)) => {
-                    launch_failures.push(why);
-                    return ChildOutcome::failure(
-                        ChildStatus::Failed,
-                        failure,
-                        format!(
-                            "the step could not run ({} attempt(s)): {}",
-                            launch_failures.len(),
-                            launch_failures.join("; ")
-                        ),
-                    );
-                }
-            }
+        let run = match ran {
+            Ok(run) => run,
+            Err(why) => return ChildOutcome::failure(ChildStatus::Failed, failure, why),
+        };
+        // What Slurm says of a step it ended (scancel, time limit, out of memory).
+        if let (Some(_), None, Some(StepEnd::ChildFailed(why))) =
+            (&self.slurm, run.stopped, slurm_end(&run))
+        {
+            let mut o = ChildOutcome::failure(ChildStatus::Failed, failure, why);
+            o.epochs = run.epochs;
+            return o;
         }
+        outcome(shared, run)
     }
 }
 

@@ -167,6 +167,35 @@ pub fn run_process(
     process::run(&mut command, watch, progress)
 }
 
+/// Run a step with `attempt` until it launches: a step that could not
+/// launch or whose node failed is launched again, up to
+/// `launcher.slurm.retries` times (each counted), unless the run is
+/// stopping. The step that launched (or was stopped) is the caller's to
+/// judge; Err when every launch failed, or `attempt` could not start one.
+pub fn launched(
+    launcher: &SlurmLauncher,
+    progress: &mut dyn Progress,
+    mut attempt: impl FnMut(&mut dyn Progress) -> Result<StepRun, String>,
+) -> Result<StepRun, String> {
+    let retries = launcher.config().launcher.slurm.retries;
+    let mut failures = Vec::new();
+    loop {
+        let run = attempt(progress)?;
+        match (run.stopped, slurm_end(&run)) {
+            (None, Some(StepEnd::Launch(why))) => failures.push(why),
+            _ => return Ok(run),
+        }
+        if failures.len() > retries || progress.cancelled() {
+            return Err(format!(
+                "the step could not run ({} attempt(s)): {}",
+                failures.len(),
+                failures.join("; ")
+            ));
+        }
+        launcher.count_retry();
+    }
+}
+
 /// Runs built-in children as Slurm job steps.
 pub struct StepRunner {
     launcher: Arc<SlurmLauncher>,
@@ -257,33 +286,18 @@ impl ChildRunner for StepRunner {
             .timeout_s
             .map(|t| Duration::from_secs_f64(t) + Duration::from_secs(60));
         let started = Instant::now();
-        let retries = config.launcher.slurm.retries;
-        let mut launch_failures = Vec::new();
-        let outcome = loop {
-            let run = run_process(&argv, progress, timeout, launcher.reaper());
-            match classify(&run) {
-                StepEnd::Finished => break self.finished(run, started),
-                StepEnd::ChildFailed(why) => {
+        let attempt = |p: &mut dyn Progress| Ok(run_process(&argv, p, timeout, launcher.reaper()));
+        let outcome = match launched(launcher, progress, attempt) {
+            Err(why) => failure(why),
+            Ok(run) => match classify(&run) {
+                StepEnd::Finished => self.finished(run, started),
+                StepEnd::ChildFailed(why) | StepEnd::Launch(why) => {
                     let mut o = failure(why);
                     o.epochs = run.epochs;
                     o.seconds = started.elapsed().as_secs_f64();
-                    break o;
+                    o
                 }
-                StepEnd::Launch(why)
-                    if launch_failures.len() < retries && !progress.cancelled() =>
-                {
-                    launcher.count_retry();
-                    launch_failures.push(why);
-                }
-                StepEnd::Launch(why) => {
-                    launch_failures.push(why);
-                    break failure(format!(
-                        "the step could not run ({} attempt(s)): {}",
-                        launch_failures.len(),
-                        launch_failures.join("; ")
-                    ));
-                }
-            }
+            },
         };
         let _ = std::fs::remove_file(&path);
         outcome
