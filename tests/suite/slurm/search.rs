@@ -257,8 +257,10 @@ fn a_step_cancelled_with_scancel_is_recorded_failed_and_the_search_goes_on() {
     let Some(cluster) = Cluster::start(Shape { cpus: 4, gpus: 2 }) else {
         return;
     };
-    let budget = 6;
-    let config = slurm_config(&cluster.path().join("run"), budget, 2, 2500.0);
+    // Children long enough that the step found running is still running when
+    // scancel reaches it, also on a loaded machine.
+    let budget = 4;
+    let config = slurm_config(&cluster.path().join("run"), budget, 2, 6000.0);
     let path = write_config(cluster.path(), "cancel", &config);
     let job = submit(&cluster, &path, &[]);
     // Cancel a running child step (the first squeue shows that scancel
