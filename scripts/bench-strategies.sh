@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark 5 (a, b): REINFORCE (small-budget preset), regularized evolution
-# and random search at equal budgets, each with and without the median
-# stopping rule, over several seeds, on synthetic children with learning
-# curves; then `nas-actor compare` per task. Seconds per search.
+# Benchmark 5: REINFORCE (small-budget preset), regularized evolution and
+# random search at equal budgets, each with and without the median stopping
+# rule, over several seeds; then `nas-actor compare` per task. Seconds per
+# search.
 #
 #   scripts/bench-strategies.sh [OUT_DIR]          (default target/bench-strategies)
 #   SEEDS="1 2 3 4 5" BUDGET=500 EPOCHS=10 NAS=target/release/nas-actor scripts/bench-strategies.sh
@@ -15,8 +15,13 @@
 #     match a hidden target; its optimum may not be reachable once canonical).
 # (b) "declared": the declared space of configs/declared_synthetic.toml, whose
 #     synthetic reward has a known optimum of 1.0 (regret = 1 − best).
-# Every search: one trainer slot, one replica with m = 4 (REINFORCE, random),
-# so a seed gives the same children every time.
+# (c) "fashion": real Fashion-MNIST children (tch, CPU): a 4-layer CNN space
+#     with pooling, 3 epochs of 20 batches of 64 from 5,000 training images,
+#     judged on 1,024 validation images. Not part of the default TASKS:
+#     TASKS=fashion BUDGET=300 SEEDS="1 2 3" scripts/bench-strategies.sh OUT
+#     (minutes per search on 2 cores; two trainer slots of one thread each).
+# Synthetic tasks: one trainer slot, one replica with m = 4 (REINFORCE,
+# random), so a seed gives the same children every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/bench-strategies}
@@ -31,16 +36,64 @@ STOPS=${STOPS:-off on}
 [ -x "$NAS" ] || { echo "no $NAS: build it first (cargo build)" >&2; exit 2; }
 mkdir -p "$OUT"
 
-space() { # the [search.space] and space tables of task $1
-  case $1 in
-    landscape) printf 'space = "cell"\n' ;;
-    declared) printf 'space = "custom"\n' ;;
-  esac
-}
 space_tables() {
   case $1 in
     landscape) printf '[space.cell]\nbase = 8\n' ;;
     declared) sed -n '/^\[\[space.custom.decision\]\]/,/^\[child\]/p' configs/declared_synthetic.toml | sed '$d' ;;
+    fashion) cat <<'TOML'
+[space.cnn]
+layers = 4
+filter_heights = [1, 3, 5]
+filter_widths = [1, 3, 5]
+num_filters = [8, 16, 32]
+predict_pooling = true
+TOML
+    ;;
+  esac
+}
+space_of() { # search.space of task $1
+  case $1 in
+    landscape) echo cell ;;
+    declared) echo custom ;;
+    fashion) echo cnn ;;
+  esac
+}
+workers() { # trainer slots of task $1
+  case $1 in
+    fashion) printf 'cpu_workers = 2\nthreads_per_worker = 1\n' ;;
+    *) printf 'cpu_workers = 1\n' ;;
+  esac
+}
+child_tables() { # what trains a child in task $1
+  case $1 in
+    fashion) cat <<'TOML'
+[child]
+train_batches = 20
+val_batches = 16
+
+[child.cnn]
+epochs = 3
+batch_size = 64
+learning_rate = 0.1
+augment = false
+
+[reward]
+accuracy_window = 1
+
+[data]
+dataset = "idx"
+dir = "/usr/share/datasets/fashion-mnist"
+val_size = 5000
+train_limit = 5000
+
+[retrain]
+top = 1
+data = "full"
+epochs = ${RETRAIN_EPOCHS:-10}
+lr_schedule = "cosine"
+TOML
+    ;;
+    *) printf '[child]\nbackend = "synthetic"\n\n[child.synthetic]\nepochs = %s\n' "$EPOCHS" ;;
   esac
 }
 
@@ -54,6 +107,7 @@ for task in $TASKS; do
         cfg="$OUT/configs/$name.toml"
         mkdir -p "$OUT/configs"
         enabled=false; [ "$stop" = on ] && enabled=true
+        started=$(date +%s)
         cat > "$cfg" <<TOML
 [experiment]
 name = "$name"
@@ -63,17 +117,17 @@ budget = $BUDGET
 
 [devices]
 gpus = "none"
-cpu_workers = 1
+$(workers $task)
 
 [search]
-$(space $task)
+space = "$(space_of $task)"
 strategy = "$strategy"
 replicas = 1
 children_per_replica = ${M:-4}
 
 [search.early_stop]
 enabled = $enabled
-grace_epochs = 2
+grace_epochs = $(case $task in fashion) echo 1 ;; *) echo 2 ;; esac)
 min_children = 5
 
 [controller]
@@ -82,20 +136,44 @@ $CONTROLLER
 
 $(space_tables $task)
 
-[child]
-backend = "synthetic"
-
-[child.synthetic]
-epochs = $EPOCHS
+$(child_tables $task)
 TOML
         NAS_ACTOR_PLAIN=1 "$NAS" run "$cfg" > "$OUT/configs/$name.log" 2>&1 \
           || { echo "failed: $name (see $OUT/configs/$name.log)" >&2; exit 1; }
+        echo "$name: $(( $(date +%s) - started )) s" >> "$OUT/seconds.txt"
       done
     done
   done
   "$NAS" compare "$OUT"/runs/"$task"-* --out "$OUT/compare-$task" | grep -v '^wrote'
   echo
 done
+
+# (c): the best architecture of each strategy (over its seeds and both
+# settings of early stopping) retrained once on the full training split.
+if [[ " $TASKS " == *" fashion "* ]]; then
+  python3 - "$OUT" "$STRATEGIES" "$STOPS" "$SEEDS" > "$OUT/retrain-dirs.txt" <<'PY'
+import json, sys
+out, strategies, stops, seeds = sys.argv[1], *[a.split() for a in sys.argv[2:]]
+for s in strategies:
+    runs = [f"{out}/runs/fashion-{s}-stop-{stop}-{seed}" for stop in stops for seed in seeds]
+    def best(run):
+        ms = [json.loads(l).get("metric") for l in open(run + "/children.jsonl")]
+        return max((m for m in ms if m is not None), default=-1.0)
+    print(max(runs, key=best))
+PY
+  # One thread each (threads_per_worker = 1), side by side.
+  started=$(date +%s)
+  while read -r dir; do
+    NAS_ACTOR_PLAIN=1 "$NAS" retrain "$dir" --device cpu > "$dir/retrain.log" 2>&1 &
+  done < "$OUT/retrain-dirs.txt"
+  wait
+  echo "retrains: $(( $(date +%s) - started )) s" >> "$OUT/seconds.txt"
+  while read -r dir; do
+    grep -q '^chosen' "$dir/retrain.log" \
+      || { echo "retrain failed: $dir (see $dir/retrain.log)" >&2; exit 1; }
+    echo "$dir: $(grep '^chosen' "$dir/retrain.log")"
+  done < "$OUT/retrain-dirs.txt"
+fi
 
 # Per seed: the best metric after all children, REINFORCE and evolution against random.
 python3 - "$OUT" "$BUDGET" "$TASKS" "$STRATEGIES" "$STOPS" "$SEEDS" <<'PY'

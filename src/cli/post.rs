@@ -63,10 +63,15 @@ impl RetrainView {
     fn show(&mut self, event: RetrainEvent) {
         match event {
             RetrainEvent::Notice(n) => self.line(format!("note: {n}")),
-            RetrainEvent::Planned { jobs, grid, slots } => {
+            RetrainEvent::Planned {
+                jobs,
+                grid,
+                slots,
+                data,
+            } => {
                 self.jobs = jobs;
                 self.line(format!(
-                    "retraining: {jobs} trainings ({grid} grid point(s) each) on {} slot(s): {}",
+                    "retraining: {jobs} trainings ({grid} grid point(s) each) on {} slot(s): {}; {data}",
                     slots.len(),
                     slots.join(", ")
                 ));
@@ -120,6 +125,25 @@ impl RetrainView {
                     bar.set_message(format!(
                         "{slot:>10}  training {}: epoch {epoch} batch {batch}/{batches} loss {loss:.4}",
                         job + 1
+                    ));
+                }
+            }
+            RetrainEvent::Epoch {
+                job,
+                epochs,
+                metrics,
+            } => {
+                // Bars show batches; plain output gets one line per epoch.
+                if self.bars.is_none() {
+                    self.line(format!(
+                        "training {}/{}: epoch {}/{epochs}: train loss {:.4}, validation loss {:.4}, metric {:.4}, {:.1}s",
+                        job + 1,
+                        self.jobs,
+                        metrics.epoch,
+                        metrics.train_loss,
+                        metrics.val_loss,
+                        metrics.val_metric,
+                        metrics.seconds
                     ));
                 }
             }

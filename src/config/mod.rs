@@ -625,6 +625,25 @@ pub struct RetrainConfig {
     pub decay_epochs: Vec<usize>,
     /// Epochs of the final training; default: the child's.
     pub epochs: Option<usize>,
+    /// What the retraining trains on: `"search"` (default) the search's own
+    /// slices (`data.train_limit`, `data.val_limit`, `child.train_batches`,
+    /// `child.val_batches`); `"full"` the whole training split, every batch
+    /// of every epoch, and the whole validation split.
+    pub data: RetrainData,
+    /// CNN learning-rate schedule of the retraining; default: the child's.
+    /// `retrain.decay_epochs` (a step schedule) is the other way to set it.
+    pub lr_schedule: Option<LrSchedule>,
+}
+
+/// `retrain.data`: the data a retraining trains on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrainData {
+    /// The search's own slices of the data and batches per epoch.
+    #[default]
+    Search,
+    /// The whole training and validation splits.
+    Full,
 }
 
 impl Default for RetrainConfig {
@@ -636,6 +655,8 @@ impl Default for RetrainConfig {
             bn_eps: Vec::new(),
             decay_epochs: Vec::new(),
             epochs: None,
+            data: RetrainData::Search,
+            lr_schedule: None,
         }
     }
 }

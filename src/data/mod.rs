@@ -64,6 +64,16 @@ pub enum TaskData {
     Images(ImageData),
 }
 
+impl TaskData {
+    /// Training examples: images, or tokens of the training stream.
+    pub fn train_len(&self) -> usize {
+        match self {
+            TaskData::Text(c) => c.train.len(),
+            TaskData::Images(d) => d.train.labels.len(),
+        }
+    }
+}
+
 /// Load what `cfg` names for a search: the PTB training and validation texts,
 /// or the training images split into training and validation parts with `seed`.
 /// Never reads a test split.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::PostError;
 use crate::child::final_eval::TestMetrics;
 use crate::child::ChildStatus;
-use crate::config::{ChildModel, Dataset, SpaceKind};
+use crate::config::{ChildModel, Dataset, RetrainData, SpaceKind};
 use crate::space::Architecture;
 
 /// The file in the run directory.
@@ -131,6 +131,12 @@ pub struct FinalReport {
     pub normalisation: Option<Normalisation>,
     /// Architectures retrained.
     pub top: usize,
+    /// `retrain.data`: the search's slices or the full splits.
+    #[serde(default)]
+    pub data: RetrainData,
+    /// Training images (or tokens) each retraining's epochs drew from.
+    #[serde(default)]
+    pub train_examples: Option<usize>,
     /// The chosen architecture and grid point.
     pub selected: FinalModel,
     /// The chosen LSTM baseline (PTB runs).

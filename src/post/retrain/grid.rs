@@ -10,10 +10,43 @@
 //!   `lr_decay_every` = the value, so the first decay comes after that many
 //!   epochs; LM: `child.lm.decay_start_epoch`;
 //! - `epochs` (a single value): the epochs of every retraining.
+//!
+//! Before the grid, [`prepare`] applies `retrain.data` and
+//! `retrain.lr_schedule` to the config every retraining starts from.
 
-use crate::config::{Config, LrSchedule, SpaceKind};
+use crate::config::{Config, LrSchedule, RetrainData, SpaceKind};
 use crate::post::final_json::GridPoint;
 use crate::post::PostError;
+
+/// The config the retrainings start from: `config` with `retrain.data =
+/// "full"` (no data limits, every batch) and `retrain.lr_schedule` applied.
+pub fn prepare(config: &Config) -> Result<Config, PostError> {
+    let r = &config.retrain;
+    let mut c = config.clone();
+    if r.data == RetrainData::Full {
+        c.data.train_limit = None;
+        c.data.val_limit = None;
+        c.child.train_batches = None;
+        c.child.val_batches = None;
+    }
+    if let Some(schedule) = r.lr_schedule {
+        if config.search.space != SpaceKind::Cnn {
+            return Err(PostError::Grid {
+                key: "retrain.lr_schedule".into(),
+                message: "applies to CNN children only (the language model has its own decay: retrain.decay_epochs); leave it out for a cell search".into(),
+            });
+        }
+        if !r.decay_epochs.is_empty() {
+            return Err(PostError::Grid {
+                key: "retrain.lr_schedule".into(),
+                message: "retrain.decay_epochs already sets a step schedule; give one of the two"
+                    .into(),
+            });
+        }
+        c.child.cnn.lr_schedule = schedule;
+    }
+    Ok(c)
+}
 
 /// Every grid point of `config.retrain` for the run's space, in a fixed order
 /// (learning rate slowest, then weight decay, bn ε, decay epoch).

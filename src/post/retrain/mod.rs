@@ -22,7 +22,7 @@ use super::final_json::{
 use super::{PostError, RunView};
 use crate::child::final_eval::{TestMetrics, TestSet, TrainedModel};
 use crate::child::ChildSpec;
-use crate::config::{Backend, ChildModel, Config, Dataset};
+use crate::config::{Backend, ChildModel, Config, Dataset, RetrainData};
 use crate::data::{self, TaskData};
 use crate::devices::{self, Slot};
 use crate::space::{Architecture, SearchSpace};
@@ -49,6 +49,8 @@ pub enum RetrainEvent {
         jobs: usize,
         grid: usize,
         slots: Vec<String>,
+        /// What each training trains on, e.g. `55000 training images (retrain.data = "full")`.
+        data: String,
     },
     /// A one-line notice (device fallback, torn log line...).
     Notice(String),
@@ -65,6 +67,12 @@ pub enum RetrainEvent {
         batch: usize,
         batches: usize,
         loss: f64,
+    },
+    /// Job `job` finished an epoch of `epochs`.
+    Epoch {
+        job: usize,
+        epochs: usize,
+        metrics: crate::child::EpochMetrics,
     },
     /// Job `job` ended.
     Finished { job: usize, result: Box<GridResult> },
@@ -171,6 +179,7 @@ pub fn retrain(
             ))
         })?;
     }
+    let config = grid::prepare(&config)?;
     let points = grid::grid(&config)?;
     let run_dir = RunDir::open_read_only(dir)?;
     let _lock = run_dir.lock()?;
@@ -215,7 +224,7 @@ pub fn retrain(
         push(0, None, &candidates[0].spec.arch, "lstm", ChildModel::Lstm);
     }
 
-    let slots = slots(&config, options.device)?;
+    let slots = slots(&config, options.device, jobs.len())?;
     if let Some(n) = &slots.1 {
         events(RetrainEvent::Notice(n.clone()));
     }
@@ -223,6 +232,18 @@ pub fn retrain(
         jobs: jobs.len(),
         grid: points.len(),
         slots: slots.0.iter().map(|s| s.label.clone()).collect(),
+        data: format!(
+            "{} training {} (retrain.data = \"{}\")",
+            data.train_len(),
+            match &*data {
+                TaskData::Images(_) => "images",
+                TaskData::Text(_) => "tokens",
+            },
+            match config.retrain.data {
+                RetrainData::Search => "search",
+                RetrainData::Full => "full",
+            }
+        ),
     });
     let kind = config.search.space;
     let (results, best) = workers::run_jobs(
@@ -300,6 +321,8 @@ pub fn retrain(
             TaskData::Text(_) => None,
         },
         top: candidates.len(),
+        data: config.retrain.data,
+        train_examples: Some(data.train_len()),
         selected,
         baseline_test: baseline_out.as_ref().map(|b| b.1),
         baseline: baseline_out.map(|b| b.0),
@@ -314,10 +337,15 @@ pub fn retrain(
     Ok(report)
 }
 
-/// The slots to train on: one on `device`, or the config's `[devices]` slots.
+/// The slots to train `jobs` trainings on: one on `device`, or the config's
+/// `[devices]` slots. With fewer trainings than CPU slots (and no
+/// `devices.threads_per_worker`), the cores are shared among the trainings
+/// instead of leaving slots idle: one training of a 2-worker config gets
+/// both cores.
 fn slots(
     config: &Config,
     device: Option<tch::Device>,
+    jobs: usize,
 ) -> Result<(Vec<Slot>, Option<String>), PostError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match device {
@@ -325,8 +353,22 @@ fn slots(
             let threads = config.devices.threads_per_worker.unwrap_or(cores).max(1);
             Ok((vec![crate::runner::single_slot(d, threads)], None))
         }
-        None => devices::assign_slots(&config.devices, &devices::discover(), cores)
-            .map_err(PostError::from),
+        None => {
+            let (mut slots, notice) =
+                devices::assign_slots(&config.devices, &devices::discover(), cores)?;
+            let all_cpu = slots.iter().all(|s| s.device == devices::SlotDevice::Cpu);
+            if all_cpu
+                && config.devices.threads_per_worker.is_none()
+                && (1..slots.len()).contains(&jobs)
+            {
+                let threads = (cores / jobs).max(1);
+                slots.truncate(jobs);
+                for s in &mut slots {
+                    s.threads = threads;
+                }
+            }
+            Ok((slots, notice))
+        }
     }
 }
 

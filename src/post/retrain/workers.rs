@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 
 use super::{Job, RetrainEvent};
 use crate::child::final_eval::TrainedModel;
-use crate::child::{self, ChildOutcome};
+use crate::child::{self, ChildOutcome, EpochMetrics};
 use crate::config::{ChildModel, Config, SpaceKind};
 use crate::data::TaskData;
 use crate::devices::Slot;
@@ -41,7 +41,15 @@ impl<'a> SlotWorker<TchRunner, &'a Job> for Retrainer<'a> {
                 loss: b.loss,
             })
         };
-        let mut progress = Throttled::new(&mut sink);
+        let epochs = job.grid.epochs;
+        let mut epoch_sink = |m: &EpochMetrics| {
+            events(RetrainEvent::Epoch {
+                job: job.index,
+                epochs,
+                metrics: m.clone(),
+            })
+        };
+        let mut progress = Throttled::new(&mut sink).with_epochs(&mut epoch_sink);
         let (outcome, model) = runner.run_keeping(&job.config, &job.spec, slot, &mut progress);
         let result = result_of(job, &outcome);
         events(RetrainEvent::Finished {

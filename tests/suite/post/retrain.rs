@@ -236,3 +236,91 @@ fn grid_settings_that_do_not_fit_the_space_are_refused_before_training() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("not a run directory"), "{:?}", text(&o));
 }
+
+/// The batches per epoch and training images one retraining of `config`'s
+/// hand-written run reports.
+fn retrained_batches(config: &nas_actor::config::Config) -> (Vec<usize>, Option<usize>) {
+    let dir = hand_written_run(config, 1);
+    let batches = Mutex::new(Vec::new());
+    let record = |e: RetrainEvent| {
+        if let (RetrainEvent::Batch { batches: n, .. }, Ok(mut v)) = (e, batches.lock()) {
+            v.push(n);
+        }
+    };
+    let options = RetrainOptions {
+        device: Some(tch::Device::Cpu),
+        ..Default::default()
+    };
+    let report = retrain(&dir, &options, &record).expect("retrain");
+    let mut seen = batches.into_inner().expect("batches");
+    seen.dedup();
+    (seen, report.train_examples)
+}
+
+#[test]
+fn retrain_data_full_trains_on_the_whole_split_and_search_on_the_search_slices() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("idx");
+    // 160 training images: 40 for validation, 120 to train on (4 batches of 32).
+    data::synthetic::write_idx(&data_dir, 160, 48, false, 2).expect("idx files");
+    let mut search = tiny_image_config(&tmp.path().join("search"), &data_dir, "top = 1");
+    search.data.train_limit = Some(64);
+    search.child.train_batches = Some(1);
+    let (batches, examples) = retrained_batches(&search);
+    assert_eq!(batches, vec![1], "child.train_batches per epoch");
+    assert_eq!(examples, Some(64), "data.train_limit images");
+
+    let mut full = search.clone();
+    full.experiment.output_dir = tmp.path().join("full");
+    full.retrain.data = nas_actor::config::RetrainData::Full;
+    full.retrain.lr_schedule = Some(nas_actor::config::LrSchedule::Cosine);
+    let (batches, examples) = retrained_batches(&full);
+    assert_eq!(batches, vec![4], "every batch of the whole split");
+    assert_eq!(examples, Some(120), "the whole training split");
+    let report = read_final(&full.experiment.output_dir);
+    assert_eq!(report.data, nas_actor::config::RetrainData::Full);
+}
+
+#[test]
+fn a_retrain_schedule_and_decay_epochs_together_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("idx");
+    data::synthetic::write_idx(&data_dir, 80, 16, false, 2).expect("idx files");
+    let config = tiny_image_config(
+        &tmp.path().join("run"),
+        &data_dir,
+        "top = 1\nlr_schedule = \"cosine\"\ndecay_epochs = [1]",
+    );
+    let dir = hand_written_run(&config, 1);
+    let o = nas(&["retrain", dir.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    let err = text(&o).1;
+    assert!(
+        err.contains("retrain.lr_schedule") && err.contains("decay_epochs"),
+        "{err}"
+    );
+    assert!(!dir.join(FINAL_FILE).exists());
+}
+
+#[test]
+fn fewer_trainings_than_cpu_slots_share_the_cores_instead_of_idling() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("idx");
+    data::synthetic::write_idx(&data_dir, 80, 16, false, 2).expect("idx files");
+    let mut config = tiny_image_config(&tmp.path().join("run"), &data_dir, "top = 1");
+    config.devices.threads_per_worker = None;
+    assert_eq!(config.devices.cpu_workers, 2);
+    let dir = hand_written_run(&config, 1);
+    let planned = Mutex::new(Vec::new());
+    let record = |e: RetrainEvent| {
+        if let (RetrainEvent::Planned { slots, .. }, Ok(mut v)) = (e, planned.lock()) {
+            v.push(slots);
+        }
+    };
+    retrain(&dir, &RetrainOptions::default(), &record).expect("retrain");
+    assert_eq!(
+        planned.into_inner().expect("planned"),
+        vec![vec!["cpu#0".to_string()]],
+        "one training: one slot with every core, not two slots with one idle"
+    );
+}
