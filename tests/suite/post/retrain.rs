@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use nas_actor::child::final_eval::{TestSet, TrainedModel};
-use nas_actor::config::ChildModel;
+use nas_actor::config::{ChildModel, Config};
 use nas_actor::data;
 use nas_actor::post::retrain::{retrain, RetrainEvent, RetrainOptions};
 use nas_actor::post::{FinalReport, PostError, FINAL_FILE};
@@ -15,6 +15,17 @@ fn read_final(dir: &std::path::Path) -> FinalReport {
     FinalReport::read(&dir.join(FINAL_FILE))
         .expect("final.json parses")
         .expect("final.json exists")
+}
+
+/// A tiny image config over generated IDX files (`train` training and
+/// `test` test images) in a fresh temporary directory, with `retrain` as its
+/// `[retrain]` table.
+fn image_setup(train: usize, test: usize, retrain: &str) -> (tempfile::TempDir, Config) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("idx");
+    data::synthetic::write_idx(&data_dir, train, test, false, 2).expect("idx files");
+    let config = tiny_image_config(&tmp.path().join("run"), &data_dir, retrain);
+    (tmp, config)
 }
 
 #[test]
@@ -112,14 +123,7 @@ fn text_run_tests_once_refuses_without_force_and_records_forced() {
 
 #[test]
 fn image_run_chooses_by_validation_and_saves_loadable_weights() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data_dir = tmp.path().join("idx");
-    data::synthetic::write_idx(&data_dir, 160, 48, false, 2).expect("idx files");
-    let config = tiny_image_config(
-        &tmp.path().join("run"),
-        &data_dir,
-        "top = 1\nbn_eps = [1e-5, 1e-2]\nepochs = 2",
-    );
+    let (_tmp, config) = image_setup(160, 48, "top = 1\nbn_eps = [1e-5, 1e-2]\nepochs = 2");
     let dir = hand_written_run(&config, 2);
     let events = Mutex::new(Vec::new());
     let record = |e: RetrainEvent| {
@@ -259,11 +263,8 @@ fn retrained_batches(config: &nas_actor::config::Config) -> (Vec<usize>, Option<
 
 #[test]
 fn retrain_data_full_trains_on_the_whole_split_and_search_on_the_search_slices() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data_dir = tmp.path().join("idx");
     // 160 training images: 40 for validation, 120 to train on (4 batches of 32).
-    data::synthetic::write_idx(&data_dir, 160, 48, false, 2).expect("idx files");
-    let mut search = tiny_image_config(&tmp.path().join("search"), &data_dir, "top = 1");
+    let (tmp, mut search) = image_setup(160, 48, "top = 1");
     search.data.train_limit = Some(64);
     search.child.train_batches = Some(1);
     let (batches, examples) = retrained_batches(&search);
@@ -283,12 +284,9 @@ fn retrain_data_full_trains_on_the_whole_split_and_search_on_the_search_slices()
 
 #[test]
 fn a_retrain_schedule_and_decay_epochs_together_are_refused() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data_dir = tmp.path().join("idx");
-    data::synthetic::write_idx(&data_dir, 80, 16, false, 2).expect("idx files");
-    let config = tiny_image_config(
-        &tmp.path().join("run"),
-        &data_dir,
+    let (_tmp, config) = image_setup(
+        80,
+        16,
         "top = 1\nlr_schedule = \"cosine\"\ndecay_epochs = [1]",
     );
     let dir = hand_written_run(&config, 1);
@@ -304,10 +302,7 @@ fn a_retrain_schedule_and_decay_epochs_together_are_refused() {
 
 #[test]
 fn fewer_trainings_than_cpu_slots_share_the_cores_instead_of_idling() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data_dir = tmp.path().join("idx");
-    data::synthetic::write_idx(&data_dir, 80, 16, false, 2).expect("idx files");
-    let mut config = tiny_image_config(&tmp.path().join("run"), &data_dir, "top = 1");
+    let (_tmp, mut config) = image_setup(80, 16, "top = 1");
     config.devices.threads_per_worker = None;
     assert_eq!(config.devices.cpu_workers, 2);
     let dir = hand_written_run(&config, 1);
