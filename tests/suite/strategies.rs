@@ -68,6 +68,36 @@ fn assert_ids(records: &[ChildRecord], budget: u64) {
     );
 }
 
+/// Run `config` once whole, and once stopped (Ctrl-C) after `stop_after`
+/// children and resumed: the whole run's records, how many the stopped run
+/// had recorded, and the resumed run's records.
+fn whole_and_resumed(
+    config: impl Fn(&Path) -> Config,
+    stop_after: usize,
+) -> (Vec<ChildRecord>, usize, Vec<ChildRecord>) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    run(config(&whole), &RunOptions::default()).expect("whole run");
+    let stopped = run(
+        config(&parts),
+        &RunOptions {
+            stop_after: Some(stop_after),
+            ..RunOptions::default()
+        },
+    );
+    assert!(
+        matches!(stopped, Err(RunError::Interrupted(_))),
+        "{stopped:?}"
+    );
+    let at_stop = records(&parts).len();
+    let resume = RunOptions {
+        resume: true,
+        ..RunOptions::default()
+    };
+    run(config(&parts), &resume).expect("resume");
+    (records(&whole), at_stop, records(&parts))
+}
+
 /// Tokens that differ in exactly one position.
 fn one_apart(a: &[usize], b: &[usize]) -> bool {
     a.len() == b.len() && a.iter().zip(b).filter(|(x, y)| x != y).count() == 1
@@ -134,34 +164,12 @@ fn evolution_with_one_slot_is_deterministic_and_mutates_members_of_the_populatio
 
 #[test]
 fn a_stopped_and_resumed_evolution_keeps_its_population() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
-    run(evolution_config(&whole, 50, 1, ""), &RunOptions::default()).expect("whole run");
-    let stopped = run(
-        evolution_config(&parts, 50, 1, ""),
-        &RunOptions {
-            stop_after: Some(23),
-            ..RunOptions::default()
-        },
-    );
-    assert!(
-        matches!(stopped, Err(RunError::Interrupted(_))),
-        "{stopped:?}"
-    );
-    assert_eq!(records(&parts).len(), 23);
-    run(
-        evolution_config(&parts, 50, 1, ""),
-        &RunOptions {
-            resume: true,
-            ..RunOptions::default()
-        },
-    )
-    .expect("resume");
-    let recs = records(&parts);
+    let (whole, at_stop, recs) = whole_and_resumed(|d| evolution_config(d, 50, 1, ""), 23);
+    assert_eq!(at_stop, 23);
     assert_ids(&recs, 50);
     // The population is rebuilt from the log: the resumed run proposes
     // exactly the children the uninterrupted one did.
-    assert_eq!(tokens_by_id(&recs), tokens_by_id(&records(&whole)));
+    assert_eq!(tokens_by_id(&recs), tokens_by_id(&whole));
 }
 
 /// Synthetic children with 8-epoch learning curves, early stopping on.
@@ -277,29 +285,7 @@ fn check_compute(summary: &Summary, dir: &Path, recs: &[ChildRecord]) {
 
 #[test]
 fn the_median_rule_keeps_its_state_across_a_resume() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
-    run(stopping_config(&whole, 40, ""), &RunOptions::default()).expect("whole run");
-    let stopped = run(
-        stopping_config(&parts, 40, ""),
-        &RunOptions {
-            stop_after: Some(17),
-            ..RunOptions::default()
-        },
-    );
-    assert!(
-        matches!(stopped, Err(RunError::Interrupted(_))),
-        "{stopped:?}"
-    );
-    run(
-        stopping_config(&parts, 40, ""),
-        &RunOptions {
-            resume: true,
-            ..RunOptions::default()
-        },
-    )
-    .expect("resume");
-    let recs = records(&parts);
+    let (whole, _, recs) = whole_and_resumed(|d| stopping_config(d, 40, ""), 17);
     assert_ids(&recs, 40);
     // The rule is rebuilt from the recorded epochs: the resumed run stops
     // exactly the children the uninterrupted one did, after the same epochs.
@@ -308,8 +294,8 @@ fn the_median_rule_keeps_its_state_across_a_resume() {
             .map(|r| (r.spec.id, (r.status, r.epochs.len())))
             .collect()
     };
-    assert_eq!(outcome(&recs), outcome(&records(&whole)));
-    assert_eq!(tokens_by_id(&recs), tokens_by_id(&records(&whole)));
+    assert_eq!(outcome(&recs), outcome(&whole));
+    assert_eq!(tokens_by_id(&recs), tokens_by_id(&whole));
     assert!(recs
         .iter()
         .any(|r| r.spec.id >= 17 && r.status == ChildStatus::Stopped));

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::curves::{Axis, Group};
-use crate::post::report::picture::{colour, err, range};
+use crate::post::report::picture::{colour, err, legend, range};
 use crate::post::report::Picture;
 use crate::task::Metric;
 
@@ -143,13 +143,6 @@ impl Picture for ComparePicture {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)
+        legend(&mut chart)
     }
 }

@@ -61,6 +61,20 @@ pub fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The legend of a line chart: lower right, on a pale background.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)
+}
+
 /// A distinct colour for series `i`.
 pub fn colour(i: usize) -> RGBColor {
     const COLOURS: [RGBColor; 20] = [

@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::picture::{colour, err, range, Picture};
+use super::picture::{colour, err, legend, range, Picture};
 use crate::child::ChildStatus;
 use crate::store::ChildRecord;
 
@@ -143,13 +143,6 @@ impl Picture for RewardPicture {
             .map_err(err)?
             .label("best so far")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)
+        legend(&mut chart)
     }
 }
