@@ -9,6 +9,10 @@
 #   CONTROLLER='learning_rate = 0.005' scripts/bench-strategies.sh   (REINFORCE settings to try)
 #   TASKS=declared STRATEGIES=reinforce STOPS=off scripts/bench-strategies.sh    (a part only)
 #   M=1 scripts/bench-strategies.sh    (children per controller update; default 4)
+#   KEEP=1 scripts/bench-strategies.sh OUT   (keep the searches of OUT that finished;
+#       run the others, then compare, retrain and tabulate over all of them)
+#
+# Seeds are the outer loop, so an interrupted invocation leaves whole seeds.
 #
 # (a) "landscape": the paper's base-8 cell space (34 tokens) and the landscape
 #     of src/synthetic.rs (reward 0.1 + 0.9·f², f the share of tokens that
@@ -16,7 +20,7 @@
 # (b) "declared": the declared space of configs/declared_synthetic.toml, whose
 #     synthetic reward has a known optimum of 1.0 (regret = 1 − best).
 # (c) "fashion": real Fashion-MNIST children (tch, CPU): a 4-layer CNN space
-#     with pooling, 3 epochs of 10 batches of 64 from 5,000 training images,
+#     with pooling (4/8/16 filters), 3 epochs of 10 batches of 64 from 5,000 training images,
 #     judged on 512 validation images; the best architecture of each strategy
 #     is then retrained on the full training split (RETRAIN_EPOCHS, default 10). Not part of the default TASKS:
 #     TASKS=fashion BUDGET=300 SEEDS="1 2 3" scripts/bench-strategies.sh OUT
@@ -46,7 +50,7 @@ space_tables() {
 layers = 4
 filter_heights = [1, 3, 5]
 filter_widths = [1, 3, 5]
-num_filters = [8, 16, 32]
+num_filters = [4, 8, 16]
 predict_pooling = true
 TOML
     ;;
@@ -99,11 +103,13 @@ TOML
 }
 
 for task in $TASKS; do
-  for strategy in $STRATEGIES; do
-    for stop in $STOPS; do
-      for seed in $SEEDS; do
+  for seed in $SEEDS; do
+    for strategy in $STRATEGIES; do
+      for stop in $STOPS; do
         name="$task-$strategy-stop-$stop-$seed"
         dir="$OUT/runs/$name"
+        # KEEP=1: a search that finished in an earlier invocation is kept.
+        [ "${KEEP:-0}" = 1 ] && [ -f "$dir/summary.json" ] && continue
         rm -rf "$dir"
         cfg="$OUT/configs/$name.toml"
         mkdir -p "$OUT/configs"
@@ -165,6 +171,7 @@ PY
   # One thread each (threads_per_worker = 1), side by side.
   started=$(date +%s)
   while read -r dir; do
+    [ "${KEEP:-0}" = 1 ] && [ -f "$dir/final.json" ] && continue
     NAS_ACTOR_PLAIN=1 "$NAS" retrain "$dir" --device cpu > "$dir/retrain.log" 2>&1 &
   done < "$OUT/retrain-dirs.txt"
   wait
