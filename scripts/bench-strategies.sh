@@ -23,7 +23,7 @@
 #     with pooling (4/8/16 filters), 3 epochs of 10 batches of 64 from 5,000 training images,
 #     judged on 512 validation images; the best architecture of each strategy
 #     is then retrained on the full training split (RETRAIN_EPOCHS, default 10). Not part of the default TASKS:
-#     TASKS=fashion BUDGET=300 SEEDS="1 2 3" scripts/bench-strategies.sh OUT
+#     TASKS=fashion BUDGET=300 KEEP=1 NAS=target/release/nas-actor scripts/bench-strategies.sh OUT
 #     (minutes per search on 2 cores; two trainer slots of one thread each).
 # Synthetic tasks: one trainer slot, one replica with m = 4 (REINFORCE,
 # random), so a seed gives the same children every time.
@@ -40,6 +40,8 @@ STRATEGIES=${STRATEGIES:-reinforce evolution random}
 STOPS=${STOPS:-off on}
 [ -x "$NAS" ] || { echo "no $NAS: build it first (cargo build)" >&2; exit 2; }
 mkdir -p "$OUT"
+# KEEP=1: FILE, written by an earlier invocation, means its step is done.
+kept() { [ "${KEEP:-0}" = 1 ] && [ -f "$1" ]; }
 
 space_tables() {
   case $1 in
@@ -108,8 +110,7 @@ for task in $TASKS; do
       for stop in $STOPS; do
         name="$task-$strategy-stop-$stop-$seed"
         dir="$OUT/runs/$name"
-        # KEEP=1: a search that finished in an earlier invocation is kept.
-        [ "${KEEP:-0}" = 1 ] && [ -f "$dir/summary.json" ] && continue
+        kept "$dir/summary.json" && continue
         rm -rf "$dir"
         cfg="$OUT/configs/$name.toml"
         mkdir -p "$OUT/configs"
@@ -171,7 +172,7 @@ PY
   # One thread each (threads_per_worker = 1), side by side.
   started=$(date +%s)
   while read -r dir; do
-    [ "${KEEP:-0}" = 1 ] && [ -f "$dir/final.json" ] && continue
+    kept "$dir/final.json" && continue
     NAS_ACTOR_PLAIN=1 "$NAS" retrain "$dir" --device cpu > "$dir/retrain.log" 2>&1 &
   done < "$OUT/retrain-dirs.txt"
   wait
