@@ -89,6 +89,8 @@ struct Batch {
     ids: Vec<u64>,
     /// What sampling computed, for the gradient (REINFORCE only).
     tape: Option<Tape>,
+    /// The sampled tokens (for the replay of the best).
+    tokens: Vec<Vec<usize>>,
     rewards: Vec<Option<f64>>,
 }
 
@@ -208,6 +210,7 @@ impl Replica {
             rewards: vec![None; ids.len()],
             ids,
             tape,
+            tokens,
         });
     }
 
@@ -225,10 +228,41 @@ impl Replica {
         };
         let advantages = self.state.baseline.advantages(&rewards);
         // One backward pass over what sampling computed, against the θ it sampled with.
-        let (mut grad, loss) = match controller.reinforce_gradient_taped(tape, &advantages) {
+        let (mut grad, mut loss) = match controller.reinforce_gradient_taped(tape, &advantages) {
             Ok(g) => g,
             Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
         };
+        let cfg = &self.shared.config.controller;
+        if cfg.replay_top > 0 {
+            keep_best(
+                &mut self.state.best,
+                &batch.tokens,
+                &rewards,
+                cfg.replay_top,
+            );
+            // The schema of this batch (the CNN growth schedule may have
+            // lengthened it since an architecture entered the list).
+            let schema = self
+                .shared
+                .space
+                .schema(self.shared.sampled.load(Ordering::SeqCst));
+            let best: Vec<Vec<usize>> = self
+                .state
+                .best
+                .iter()
+                .filter(|(t, _)| schema.check(t).is_ok())
+                .map(|(t, _)| t.clone())
+                .collect();
+            if !best.is_empty() {
+                match controller.imitation_gradient(&schema, &best, cfg.replay_weight) {
+                    Ok((g, l)) => {
+                        grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                        loss += l;
+                    }
+                    Err(e) => return self.fatal(format!("replica {}: {e}", self.id), ctx),
+                }
+            }
+        }
         let grad_norm = match self.shared.config.controller.grad_clip {
             Some(max) => clip_global_norm(&mut grad, max),
             None => grad
@@ -314,5 +348,37 @@ impl Handler<ChildResult> for Replica {
                 self.complete(b, ctx);
             }
         }
+    }
+}
+
+/// Merge a batch into the list of the best (tokens, reward), best first, at
+/// most `k`, each token sequence once (with its highest reward). Ties keep
+/// the earlier entry first, so the list is deterministic.
+fn keep_best(best: &mut Vec<(Vec<usize>, f64)>, tokens: &[Vec<usize>], rewards: &[f64], k: usize) {
+    for (t, &r) in tokens.iter().zip(rewards) {
+        if !r.is_finite() {
+            continue;
+        }
+        match best.iter_mut().find(|(b, _)| b == t) {
+            Some(entry) => entry.1 = entry.1.max(r),
+            None => best.push((t.clone(), r)),
+        }
+    }
+    best.sort_by(|a, b| b.1.total_cmp(&a.1));
+    best.truncate(k);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_best;
+
+    #[test]
+    fn keep_best_keeps_the_k_highest_once_each() {
+        let mut best = vec![(vec![0, 1], 0.5)];
+        let tokens = vec![vec![1, 1], vec![0, 1], vec![2, 2], vec![3, 3]];
+        keep_best(&mut best, &tokens, &[0.9, 0.7, f64::NAN, 0.1], 2);
+        assert_eq!(best, vec![(vec![1, 1], 0.9), (vec![0, 1], 0.7)]);
+        keep_best(&mut best, &[vec![4, 4]], &[0.8], 2);
+        assert_eq!(best, vec![(vec![1, 1], 0.9), (vec![4, 4], 0.8)]);
     }
 }

@@ -31,6 +31,10 @@ pub struct ReplicaState {
     pub rng: ChaCha8Rng,
     /// Controller updates this replica has pushed.
     pub updates: u64,
+    /// The best (tokens, reward) the replica has seen, best first, at most
+    /// `controller.replay_top` (empty when replay is off).
+    #[serde(default)]
+    pub best: Vec<(Vec<usize>, f64)>,
 }
 
 /// Controller replica → ParamStore: a REINFORCE gradient computed against θ_version.

@@ -361,6 +361,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                     baseline: Baseline::new(config.controller.baseline_decay),
                     rng: ChaCha8Rng::seed_from_u64(replica_seed(seed, i)),
                     updates: 0,
+                    best: Vec::new(),
                 });
             // The controller is built on the replica's own arbiter: the arbiters
             // build theirs in parallel, and each replica starts sampling at once.

@@ -126,6 +126,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     if let Some(g) = k.grad_clip {
         positive_f("controller.grad_clip", g)?;
     }
+    non_negative_f("controller.replay_weight", k.replay_weight)?;
 
     match c.search.space {
         SpaceKind::Cnn => validate_cnn(c)?,

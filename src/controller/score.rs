@@ -63,10 +63,33 @@ impl Controller {
         tokens: &[Vec<usize>],
         advantages: &[f64],
     ) -> Result<(Vec<f32>, f64), ControllerError> {
+        self.weighted_gradient(schema, tokens, advantages, self.entropy_weight != 0.0)
+    }
+
+    /// The gradient that raises the likelihood of `tokens` (the replay of
+    /// the best architectures seen, `controller.replay_top`):
+    /// `loss = −weight/n Σ_k log P(tokens_k)`, no entropy term.
+    ///
+    /// Returns `(gradient, loss)`.
+    pub fn imitation_gradient(
+        &self,
+        schema: &Schema,
+        tokens: &[Vec<usize>],
+        weight: f64,
+    ) -> Result<(Vec<f32>, f64), ControllerError> {
+        self.weighted_gradient(schema, tokens, &vec![weight; tokens.len()], false)
+    }
+
+    fn weighted_gradient(
+        &self,
+        schema: &Schema,
+        tokens: &[Vec<usize>],
+        advantages: &[f64],
+        with_entropy: bool,
+    ) -> Result<(Vec<f32>, f64), ControllerError> {
         super::check_values(tokens.len(), advantages)?;
         let plan = self.checked_plan(schema, tokens)?;
         let m = tokens.len() as f64;
-        let with_entropy = self.entropy_weight != 0.0;
         let (log_prob, entropy) = self.score(&plan, tokens, with_entropy)?;
         let adv = Tensor::from_slice(advantages);
         let mut loss = -(log_prob * adv).sum(Kind::Double) / m;

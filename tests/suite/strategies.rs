@@ -172,6 +172,181 @@ fn a_stopped_and_resumed_evolution_keeps_its_population() {
     assert_eq!(tokens_by_id(&recs), tokens_by_id(&whole));
 }
 
+/// Benchmark 5 (a): the paper's base-8 cell space and the synthetic
+/// landscape, one slot and one replica of m = 4 (a seed gives the same
+/// children every time), under `strategy` with the small-budget preset and
+/// `controller` (more `[controller]` keys).
+fn landscape_config(
+    dir: &Path,
+    budget: usize,
+    seed: u64,
+    strategy: &str,
+    controller: &str,
+) -> Config {
+    let text = format!(
+        r#"
+[experiment]
+name = "landscape"
+output_dir = "{}"
+seed = {seed}
+budget = {budget}
+
+[devices]
+gpus = "none"
+cpu_workers = 1
+
+[search]
+space = "cell"
+strategy = "{strategy}"
+replicas = 1
+children_per_replica = 4
+
+[controller]
+preset = "small-budget"
+{controller}
+
+[space.cell]
+base = 8
+
+[child]
+backend = "synthetic"
+
+[child.synthetic]
+epochs = 10
+"#,
+        dir.display()
+    );
+    Config::from_toml(&text, Path::new("landscape.toml")).expect("landscape config")
+}
+
+fn best_reward(records: &[ChildRecord]) -> f64 {
+    records.iter().map(|r| r.reward).fold(0.0, f64::max)
+}
+
+#[test]
+fn the_replay_of_the_best_puts_reinforce_ahead_of_random_search_on_the_landscape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for seed in [1, 2] {
+        let best = |strategy: &str, controller: &str| {
+            let dir = tmp
+                .path()
+                .join(format!("{strategy}-{seed}-{}", controller.len()));
+            run(
+                landscape_config(&dir, 500, seed, strategy, controller),
+                &RunOptions::default(),
+            )
+            .expect("run");
+            let recs = records(&dir);
+            assert_ids(&recs, 500);
+            recs
+        };
+        let preset = best("reinforce", "");
+        let without_replay = best("reinforce", "replay_top = 0");
+        let random = best("random", "");
+        let (p, w, r) = (
+            best_reward(&preset),
+            best_reward(&without_replay),
+            best_reward(&random),
+        );
+        assert!(p > r, "seed {seed}: preset {p:.4}, random search {r:.4}");
+        assert!(
+            p > w,
+            "seed {seed}: preset {p:.4}, without the replay {w:.4}"
+        );
+        // The policy itself moves: the last 100 children score higher on average than the first 100.
+        let mut by_id = preset.clone();
+        by_id.sort_by_key(|c| c.spec.id);
+        let mean = |cs: &[ChildRecord]| cs.iter().map(|c| c.reward).sum::<f64>() / cs.len() as f64;
+        let (first, last) = (mean(&by_id[..100]), mean(&by_id[400..]));
+        assert!(
+            last > first + 0.05,
+            "seed {seed}: mean reward {first:.3} → {last:.3}"
+        );
+    }
+}
+
+/// A list of the best: (tokens, reward).
+type Best = Vec<(Vec<usize>, f64)>;
+
+/// The replica's list of the best in the run's checkpoint, and what it
+/// should be: the 10 best distinct architectures among the children whose
+/// rewards made the checkpointed updates (from `children.jsonl` and
+/// `updates.jsonl`). Both as (tokens, reward), sorted.
+fn checkpointed_and_expected_best(dir: &Path) -> (Best, Best) {
+    use nas_actor::actors::param_store::{Checkpoint, UpdateRecord};
+    let ck: Checkpoint = nas_actor::store::RunDir::open_read_only(dir)
+        .expect("run directory")
+        .read_checkpoint()
+        .expect("checkpoint readable")
+        .expect("a checkpoint");
+    let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
+    assert_eq!(
+        updates.len() as u64,
+        ck.version,
+        "updates.jsonl matches θ's version"
+    );
+    let tokens = tokens_by_id(&records(dir));
+    let mut seen: HashMap<Vec<usize>, f64> = HashMap::new();
+    for u in &updates {
+        for (id, reward) in u.children.iter().zip(&u.rewards) {
+            let t = tokens.get(id).cloned().expect("updated child recorded");
+            let e = seen.entry(t).or_insert(*reward);
+            *e = e.max(*reward);
+        }
+    }
+    let mut expected: Vec<(Vec<usize>, f64)> = seen.into_iter().collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // Ties at the 10th place may keep either: compare the rewards there, the tokens above.
+    let mut got = ck.replicas[&0].best.clone();
+    got.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    expected.truncate(got.len().max(10));
+    (got, expected)
+}
+
+#[test]
+fn a_stopped_and_resumed_reinforce_keeps_the_replay_of_the_best() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let config = || landscape_config(&dir, 80, 3, "reinforce", "");
+    let stop = RunOptions {
+        stop_after: Some(40),
+        ..RunOptions::default()
+    };
+    let stopped = run(config(), &stop);
+    assert!(
+        matches!(stopped, Err(RunError::Interrupted(_))),
+        "{stopped:?}"
+    );
+    let (before, expected) = checkpointed_and_expected_best(&dir);
+    assert_eq!(before.len(), 10);
+    assert_eq!(
+        before.iter().map(|b| b.1).collect::<Vec<_>>(),
+        expected.iter().map(|e| e.1).collect::<Vec<_>>(),
+        "the checkpoint holds the 10 best rewards of the updated children"
+    );
+    let resume = RunOptions {
+        resume: true,
+        ..RunOptions::default()
+    };
+    run(config(), &resume).expect("resume");
+    assert_ids(&records(&dir), 80);
+    let (after, expected) = checkpointed_and_expected_best(&dir);
+    assert_eq!(
+        after.iter().map(|b| b.1).collect::<Vec<_>>(),
+        expected.iter().map(|e| e.1).collect::<Vec<_>>(),
+        "after the resume: the 10 best over the whole run, before and after the stop"
+    );
+    // The list carried over the stop: some of its entries are from before it.
+    let kept = after
+        .iter()
+        .filter(|a| before.iter().any(|b| b.0 == a.0))
+        .count();
+    assert!(
+        kept > 0,
+        "no architecture from before the stop among the best after it"
+    );
+}
+
 /// Synthetic children with 8-epoch learning curves, early stopping on.
 fn stopping_config(dir: &Path, budget: usize, extra: &str) -> Config {
     let mut c = synthetic_config(
@@ -351,6 +526,7 @@ fn the_small_budget_preset_sets_its_values_and_explicit_keys_win() {
     assert_eq!(k.learning_rate, Some(0.03));
     assert_eq!(k.baseline_decay, 0.95);
     assert_eq!(k.grad_clip, Some(5.0));
+    assert_eq!((k.replay_top, k.replay_weight), (10, 2.0));
     let c = with(
         "\n[controller]\npreset = \"small-budget\"\nlearning_rate = 0.01\ntemperature = 2.0\n",
     )
@@ -365,6 +541,12 @@ fn the_small_budget_preset_sets_its_values_and_explicit_keys_win() {
     let paper = with("").expect("paper");
     assert_eq!(paper.controller.temperature, None);
     assert_eq!(paper.controller.entropy_weight, 0.0);
+    assert_eq!(
+        paper.controller.replay_top, 0,
+        "no replay in the paper's REINFORCE"
+    );
+    let e = with("\n[controller]\nreplay_weight = -1.0\n").expect_err("negative weight");
+    assert!(e.to_string().contains("controller.replay_weight"), "{e}");
     let e = with("\n[controller]\npreset = \"tiny\"\n").expect_err("unknown preset");
     assert!(e.to_string().contains("controller.preset"), "{e}");
 }
