@@ -240,8 +240,9 @@ impl Replica {
                 &rewards,
                 cfg.replay_top,
             );
-            // The schema of this batch (the CNN growth schedule may have
-            // lengthened it since an architecture entered the list).
+            // The schema at this point of the run: under a CNN growth
+            // schedule an architecture of the list may be shorter than what
+            // the controller now samples; such ones are left out.
             let schema = self
                 .shared
                 .space
