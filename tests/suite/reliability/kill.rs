@@ -76,7 +76,7 @@ fn finish(config: &Path) -> String {
 fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("run");
-    let budget = 300;
+    let budget = 400;
     let mut cfg = synthetic_config(&dir, budget, "");
     cfg.child.synthetic.delay_ms = 30.0;
     let path = write_config(tmp.path(), "kill", &cfg);
@@ -98,10 +98,14 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
         } else {
             // A moment after 1 to 24 more children, anywhere in the next child's life.
             let target = before + rng.random_range(1..=24);
-            wait_for_progress(&mut child, &dir, target, Duration::from_secs(20));
             if kills == 0 {
+                // Start-up lasts until the first new child is logged; the
+                // start-up kills sleep up to that long, so that they land
+                // before any child (not up to 24 children later).
+                wait_for_progress(&mut child, &dir, before + 1, Duration::from_secs(20));
                 startup = t0.elapsed();
             }
+            wait_for_progress(&mut child, &dir, target, Duration::from_secs(20));
             std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
         }
         if !kill(&mut child, &stderr) {
