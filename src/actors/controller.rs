@@ -264,7 +264,7 @@ impl Replica {
                 }
             }
         }
-        let grad_norm = match self.shared.config.controller.grad_clip {
+        let grad_norm = match cfg.grad_clip {
             Some(max) => clip_global_norm(&mut grad, max),
             None => grad
                 .iter()
