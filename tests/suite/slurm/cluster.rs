@@ -1,11 +1,14 @@
 //! A one-node Slurm cluster on localhost for the tests, in a temporary
 //! directory: its own munge key and socket, `slurm.conf` and `gres.conf`
-//! (GPUs as `gres` on dummy character devices), unique ports, state in the
-//! directory, and job credentials that expire after 5 s (so that a requeued
-//! job starts again after 5 s, not Slurm's default 120 s). munged, slurmctld and slurmd run in the foreground as this
-//! process's children; [`Cluster`]'s `Drop` cancels what is left of the
-//! cluster's jobs and stops exactly those three processes, by pid, whatever
-//! the test's outcome. Clusters are started one at a time (a lock).
+//! (GPUs as `gres` on dummy character devices), free ports below the
+//! kernel's ephemeral range, state in the directory, and job credentials
+//! that expire after 5 s (so that a requeued job starts again after 5 s, not
+//! Slurm's default 120 s). munged, slurmctld and slurmd run in the
+//! foreground as this process's children; [`Cluster`]'s `Drop` cancels what
+//! is left of the cluster's jobs and stops exactly those three processes, by
+//! pid, whatever the test's outcome. Clusters are started one at a time (a
+//! lock); daemons that do not come up are started again, at most
+//! three times, the failed attempt's files kept in `/tmp/nas-slurm*.failed`.
 //!
 //! Needs root (munged, slurmd, the device nodes) and Debian's
 //! `slurmctld slurmd slurm-client munge` (`scripts/setup.sh`); without them a
@@ -45,11 +48,49 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// How many times [`Cluster::start`] tries to bring the daemons up.
+const BOOT_ATTEMPTS: u32 = 3;
+
+fn cluster_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("nas-slurm")
+        .tempdir_in("/tmp")
+        .expect("tempdir")
+}
+
+/// The first port of the kernel's ephemeral range (32768 unless set otherwise).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// Two distinct free ports below the ephemeral range. A port taken from
+/// that range (`bind` to port 0) is only free until the daemon binds it:
+/// in between, any outgoing connection on the machine may be given it
+/// (the suite's own `sinfo`, `srun` and children connect all the time),
+/// and the daemon then fails with "Address already in use". Ports below
+/// the range are never handed out by the kernel.
+fn free_ports() -> (u16, u16) {
+    let top = ephemeral_start().clamp(12_000, 65_000);
+    let span = u32::from(top - 10_000);
+    let mut seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    let mut ports = Vec::new();
+    for _ in 0..10_000 {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let port = 10_000 + ((seed >> 8) % span) as u16;
+        if !ports.contains(&port) && TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            ports.push(port);
+            if let [a, b] = ports[..] {
+                return (a, b);
+            }
+        }
+    }
+    panic!("no two free ports between 10000 and {top}")
 }
 
 fn short_hostname() -> String {
@@ -90,19 +131,31 @@ impl Cluster {
             return None;
         }
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-        let dir = tempfile::Builder::new()
-            .prefix("nas-slurm")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
         let mut cluster = Cluster {
-            dir,
+            dir: cluster_dir(),
             daemons: Vec::new(),
             shape,
             _turn: turn,
         };
-        cluster.configure();
-        cluster.boot();
-        Some(cluster)
+        // The daemons are the fixture, not what the tests check: one that
+        // does not come up is started again, on new ports in a new
+        // directory, with the failed attempt's logs printed and kept.
+        for attempt in 1..=BOOT_ATTEMPTS {
+            cluster.configure();
+            match cluster.boot() {
+                Ok(()) => return Some(cluster),
+                Err(why) if attempt < BOOT_ATTEMPTS => {
+                    eprintln!(
+                        "the local Slurm cluster did not start (attempt {attempt} of \
+                         {BOOT_ATTEMPTS}), starting it again:\n{why}"
+                    );
+                    cluster.stop_daemons();
+                    cluster.dir = cluster_dir();
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     pub fn path(&self) -> &Path {
@@ -148,7 +201,7 @@ impl Cluster {
             );
         }
         let host = short_hostname();
-        let (ctld, slurmd) = (free_port(), free_port());
+        let (ctld, slurmd) = free_ports();
         let d = d.display();
         let gres = if self.shape.gpus > 0 {
             format!(" Gres=gpu:{}", self.shape.gpus)
@@ -197,7 +250,7 @@ impl Cluster {
         self.daemons.push((name, child));
     }
 
-    fn boot(&mut self) {
+    fn boot(&mut self) -> Result<(), String> {
         let d = self.path().display().to_string();
         self.daemon(
             "munged",
@@ -211,32 +264,40 @@ impl Cluster {
                 format!("--log-file={d}/log/munged.log"),
             ],
         );
-        self.wait_for("the munge socket", |c| c.path().join("munge.sock").exists());
+        self.try_wait_for("the munge socket", |c| c.path().join("munge.sock").exists())?;
         self.daemon("slurmctld", &["-D".into(), "-i".into()]);
         self.daemon("slurmd", &["-D".into()]);
-        self.wait_for("the node to be idle in sinfo", |c| {
+        self.try_wait_for("the node to be idle in sinfo", |c| {
             let o = c.command("sinfo").args(["-h", "-o", "%t"]).output();
             o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "idle")
-        });
+        })
     }
 
-    /// Wait (at most a minute) until `ready`; panics with the daemons' logs otherwise.
-    pub fn wait_for(&mut self, what: &str, ready: impl Fn(&Cluster) -> bool) {
+    /// Wait (at most a minute) until `ready`; otherwise the daemons' logs,
+    /// which daemon exited or what did not come, and where the cluster's
+    /// files are kept.
+    fn try_wait_for(&mut self, what: &str, ready: impl Fn(&Cluster) -> bool) -> Result<(), String> {
         let t = Instant::now();
         while !ready(self) {
-            for (name, child) in &mut self.daemons {
-                if let Ok(Some(s)) = child.try_wait() {
-                    panic!(
-                        "{name} exited ({s}) while waiting for {what}:\n{}",
-                        self_logs(self.dir.path())
-                    );
+            let exited = self
+                .daemons
+                .iter_mut()
+                .find_map(|(name, child)| Some((*name, child.try_wait().ok()??)));
+            let why = match exited {
+                Some((name, s)) => format!("{name} exited ({s}) while waiting for {what}"),
+                None if t.elapsed() > Duration::from_secs(60) => format!("no {what} after 60s"),
+                None => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
                 }
-            }
-            if t.elapsed() > Duration::from_secs(60) {
-                panic!("no {what} after 60s:\n{}", self_logs(self.dir.path()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            };
+            let kept = keep_files(self.path());
+            return Err(format!(
+                "{}\n{why}; the cluster's files are in {kept}",
+                self.logs()
+            ));
         }
+        Ok(())
     }
 
     /// A Slurm client command for this cluster.
@@ -318,26 +379,42 @@ impl Cluster {
     }
 }
 
-/// The tails of the daemons' logs, for a failure message.
-fn self_logs(dir: &Path) -> String {
-    ["log/slurmctld.log", "log/slurmd.log", "log/munged.out"]
-        .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(25).collect();
-            format!(
-                "--- {f}\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// A copy of a failed cluster's directory that outlives the test (its
+/// `TempDir` is removed on drop); the copy's path, for the failure message.
+fn keep_files(dir: &Path) -> String {
+    let kept = dir.with_extension("failed");
+    match Command::new("cp").arg("-a").arg(dir).arg(&kept).status() {
+        Ok(s) if s.success() => kept.display().to_string(),
+        _ => format!("{} (not kept: cp failed)", dir.display()),
+    }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // Jobs first (their steps end with them), then the daemons this
-        // cluster started, in reverse order, by pid.
+/// The tails of the daemons' logs, for a failure message.
+fn self_logs(dir: &Path) -> String {
+    [
+        "log/munged.out",
+        "log/slurmctld.out",
+        "log/slurmctld.log",
+        "log/slurmd.out",
+        "log/slurmd.log",
+    ]
+    .iter()
+    .map(|f| {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(25).collect();
+        format!(
+            "--- {f}\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+impl Cluster {
+    /// Jobs first (their steps end with them), then the daemons this
+    /// cluster started, in reverse order, by pid.
+    fn stop_daemons(&mut self) {
         let _ = self
             .command("scancel")
             .args(["--full", "--user=root"])
@@ -361,5 +438,12 @@ impl Drop for Cluster {
             }
             let _ = child.wait();
         }
+        self.daemons.clear();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_daemons();
     }
 }
