@@ -13,7 +13,8 @@ use nas_actor::space::Architecture;
 use nas_actor::store::ChildRecord;
 
 /// A declared layer-wise space: a global optimizer and 3 layers of kernel,
-/// width and skip inputs, searched by REINFORCE with synthetic children.
+/// width and skip inputs, searched by REINFORCE (the small-budget preset)
+/// with synthetic children.
 fn config_text(dir: &Path, budget: usize) -> String {
     format!(
         r#"
@@ -33,8 +34,7 @@ replicas = 3
 children_per_replica = 4
 
 [controller]
-learning_rate = 0.05
-entropy_weight = 0.03
+preset = "small-budget"
 
 [[space.custom.decision]]
 name = "optimizer"
