@@ -20,6 +20,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+
 use crate::common::require;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -73,24 +75,16 @@ fn ephemeral_start() -> u16 {
 /// and the daemon then fails with "Address already in use". Ports below
 /// the range are never handed out by the kernel.
 fn free_ports() -> (u16, u16) {
-    let top = ephemeral_start().clamp(12_000, 65_000);
-    let span = u32::from(top - 10_000);
-    let mut seed = std::process::id()
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-    let mut ports = Vec::new();
-    for _ in 0..10_000 {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let port = 10_000 + ((seed >> 8) % span) as u16;
-        if !ports.contains(&port) && TcpListener::bind(("0.0.0.0", port)).is_ok() {
-            ports.push(port);
-            if let [a, b] = ports[..] {
-                return (a, b);
-            }
-        }
+    let top = ephemeral_start().max(12_000);
+    let mut rng = rand::rng();
+    let mut free = (0..10_000)
+        .map(|_| rng.random_range(10_000..top))
+        .filter(|&p| TcpListener::bind(("0.0.0.0", p)).is_ok());
+    let ctld = free.next();
+    match (ctld, free.find(|&p| Some(p) != ctld)) {
+        (Some(a), Some(b)) => (a, b),
+        _ => panic!("no two free ports between 10000 and {top}"),
     }
-    panic!("no two free ports between 10000 and {top}")
 }
 
 fn short_hostname() -> String {
@@ -140,11 +134,12 @@ impl Cluster {
         // The daemons are the fixture, not what the tests check: one that
         // does not come up is started again, on new ports in a new
         // directory, with the failed attempt's logs printed and kept.
-        for attempt in 1..=BOOT_ATTEMPTS {
+        for attempt in 1.. {
             cluster.configure();
             match cluster.boot() {
-                Ok(()) => return Some(cluster),
-                Err(why) if attempt < BOOT_ATTEMPTS => {
+                Ok(()) => break,
+                Err(why) if attempt == BOOT_ATTEMPTS => panic!("{why}"),
+                Err(why) => {
                     eprintln!(
                         "the local Slurm cluster did not start (attempt {attempt} of \
                          {BOOT_ATTEMPTS}), starting it again:\n{why}"
@@ -152,10 +147,9 @@ impl Cluster {
                     cluster.stop_daemons();
                     cluster.dir = cluster_dir();
                 }
-                Err(why) => panic!("{why}"),
             }
         }
-        unreachable!("the last attempt returns or panics")
+        Some(cluster)
     }
 
     pub fn path(&self) -> &Path {
