@@ -69,16 +69,18 @@ fn measure_space(
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     // As a search's replicas do: sample with a tape, update from it.
     // Warm-up: one batch and one update.
-    let (_, tape) = search.controller.sample_taped(&schema, m, &mut rng)?;
-    search.update_taped(&tape, &vec![0.5; m])?;
+    let (sampled, tape) = search.controller.sample_taped(&schema, m, &mut rng)?;
+    let tokens: Vec<Vec<usize>> = sampled.into_iter().map(|s| s.tokens).collect();
+    search.update_taped(&schema, &tape, &tokens, &vec![0.5; m])?;
     let (mut sampling, mut updating) = (0.0, 0.0);
     for round in 0..rounds {
         let start = Instant::now();
-        let (_, tape) = search.controller.sample_taped(&schema, m, &mut rng)?;
+        let (sampled, tape) = search.controller.sample_taped(&schema, m, &mut rng)?;
         sampling += start.elapsed().as_secs_f64();
+        let tokens: Vec<Vec<usize>> = sampled.into_iter().map(|s| s.tokens).collect();
         let rewards: Vec<f64> = (0..m).map(|k| ((round * m + k) % 7) as f64 / 7.0).collect();
         let start = Instant::now();
-        search.update_taped(&tape, &rewards)?;
+        search.update_taped(&schema, &tape, &tokens, &rewards)?;
         updating += start.elapsed().as_secs_f64();
     }
     let archs = (rounds * m) as f64;

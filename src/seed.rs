@@ -25,3 +25,9 @@ pub fn evolution(seed: u64, id: u64) -> u64 {
 pub fn retrain(seed: u64, id: u64) -> u64 {
     child(seed ^ 0xA076_1D64_78BD_642F, id)
 }
+
+/// The seed of the draws that propose child `id` under random search and TPE.
+pub fn proposal(seed: u64, id: u64) -> u64 {
+    (seed ^ 0x7A3D_5EED_u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ id.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::child::{ChildSpec, ChildStatus};
 use crate::store::ChildRecord;
@@ -22,28 +20,17 @@ pub struct Params {
     pub weights: Arc<Vec<f32>>,
 }
 
-/// What a replica must keep across a restart (checkpointed with θ).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplicaState {
-    /// Moving-average baseline of the replica's previous rewards.
-    pub baseline: crate::controller::Baseline,
-    /// The replica's sampling RNG after its last update.
-    pub rng: ChaCha8Rng,
-    /// Controller updates this replica has pushed.
-    pub updates: u64,
-    /// The best (tokens, reward) the replica has seen, best first, at most
-    /// `controller.replay_top` (empty when replay is off).
-    #[serde(default)]
-    pub best: Vec<(Vec<usize>, f64)>,
-}
+pub use crate::search::ReplicaState;
 
 /// Controller replica → ParamStore: a REINFORCE gradient computed against θ_version.
 #[derive(Message)]
 #[rtype(result = "Pushed")]
 pub struct PushGradient {
     pub replica: usize,
-    /// The θ version the replica sampled its m architectures with.
+    /// The oldest θ version among the update's children.
     pub sampled_version: u64,
+    /// The θ version each child was sampled with (`children` order).
+    pub sampled_versions: Vec<u64>,
     /// Flat gradient, same layout as θ.
     pub grad: Vec<f32>,
     /// Ids of the children whose rewards made this gradient (exactly m, or fewer at the budget's end).
@@ -61,14 +48,6 @@ pub struct PushGradient {
 pub struct Pushed {
     pub params: Params,
     pub staleness: u64,
-}
-
-/// Random-search replica → ParamStore: state to checkpoint after a batch (no gradient).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReplicaCheckpoint {
-    pub replica: usize,
-    pub state: ReplicaState,
 }
 
 /// Recorder → ParamStore (at the end of the run): write the checkpoint now if anything changed, and answer once it is on disk.

@@ -1,8 +1,8 @@
 //! The actors of a search and the run that wires them together.
 //!
 //! - [`param_store::ParamStore`]: θ in S shards with Adam, versions, checkpoints;
-//! - [`controller::Replica`] × K: sample m, wait for m rewards, push REINFORCE gradients;
-//! - [`evolver::Evolver`]: instead of the replicas under `search.strategy = "evolution"`;
+//! - [`proposer::ProposerActor`]: drives one [`crate::search::Proposer`] —
+//!   a REINFORCE replica (× K), or the one random, evolution or TPE proposer;
 //! - [`trainer`] threads, one per device slot, fed by one crossbeam queue;
 //! - [`reporter::Reporter`]: bars on a terminal, plain lines otherwise;
 //! - [`recorder::Recorder`]: the append-only child log, cache, best.json, the end of the run.
@@ -10,12 +10,11 @@
 //! [`run`] is what `nas-actor run` calls; `resume` opens (and locks) its run directory.
 
 mod checkpoint_writer;
-pub mod controller;
 pub mod end;
-pub mod evolver;
 mod ledger;
 pub mod messages;
 pub mod param_store;
+pub mod proposer;
 pub mod recorder;
 pub mod reporter;
 mod resume;
@@ -26,18 +25,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
-use self::controller::{Budget, Replica, ReplicaShared};
-use self::evolver::Evolver;
-use self::messages::{Notice, ReplicaState};
+use self::messages::Notice;
 use self::param_store::{Checkpoint, ParamStore};
+use self::proposer::{Budget, ProposerActor, ProposerPeers, ProposerShared};
 use self::recorder::{Interrupt, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
 use self::reporter::Reporter;
 use self::trainer::TrainerShared;
-use crate::config::{Config, Strategy};
-use crate::controller::{Adam, Baseline, Controller};
+use crate::config::Config;
+use crate::controller::{Adam, Controller};
 use crate::runner::Runners;
 use crate::space::SearchSpace;
 
@@ -188,8 +184,6 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     notices.extend(opened.notices);
 
     let lr = config.controller_learning_rate();
-    let reinforce = config.search.strategy == Strategy::Reinforce;
-    let evolution = config.search.strategy == Strategy::Evolution;
     let state = match checkpoint {
         Some(c) => {
             notices.push(format!(
@@ -223,9 +217,17 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let run_dir = Arc::new(Mutex::new(run_dir));
     let metric = crate::task::Metric::of(&config);
     let n_slots = slots.len();
-    let replicas = config.search.replicas;
-    // Evolution has one proposer, which the end of the run counts as one replica.
-    let proposers = if evolution { 1 } else { replicas };
+    let proposers = crate::search::build(
+        &config,
+        &crate::search::BuildContext {
+            space: &space,
+            records: &records,
+            replicas: &state.replicas,
+            slots: n_slots,
+        },
+    )
+    .proposers;
+    let n_proposers = proposers.len();
     let early_stop = config
         .search
         .early_stop
@@ -247,7 +249,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     // (thread) per core; the ParamStore has one of its own (a replica waits
     // for its push to be applied, so the store must never share its thread);
     // the Recorder and the Reporter stay on the system thread.
-    let arbiters: Vec<Arbiter> = (0..cores.clamp(1, replicas.max(1)) + 1)
+    let arbiters: Vec<Arbiter> = (0..cores.clamp(1, n_proposers.max(1)) + 1)
         .map(|_| Arbiter::new())
         .collect();
     for a in &arbiters {
@@ -273,7 +275,6 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         for n in &notices {
             reporter.do_send(Notice(n.clone()));
         }
-        let replica_states = state.replicas.clone();
         // The Recorder's address exists before the actors that report to it.
         let recorder_ctx = Context::<Recorder>::new();
         let recorder = recorder_ctx.address();
@@ -298,7 +299,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                 reporter: reporter.clone(),
                 store: store.clone(),
             },
-            (proposers, config.experiment.budget, config.child_epochs()),
+            (n_proposers, config.experiment.budget, config.child_epochs()),
             stop.clone(),
             outcome.clone(),
         )
@@ -337,40 +338,28 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                 what: "the trainer threads",
                 source,
             })?;
-        let replica_shared = ReplicaShared {
-            config: config.clone(),
+        let shared = ProposerShared {
+            seed,
             space: space.clone(),
             budget: budget.clone(),
             sampled: sampled.clone(),
             stop: stop.clone(),
-            store: store.clone(),
-            recorder: recorder.clone(),
         };
-        if evolution {
-            let records = records.clone();
-            Evolver::start_in_arbiter(&arbiters[1].handle(), move |_| {
-                Evolver::new(replica_shared, &records, n_slots)
-            });
-            return Ok(spawner);
-        }
-        for i in 0..replicas {
-            let state = replica_states
-                .get(&i)
-                .cloned()
-                .unwrap_or_else(|| ReplicaState {
-                    baseline: Baseline::new(config.controller.baseline_decay),
-                    rng: ChaCha8Rng::seed_from_u64(replica_seed(seed, i)),
-                    updates: 0,
-                    best: Vec::new(),
-                });
-            // The controller is built on the replica's own arbiter: the arbiters
-            // build theirs in parallel, and each replica starts sampling at once.
-            let (heads, shared) = (heads.clone(), replica_shared.clone());
-            let arbiter = &arbiters[1 + i % (arbiters.len() - 1)];
-            Replica::start_in_arbiter(&arbiter.handle(), move |_| {
-                let controller =
-                    reinforce.then(|| Controller::new(&heads, &shared.config.controller, seed));
-                Replica::new(i, shared, controller, state)
+        let peers = ProposerPeers {
+            pull: store.clone().recipient(),
+            push: store.clone().recipient(),
+            train: recorder.clone().recipient(),
+            done: recorder.clone().recipient(),
+            lost: recorder.clone().recipient(),
+            fatal: recorder.clone().recipient(),
+        };
+        // The proposers sample and compute gradients in parallel, spread
+        // over the arbiters after the store's.
+        for (k, (replica, proposer)) in proposers.into_iter().enumerate() {
+            let arbiter = &arbiters[1 + k % (arbiters.len() - 1)];
+            let (shared, peers) = (shared.clone(), peers.clone());
+            ProposerActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                ProposerActor::new(replica, proposer, shared, peers)
             });
         }
         Ok(spawner)

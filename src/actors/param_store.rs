@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint_writer::CheckpointWriter;
 use super::messages::{
-    Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, ReplicaCheckpoint,
-    ReplicaState, UpdateApplied,
+    Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, ReplicaState, UpdateApplied,
 };
 use super::reporter::Reporter;
 use crate::controller::Adam;
@@ -85,8 +84,17 @@ impl Checkpoint {
 pub struct UpdateRecord {
     pub version: u64,
     pub replica: usize,
+    /// The oldest θ version among the update's children.
     pub sampled_version: u64,
+    /// Updates applied since the oldest child was sampled (`version − 1 − sampled_version`).
     pub staleness: u64,
+    /// The θ version each child was sampled with (`children` order; empty in
+    /// logs written before refill sampling, where all were `sampled_version`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sampled_versions: Vec<u64>,
+    /// The staleness of the update's children, on average.
+    #[serde(default)]
+    pub staleness_mean: f64,
     pub children: Vec<u64>,
     pub rewards: Vec<f64>,
     pub baseline: f64,
@@ -195,6 +203,15 @@ impl Handler<PushGradient> for ParamStore {
             );
         }
         let staleness = self.state.version.saturating_sub(msg.sampled_version);
+        let staleness_mean = if msg.sampled_versions.is_empty() {
+            staleness as f64
+        } else {
+            msg.sampled_versions
+                .iter()
+                .map(|v| self.state.version.saturating_sub(*v) as f64)
+                .sum::<f64>()
+                / msg.sampled_versions.len() as f64
+        };
         self.state.version += 1;
         self.state.staleness_sum += staleness;
         self.state.staleness_max = self.state.staleness_max.max(staleness);
@@ -206,6 +223,8 @@ impl Handler<PushGradient> for ParamStore {
             replica: msg.replica,
             sampled_version: msg.sampled_version,
             staleness,
+            sampled_versions: msg.sampled_versions,
+            staleness_mean,
             children: msg.children,
             rewards: msg.rewards,
             baseline,
@@ -225,15 +244,6 @@ impl Handler<PushGradient> for ParamStore {
             params: self.params(),
             staleness,
         }
-    }
-}
-
-impl Handler<ReplicaCheckpoint> for ParamStore {
-    type Result = ();
-    /// Random search: keep the replica's RNG for the checkpoint.
-    fn handle(&mut self, msg: ReplicaCheckpoint, ctx: &mut Context<Self>) {
-        self.state.replicas.insert(msg.replica, msg.state);
-        self.schedule_flush(ctx);
     }
 }
 

@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 pub use self::command::{CommandConfig, CommandReward, Goal};
 pub use self::data::{DataConfig, Dataset};
 pub use self::slurm::SlurmConfig;
+pub use crate::search::config::{
+    EarlyStopConfig, EvolutionConfig, Sampling, SearchConfig, Strategy, TpeConfig,
+};
 pub use crate::space::cell::{Activation, Combination};
 pub use crate::space::config::{
     CellSpaceConfig, CnnSpaceConfig, GrowthConfig, SpaceConfig, SpaceKind,
@@ -141,101 +144,6 @@ impl Default for DevicesConfig {
             threads_per_worker: None,
         }
     }
-}
-
-/// How architectures are proposed.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// The paper's controller trained with REINFORCE.
-    #[default]
-    Reinforce,
-    /// Uniform sampling from the same space, no controller updates (baseline).
-    Random,
-    /// Regularized (aging) evolution (Real et al., 2019): `[search.evolution]`;
-    /// one child in flight per trainer slot (`replicas` and
-    /// `children_per_replica` do not apply).
-    Evolution,
-}
-
-/// `[search]`: the distributed layout of the paper, on one machine.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SearchConfig {
-    /// `"cnn"` or `"cell"`.
-    pub space: SpaceKind,
-    /// `"reinforce"` (default), `"random"` or `"evolution"`.
-    #[serde(default)]
-    pub strategy: Strategy,
-    /// K: controller replicas. Default 1.
-    #[serde(default = "one")]
-    pub replicas: usize,
-    /// m: children sampled per replica and controller update. Default 1.
-    #[serde(default = "one")]
-    pub children_per_replica: usize,
-    /// S: parameter-store shards. Default 1.
-    #[serde(default = "one")]
-    pub shards: usize,
-    /// `[search.evolution]`: population and tournament of `strategy = "evolution"`.
-    #[serde(default)]
-    pub evolution: EvolutionConfig,
-    /// `[search.early_stop]`: the median stopping rule (off by default).
-    #[serde(default)]
-    pub early_stop: EarlyStopConfig,
-}
-
-/// `[search.evolution]`: regularized (aging) evolution. The population is
-/// the last `population` children recorded; each new child is the best of
-/// `sample` of them, drawn uniformly, with one decision changed. The first
-/// `population` children are drawn uniformly. Defaults are sized for a
-/// budget of a few hundred children (Real et al. used P = 100, S = 25 for
-/// 20,000).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvolutionConfig {
-    /// P: children in the population. Default 20.
-    pub population: usize,
-    /// S: children drawn for each tournament (at most `population`). Default 5.
-    pub sample: usize,
-}
-
-impl Default for EvolutionConfig {
-    fn default() -> Self {
-        EvolutionConfig {
-            population: 20,
-            sample: 5,
-        }
-    }
-}
-
-/// `[search.early_stop]`: the median stopping rule. After `grace_epochs`,
-/// once at least `min_children` other children have reported epoch e, a
-/// child whose best validation metric up to e is worse than their median
-/// (of the same best-up-to-e) is stopped: status `stopped`, its epochs
-/// kept, its reward from its best metric so far.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct EarlyStopConfig {
-    /// Whether the rule is applied. Default false.
-    pub enabled: bool,
-    /// Epochs every child trains before it can be stopped. Default 1.
-    pub grace_epochs: usize,
-    /// Other children that must have reported an epoch before the rule judges at it. Default 5.
-    pub min_children: usize,
-}
-
-impl Default for EarlyStopConfig {
-    fn default() -> Self {
-        EarlyStopConfig {
-            enabled: false,
-            grace_epochs: 1,
-            min_children: 5,
-        }
-    }
-}
-
-fn one() -> usize {
-    1
 }
 
 /// `[controller]`: the LSTM policy and its REINFORCE update.

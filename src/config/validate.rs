@@ -160,7 +160,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// `[search.evolution]` and `[search.early_stop]`.
+/// `[search.evolution]`, `[search.tpe]` and `[search.early_stop]`.
 fn validate_search_extras(c: &Config) -> Result<(), Invalid> {
     let e = &c.search.evolution;
     positive("search.evolution.population", e.population)?;
@@ -171,6 +171,27 @@ fn validate_search_extras(c: &Config) -> Result<(), Invalid> {
             format!(
                 "is {} but the population (search.evolution.population) is {}; a tournament draws at most the whole population",
                 e.sample, e.population
+            ),
+        ));
+    }
+    let t = &c.search.tpe;
+    if !(t.gamma > 0.0 && t.gamma <= 1.0) {
+        return Err(bad(
+            "search.tpe.gamma",
+            format!(
+                "is {} but must be in (0, 1]: the fraction of children counted as good (default 0.1)",
+                t.gamma
+            ),
+        ));
+    }
+    positive("search.tpe.max_good", t.max_good)?;
+    positive("search.tpe.n_candidates", t.n_candidates)?;
+    if !(t.prior_weight.is_finite() && t.prior_weight > 0.0) {
+        return Err(bad(
+            "search.tpe.prior_weight",
+            format!(
+                "is {} but must be a positive number: the weight of the uniform prior in observations (default 1)",
+                t.prior_weight
             ),
         ));
     }

@@ -37,7 +37,9 @@
 //! [`Controller::reinforce_gradient`] gives the flat gradient of
 //! `loss = −1/m Σ_k adv_k · Σ_t log P(a_t | a_<t) − entropy_weight · mean_k H_k`,
 //! where `H_k` is the summed entropy of every decision of sequence `k`.
-//! [`Baseline`] turns rewards into advantages, [`Adam`] steps flat vectors,
+//! [`Baseline`] turns rewards into advantages, [`Learner`] makes one
+//! update's gradient (baseline, policy gradient at the θ each sample was
+//! drawn with, replay of the best, clipping), [`Adam`] steps flat vectors,
 //! and [`Reinforce`] ties them together for a synchronous search.
 
 mod adam;
@@ -53,7 +55,9 @@ mod tape;
 pub use adam::{clip_global_norm, Adam};
 pub use baseline::Baseline;
 pub use policy::Controller;
-pub use reinforce::{Reinforce, UpdateStats};
+pub use reinforce::{
+    keep_best, Gradient, Learner, LearnerState, Reinforce, TapedSample, UpdateStats,
+};
 pub use tape::Tape;
 
 use serde::{Deserialize, Serialize};

@@ -240,23 +240,52 @@ impl Controller {
         tape: &Tape,
         advantages: &[f64],
     ) -> Result<(Vec<f32>, f64), ControllerError> {
+        super::check_values(tape.n, advantages)?;
+        let rows: Vec<Option<f64>> = advantages.iter().copied().map(Some).collect();
+        self.reinforce_gradient_rows(tape, &rows, tape.n)
+    }
+
+    /// The share of some of a tape's samples in an update of `m` children:
+    /// `advantages[k]` is sequence k's advantage, or None for a sequence
+    /// that is not part of this update. The loss and gradient are the
+    /// terms of the included sequences in
+    /// `−1/m Σ_k adv_k · log P_k − entropy_weight · 1/m Σ_k H_k`, against the
+    /// weights the tape's samples were drawn with, so that the shares of
+    /// several tapes (children sampled at different θ versions) add up to
+    /// the update's loss and gradient.
+    pub fn reinforce_gradient_rows(
+        &self,
+        tape: &Tape,
+        advantages: &[Option<f64>],
+        m: usize,
+    ) -> Result<(Vec<f32>, f64), ControllerError> {
         let n = tape.n;
-        if n == 0 {
+        if n == 0 || m == 0 || advantages.iter().all(Option::is_none) {
             return Err(ControllerError::EmptyBatch);
         }
-        super::check_values(n, advantages)?;
+        if advantages.len() != n {
+            return Err(ControllerError::BatchMismatch {
+                tokens: n,
+                values: advantages.len(),
+            });
+        }
+        if let Some((index, value)) = advantages
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| a.filter(|v| !v.is_finite()).map(|v| (i, v)))
+        {
+            return Err(ControllerError::NonFinite { index, value });
+        }
         let w = tape.weights.as_ref().ok_or(ControllerError::EmptyBatch)?;
         let hd = w.hidden;
         let depth = w.layers.len();
-        let m = n as f64;
+        let m = m as f64;
         let ew = self.entropy_weight;
-        let loss = -advantages
+        let loss = advantages
             .iter()
-            .zip(&tape.log_prob)
-            .map(|(a, l)| a * l)
-            .sum::<f64>()
-            / m
-            - ew * tape.entropy.iter().sum::<f64>() / m;
+            .zip(tape.log_prob.iter().zip(&tape.entropy))
+            .filter_map(|(a, (l, h))| a.map(|a| -a * l / m - ew * h / m))
+            .sum::<f64>();
 
         let mut g = Grads {
             w_ih: vec![vec![0f32; 4 * hd * hd]; depth],
@@ -273,9 +302,12 @@ impl Controller {
         let mut lstm_rows: Vec<LstmRows> = (0..depth)
             .map(|_| LstmRows::with_capacity(n * steps, hd))
             .collect();
-        for k in 0..n {
+        for (k, advantage) in advantages.iter().enumerate() {
+            let Some(advantage) = advantage else {
+                continue;
+            };
             // dL/dlog P_k and dL/dH_k.
-            let gl = -advantages[k] / m;
+            let gl = -advantage / m;
             let ge = -ew / m;
             // Gradient into the top layer's output at every step.
             let mut dtop = vec![vec![0f32; hd]; steps];

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::EarlyStopConfig;
+use super::config::EarlyStopConfig;
 use crate::store::ChildRecord;
 use crate::task::Metric;
 

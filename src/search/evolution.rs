@@ -15,10 +15,10 @@
 use std::collections::VecDeque;
 
 use rand::seq::index;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
-use crate::config::EvolutionConfig;
-use crate::space::{sample_uniform, Schema, Step};
+use super::config::EvolutionConfig;
+use crate::space::{sample_uniform, Schema};
 
 /// One member of the population: a recorded child.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,23 +123,11 @@ impl Evolution {
     }
 }
 
-/// How many options each token position of `schema` has.
-fn options(schema: &Schema) -> Vec<usize> {
-    let mut sizes = Vec::with_capacity(schema.num_tokens());
-    for step in &schema.steps {
-        match *step {
-            Step::Choice { head } => sizes.push(schema.heads[head].size),
-            Step::Anchor { layer } => sizes.extend(std::iter::repeat_n(2, layer)),
-        }
-    }
-    sizes
-}
-
 /// `tokens` with one decision changed: a position drawn uniformly among
 /// those with at least two options, set to one of its *other* options,
 /// drawn uniformly. Tokens with no decision to change come back as they are.
 pub fn mutate(schema: &Schema, tokens: &[usize], rng: &mut impl Rng) -> Vec<usize> {
-    let sizes = options(schema);
+    let sizes = super::options(schema);
     let mutable: Vec<usize> = (0..tokens.len().min(sizes.len()))
         .filter(|&i| sizes[i] >= 2)
         .collect();
@@ -158,11 +146,87 @@ pub fn mutate(schema: &Schema, tokens: &[usize], rng: &mut impl Rng) -> Vec<usiz
     out
 }
 
+/// Regularized evolution as a proposer: one child in flight per trainer
+/// slot; each recorded child joins the population and the next one goes
+/// out at once (asynchronous, as in Real et al.). Its state is the log: a
+/// resumed run rebuilds the population from `children.jsonl`; the draws
+/// that propose child `id` come from an RNG seeded by the experiment seed
+/// and `id` ([`crate::seed::evolution`]). With one slot, the same seed gives
+/// the same children.
+pub struct Evolver {
+    evolution: Evolution,
+    seed: u64,
+    width: usize,
+}
+
+impl Evolver {
+    /// Evolution over a run's slots, its population the resumed log's last P children.
+    pub fn new(config: &crate::config::Config, cx: &super::BuildContext<'_>) -> Evolver {
+        let evolution = Evolution::with_members(
+            &config.search.evolution,
+            cx.records.iter().map(|r| Member {
+                id: r.spec.id,
+                tokens: r.spec.tokens.clone(),
+                reward: r.reward,
+            }),
+        );
+        Evolver {
+            evolution,
+            seed: config.experiment.seed,
+            width: cx.slots.max(1),
+        }
+    }
+}
+
+impl super::Proposer for Evolver {
+    fn wanted(&self, in_flight: usize) -> usize {
+        self.width.saturating_sub(in_flight)
+    }
+
+    fn propose(
+        &mut self,
+        ids: &[u64],
+        schema: &Schema,
+        space: &crate::space::SearchSpace,
+    ) -> Result<Vec<super::Proposal>, super::SearchError> {
+        Ok(ids
+            .iter()
+            .map(|&id| {
+                let mut rng =
+                    rand_chacha::ChaCha8Rng::seed_from_u64(crate::seed::evolution(self.seed, id));
+                let p = self.evolution.propose(
+                    schema,
+                    |t| space.schema_for_len(t.len()).ok(),
+                    &mut rng,
+                );
+                super::Proposal {
+                    tokens: p.tokens,
+                    version: 0,
+                }
+            })
+            .collect())
+    }
+
+    fn observe(
+        &mut self,
+        id: u64,
+        tokens: &[usize],
+        reward: f64,
+        _schema: &Schema,
+    ) -> Result<Option<super::Update>, super::SearchError> {
+        self.evolution.add(Member {
+            id,
+            tokens: tokens.to_vec(),
+            reward,
+        });
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::Head;
-    use rand::SeedableRng;
+    use crate::space::{Head, Step};
     use rand_chacha::ChaCha8Rng;
 
     fn schema() -> Schema {

@@ -333,7 +333,7 @@ fn a_failed_update_changes_nothing() {
         Err(ControllerError::NonFinite { index: 0, .. })
     ));
     assert_eq!(r.controller.flat_params(), before);
-    assert_eq!((r.adam.steps(), r.baseline.value()), (0, 0.0));
+    assert_eq!((r.adam.steps(), r.baseline().value()), (0, 0.0));
     let stats = r.update(&schema, &tokens, &[0.5]).expect("update");
     assert_eq!((stats.baseline, stats.mean_reward), (0.0, 0.5));
     assert_ne!(r.controller.flat_params(), before);
@@ -385,7 +385,9 @@ fn learn_toy(config: &Config, max_updates: usize, taped: bool) -> (f64, f64, usi
         let tokens: Vec<Vec<usize>> = sampled.into_iter().map(|s| s.tokens).collect();
         let rewards: Vec<f64> = tokens.iter().map(|t| reward(t)).collect();
         if taped {
-            search.update_taped(&tape, &rewards).expect("update");
+            search
+                .update_taped(&schema, &tape, &tokens, &rewards)
+                .expect("update");
         } else {
             search.update(&schema, &tokens, &rewards).expect("update");
         }

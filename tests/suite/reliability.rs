@@ -19,7 +19,7 @@ use nas_actor::actors::param_store::{Checkpoint, UpdateRecord};
 use nas_actor::config::{Backend, Config};
 use nas_actor::store::{ChildRecord, RunDir};
 
-use crate::orchestrator::{read_jsonl, synthetic_config};
+use crate::orchestrator::{read_jsonl, sampled_at, synthetic_config};
 
 /// The real binary.
 fn binary() -> Command {
@@ -82,10 +82,11 @@ struct RunFacts {
 /// Every invariant of a finished run in `dir` with budget `budget` and `m`
 /// children per update: the log parses fully, ids are exactly `0..budget`,
 /// every update used recorded rewards of its own replica's children (each at
-/// most once, exactly m but for one short batch at the budget's end), θ
+/// most once, exactly m but for one short update per replica at the budget's end), θ
 /// versions count 1, 2, … without a gap or repeat, and the checkpoint reads
 /// back at the last version.
 fn check_run(dir: &Path, config: &Config, m: usize) -> RunFacts {
+    crate::orchestrator::check_sampling_versions(&read_jsonl(&dir.join("updates.jsonl")));
     let budget = config.experiment.budget;
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     let ids: BTreeSet<u64> = records.iter().map(|r| r.spec.id).collect();
@@ -98,21 +99,16 @@ fn check_run(dir: &Path, config: &Config, m: usize) -> RunFacts {
     let by_id: BTreeMap<u64, &ChildRecord> = records.iter().map(|r| (r.spec.id, r)).collect();
     let updates: Vec<UpdateRecord> = read_jsonl(&dir.join("updates.jsonl"));
     let mut used = HashSet::new();
-    let mut short = 0;
+    crate::orchestrator::check_short_updates(&updates, m);
     for (i, u) in updates.iter().enumerate() {
         assert_eq!(u.version, i as u64 + 1, "θ versions continue");
-        assert!(!u.children.is_empty() && u.children.len() <= m);
-        if u.children.len() < m {
-            short += 1;
-            assert_eq!(short, 1, "more than one short batch");
-        }
         assert_eq!(u.children.len(), u.rewards.len());
-        for (id, reward) in u.children.iter().zip(&u.rewards) {
+        for (i, (id, reward)) in u.children.iter().zip(&u.rewards).enumerate() {
             let r = by_id
                 .get(id)
                 .unwrap_or_else(|| panic!("update {} used unrecorded child {id}", u.version));
             assert_eq!(r.spec.replica, u.replica, "child {id} of another replica");
-            assert_eq!(r.spec.version, u.sampled_version, "child {id}: other θ");
+            assert_eq!(r.spec.version, sampled_at(u, i), "child {id}: other θ");
             assert_eq!(r.reward.to_bits(), reward.to_bits(), "child {id}: reward");
             assert!(used.insert(*id), "child {id} used twice");
         }

@@ -134,14 +134,14 @@ fn the_controller_learns_the_synthetic_reward_of_a_declared_space() {
             .controller
             .sample_taped(&schema, 16, &mut rng)
             .expect("sample");
-        let rewards: Vec<f64> = sampled
+        let tokens: Vec<Vec<usize>> = sampled.into_iter().map(|x| x.tokens).collect();
+        let rewards: Vec<f64> = tokens
             .iter()
-            .map(|x| {
-                s.synthetic_reward_of_tokens(&x.tokens, seed)
-                    .expect("reward")
-            })
+            .map(|t| s.synthetic_reward_of_tokens(t, seed).expect("reward"))
             .collect();
-        search.update_taped(&tape, &rewards).expect("update");
+        search
+            .update_taped(&schema, &tape, &tokens, &rewards)
+            .expect("update");
         updates += 1;
         if updates % 10 == 0 {
             after = mean_reward(&s, &search.controller, seed, &mut rng);

@@ -1,0 +1,156 @@
+//! The search's own configuration: `[search]` (strategy, sampling, the
+//! paper's K, m and S), `[search.evolution]`, `[search.tpe]` and
+//! `[search.early_stop]`. The config layer nests these.
+
+use serde::{Deserialize, Serialize};
+
+use crate::space::SpaceKind;
+
+/// How architectures are proposed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The paper's controller trained with REINFORCE.
+    #[default]
+    Reinforce,
+    /// Uniform sampling from the same space, no controller updates (baseline).
+    Random,
+    /// Regularized (aging) evolution (Real et al., 2019): `[search.evolution]`;
+    /// one child in flight per trainer slot (`replicas` and
+    /// `children_per_replica` do not apply).
+    Evolution,
+    /// The Tree-structured Parzen Estimator (Bergstra et al., 2011):
+    /// `[search.tpe]`; one child in flight per trainer slot.
+    Tpe,
+}
+
+/// How a REINFORCE replica samples (`search.sampling`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// When one of a replica's m children ends, its replacement is sampled
+    /// at once with the replica's current θ: a slot never waits for a
+    /// sibling. Updates still use exactly m rewards. The default.
+    #[default]
+    Refill,
+    /// The paper's synchronous replica: sample m, wait for all m rewards,
+    /// update, sample the next m. The paper configs name it.
+    Batch,
+}
+
+/// `[search]`: the distributed layout of the paper, on one machine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// `"cnn"` or `"cell"`.
+    pub space: SpaceKind,
+    /// `"reinforce"` (default), `"random"`, `"evolution"` or `"tpe"`.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// `"refill"` (default) or `"batch"` (the paper's): how a REINFORCE
+    /// replica samples. Random search, evolution and TPE never wait.
+    #[serde(default)]
+    pub sampling: Sampling,
+    /// K: controller replicas. Default 1.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// m: children sampled per replica and controller update. Default 1.
+    #[serde(default = "one")]
+    pub children_per_replica: usize,
+    /// S: parameter-store shards. Default 1.
+    #[serde(default = "one")]
+    pub shards: usize,
+    /// `[search.evolution]`: population and tournament of `strategy = "evolution"`.
+    #[serde(default)]
+    pub evolution: EvolutionConfig,
+    /// `[search.early_stop]`: the median stopping rule (off by default).
+    #[serde(default)]
+    pub early_stop: EarlyStopConfig,
+    /// `[search.tpe]`: the settings of `strategy = "tpe"`.
+    #[serde(default)]
+    pub tpe: TpeConfig,
+}
+
+/// `[search.tpe]`: the Tree-structured Parzen Estimator. Defaults are
+/// Optuna's (`n_startup_trials` 10, γ(n) = min(⌈0.1·n⌉, 25), 24 candidates,
+/// prior weight 1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TpeConfig {
+    /// Children drawn uniformly before the estimator is used. Default 10.
+    pub n_startup: usize,
+    /// γ: the fraction of the observed children that counts as good. Default 0.1.
+    pub gamma: f64,
+    /// At most this many children count as good. Default 25.
+    pub max_good: usize,
+    /// Candidates drawn from l(x) per proposal; the best l(x)/g(x) is proposed. Default 24.
+    pub n_candidates: usize,
+    /// Weight of the uniform prior in each decision's counts, in observations. Default 1.
+    pub prior_weight: f64,
+}
+
+impl Default for TpeConfig {
+    fn default() -> Self {
+        TpeConfig {
+            n_startup: 10,
+            gamma: 0.1,
+            max_good: 25,
+            n_candidates: 24,
+            prior_weight: 1.0,
+        }
+    }
+}
+
+/// `[search.evolution]`: regularized (aging) evolution. The population is
+/// the last `population` children recorded; each new child is the best of
+/// `sample` of them, drawn uniformly, with one decision changed. The first
+/// `population` children are drawn uniformly. Defaults are sized for a
+/// budget of a few hundred children (Real et al. used P = 100, S = 25 for
+/// 20,000).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvolutionConfig {
+    /// P: children in the population. Default 20.
+    pub population: usize,
+    /// S: children drawn for each tournament (at most `population`). Default 5.
+    pub sample: usize,
+}
+
+impl Default for EvolutionConfig {
+    fn default() -> Self {
+        EvolutionConfig {
+            population: 20,
+            sample: 5,
+        }
+    }
+}
+
+/// `[search.early_stop]`: the median stopping rule. After `grace_epochs`,
+/// once at least `min_children` other children have reported epoch e, a
+/// child whose best validation metric up to e is worse than their median
+/// (of the same best-up-to-e) is stopped: status `stopped`, its epochs
+/// kept, its reward from its best metric so far.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStopConfig {
+    /// Whether the rule is applied. Default false.
+    pub enabled: bool,
+    /// Epochs every child trains before it can be stopped. Default 1.
+    pub grace_epochs: usize,
+    /// Other children that must have reported an epoch before the rule judges at it. Default 5.
+    pub min_children: usize,
+}
+
+impl Default for EarlyStopConfig {
+    fn default() -> Self {
+        EarlyStopConfig {
+            enabled: false,
+            grace_epochs: 1,
+            min_children: 5,
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
