@@ -3,6 +3,13 @@
 //! slots, a fixed child time — and the scaling curve over 1, 8, 64 and 800
 //! slots at the same child time.
 //!
+//! With `--hetero [--waves W]` it runs children whose time depends on their
+//! architecture instead (log-uniform over a 10× range: 0.5–5 s at K = 100,
+//! m = 8, 800 slots; 0.1–1 s at K = 4, m = 8, 32 slots), for REINFORCE in
+//! batch and refill mode, random search, evolution and TPE, W rounds of the
+//! slots each [8], and prints utilisation, idle time per child, the mean
+//! staleness of the rewarded children and CPU per child.
+//!
 //! Run: `cargo run --release --example bench_orchestration -- [--tiny]
 //! [--delay-ms D] [--budget N] [--long-delay-ms D2] [--long-budget N2]
 //! [--no-curve] [--run-root DIR]`.
@@ -32,8 +39,12 @@ use nas_actor::config::Config;
 /// One synthetic search to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Setup {
-    /// `"reinforce"` or `"random"`.
+    /// `"reinforce"`, `"random"`, `"evolution"` or `"tpe"`.
     pub strategy: &'static str,
+    /// `"refill"` or `"batch"` (REINFORCE only).
+    pub sampling: &'static str,
+    /// Children take `delay_ms` to `delay_ms · spread` by architecture (1: all `delay_ms`).
+    pub spread: f64,
     pub slots: usize,
     pub replicas: usize,
     pub m: usize,
@@ -58,6 +69,11 @@ pub struct OrchRow {
     pub ideal_per_s: f64,
     /// Peak RSS (VmHWM) during this search, MiB (0 where it cannot be reset).
     pub peak_rss_mib: f64,
+    /// Mean staleness of the rewarded children (θ updates between a
+    /// child's sampling and the update it is part of), from updates.jsonl.
+    pub child_staleness: f64,
+    /// Mean child time, seconds (busy / children).
+    pub child_s: f64,
 }
 
 /// What the benchmark measured.
@@ -84,6 +100,7 @@ cpu_workers = {slots}
 [search]
 space = "cnn"
 strategy = "{strategy}"
+sampling = "{sampling}"
 replicas = {replicas}
 children_per_replica = {m}
 shards = 20
@@ -93,6 +110,7 @@ backend = "synthetic"
 
 [child.synthetic]
 delay_ms = {delay}
+delay_spread = {spread}
 
 [data]
 dataset = "cifar10"
@@ -102,6 +120,8 @@ dir = "data/cifar10"
         budget = s.budget,
         slots = s.slots,
         strategy = s.strategy,
+        sampling = s.sampling,
+        spread = s.spread,
         replicas = s.replicas,
         m = s.m,
         delay = s.delay_ms,
@@ -126,6 +146,7 @@ pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
     let slots = setup.slots as f64;
     let busy = s.slot_utilisation * slots * wall;
     let children = s.children.max(1) as f64;
+    let child_staleness = child_staleness(&tmp.path().join("run/updates.jsonl"));
     Ok(OrchRow {
         setup,
         children: s.children,
@@ -137,7 +158,57 @@ pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
         children_per_s: s.children as f64 / wall,
         ideal_per_s: slots / (setup.delay_ms / 1000.0),
         peak_rss_mib: if reset { peak_rss_mib() } else { 0.0 },
+        child_staleness,
+        child_s: busy / children,
     })
+}
+
+/// The mean over the rewarded children of an updates log of each child's
+/// staleness (0 when there are no updates).
+fn child_staleness(path: &Path) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (mut sum, mut n) = (0.0, 0usize);
+    for line in text.lines() {
+        let Ok(u) = serde_json::from_str::<nas_actor::actors::param_store::UpdateRecord>(line)
+        else {
+            continue;
+        };
+        sum += u.staleness_mean * u.children.len() as f64;
+        n += u.children.len();
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+/// Heterogeneous children (`--hetero`): per scale (K, m, slots, child time
+/// range), REINFORCE in batch and refill mode, random search, evolution
+/// and TPE, each for `waves` rounds of the slots.
+pub fn hetero(scales: &[(usize, usize, f64, f64)], waves: usize) -> anyhow::Result<Vec<OrchRow>> {
+    let mut rows = Vec::new();
+    for &(replicas, m, delay_ms, spread) in scales {
+        for (strategy, sampling) in [
+            ("reinforce", "batch"),
+            ("reinforce", "refill"),
+            ("random", "refill"),
+            ("evolution", "refill"),
+            ("tpe", "refill"),
+        ] {
+            rows.push(measure(Setup {
+                strategy,
+                sampling,
+                spread,
+                slots: replicas * m,
+                replicas,
+                m,
+                budget: replicas * m * waves,
+                delay_ms,
+            })?);
+        }
+    }
+    Ok(rows)
 }
 
 /// The whole benchmark: the searches at scale, then the scaling curve (each
@@ -151,6 +222,8 @@ pub fn bench(
     let (replicas, m) = size.pick((100, 8), (4, 2));
     let at_scale = Setup {
         strategy: "reinforce",
+        sampling: "refill",
+        spread: 1.0,
         slots: replicas * m,
         replicas,
         m,
@@ -196,6 +269,50 @@ pub fn bench(
 
 fn main() -> anyhow::Result<()> {
     let size = Size::from_args();
+    if std::env::args().any(|a| a == "--hetero") {
+        println!("machine: {}", machine());
+        let waves = arg("--waves").unwrap_or(size.pick(8, 2));
+        let scales = size.pick(
+            vec![(100, 8, 500.0, 10.0), (4, 8, 100.0, 10.0)],
+            vec![(2, 4, 5.0, 10.0)],
+        );
+        let rows: Vec<Vec<String>> = hetero(&scales, waves)?
+            .iter()
+            .map(|s| {
+                vec![
+                    s.setup.slots.to_string(),
+                    format!("{}×{}", s.setup.replicas, s.setup.m),
+                    format!("{}–{}", s.setup.delay_ms, s.setup.delay_ms * s.setup.spread),
+                    format!("{} {}", s.setup.strategy, s.setup.sampling),
+                    s.children.to_string(),
+                    format!("{:.1}", s.wall_s),
+                    format!("{:.2}%", s.utilisation * 100.0),
+                    format!("{:.1}", s.idle_ms),
+                    format!("{:.2}", s.child_staleness),
+                    format!("{:.2}", s.cpu_ms),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table(
+                &[
+                    "slots",
+                    "K×m",
+                    "child ms",
+                    "strategy",
+                    "children",
+                    "wall s",
+                    "utilisation",
+                    "idle ms/child",
+                    "staleness",
+                    "CPU ms/child",
+                ],
+                &rows,
+            )
+        );
+        return Ok(());
+    }
     let delay_ms = arg("--delay-ms").unwrap_or(size.pick(2000.0, 20.0));
     let budget = arg("--budget").unwrap_or(size.pick(12_800, 32));
     let long = (

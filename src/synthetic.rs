@@ -71,8 +71,9 @@ pub fn evaluate(
     if syn.epochs > 0 {
         return with_curve(space, arch, config, id, progress);
     }
-    if syn.delay_ms > 0.0 {
-        std::thread::sleep(Duration::from_secs_f64(syn.delay_ms / 1000.0));
+    let delay = delay_ms(arch, syn);
+    if delay > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(delay / 1000.0));
     }
     if let Some(out) = injected(config, id, start) {
         return out;
@@ -94,6 +95,21 @@ pub fn evaluate(
         seconds,
         message: None,
     }
+}
+
+/// How long a child of `arch` takes, in milliseconds:
+/// `delay_ms · delay_spread^u` with u in [0, 1) drawn from the architecture's hash.
+pub fn delay_ms(arch: &Architecture, syn: &crate::config::SyntheticConfig) -> f64 {
+    if syn.delay_spread <= 1.0 {
+        return syn.delay_ms;
+    }
+    let h = arch
+        .hash()
+        .ok()
+        .and_then(|h| u64::from_str_radix(&h, 16).ok())
+        .unwrap_or(0);
+    let u = (h.rotate_left(23) >> 11) as f64 / (1u64 << 53) as f64;
+    syn.delay_ms * syn.delay_spread.powf(u)
 }
 
 /// The curve's speed `a` of an architecture, in [0.5, 2].
@@ -141,6 +157,7 @@ fn with_curve(
     }
     let r = reward(space, arch, config.experiment.seed);
     let speed = curve_speed(arch);
+    let delay = delay_ms(arch, syn);
     let n = syn.epochs;
     let mut epochs = Vec::with_capacity(n);
     for e in 1..=n {
@@ -152,8 +169,8 @@ fn with_curve(
             return out;
         }
         let t0 = Instant::now();
-        if syn.delay_ms > 0.0 {
-            std::thread::sleep(Duration::from_secs_f64(syn.delay_ms / 1000.0 / n as f64));
+        if delay > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(delay / 1000.0 / n as f64));
         }
         let v = curve_value(r, speed, e, n);
         let m = EpochMetrics {

@@ -464,6 +464,12 @@ impl LmChildConfig {
 pub struct SyntheticConfig {
     /// Time each synthetic child takes, in milliseconds. Default 0.
     pub delay_ms: f64,
+    /// Children of different architectures take different times: a child
+    /// takes `delay_ms · delay_spread^u`, u in [0, 1) a fixed function of its
+    /// architecture (log-uniform over `delay_ms` to `delay_ms · delay_spread`;
+    /// the same architecture always takes the same time). Default 1: every
+    /// child takes `delay_ms`.
+    pub delay_spread: f64,
     /// Fraction of children that fail on purpose (tests of failure handling). Default 0.
     pub failure_rate: f64,
     /// How those children fail (a testing aid): `"failed"` (default, a plain
@@ -481,6 +487,7 @@ impl Default for SyntheticConfig {
     fn default() -> Self {
         SyntheticConfig {
             delay_ms: 0.0,
+            delay_spread: 1.0,
             failure_rate: 0.0,
             failure_kind: SyntheticFailure::Failed,
             epochs: 0,

@@ -373,6 +373,15 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
     }
     let syn = &ch.synthetic;
     non_negative_f("child.synthetic.delay_ms", syn.delay_ms)?;
+    if !(syn.delay_spread.is_finite() && syn.delay_spread >= 1.0) {
+        return Err(bad(
+            "child.synthetic.delay_spread",
+            format!(
+                "must be a number of at least 1 (1: every child takes delay_ms), got {}",
+                syn.delay_spread
+            ),
+        ));
+    }
     if !(0.0..=1.0).contains(&syn.failure_rate) {
         return Err(bad(
             "child.synthetic.failure_rate",

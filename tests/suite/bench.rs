@@ -65,6 +65,32 @@ fn orchestration_bench_measures_utilisation_and_scaling() {
 }
 
 #[test]
+fn orchestration_bench_runs_every_strategy_on_heterogeneous_children() {
+    let rows = orchestration::hetero(&[(2, 4, 5.0, 10.0)], 2).expect("--hetero");
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.setup.strategy, r.setup.sampling))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("reinforce", "batch"),
+            ("reinforce", "refill"),
+            ("random", "refill"),
+            ("evolution", "refill"),
+            ("tpe", "refill")
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r.children, 16, "{r:?}");
+        assert!(r.utilisation > 0.0 && r.utilisation <= 1.0, "{r:?}");
+        assert!(r.child_staleness >= 0.0 && r.child_staleness.is_finite());
+        // Children take 5–50 ms by architecture.
+        assert!(r.child_s > 0.004 && r.child_s < 0.06, "{r:?}");
+    }
+}
+
+#[test]
 fn children_bench_times_tch_and_the_pytorch_reference() {
     let Some(_) = require_python() else { return };
     let spec = children::Spec::new(children::bench_common::Size::Tiny, 1).expect("spec");

@@ -35,7 +35,7 @@ fn evolution_config(dir: &Path, budget: usize, slots: usize, extra: &str) -> Con
 /// The declared space of `configs/declared_synthetic.toml` (2 global
 /// decisions, 6 layers of 3 choices and skip inputs; reward 1.0 at a known
 /// optimum) under evolution, writing into `dir`.
-fn declared_config(dir: &Path, budget: usize, slots: usize) -> Config {
+pub fn declared_config(dir: &Path, budget: usize, slots: usize) -> Config {
     let path = crate::common::root().join("configs/declared_synthetic.toml");
     let mut c = Config::load(&path).expect("configs/declared_synthetic.toml");
     c.experiment.output_dir = dir.to_path_buf();
@@ -46,18 +46,18 @@ fn declared_config(dir: &Path, budget: usize, slots: usize) -> Config {
     c
 }
 
-fn records(dir: &Path) -> Vec<ChildRecord> {
+pub fn records(dir: &Path) -> Vec<ChildRecord> {
     read_jsonl(&dir.join("children.jsonl"))
 }
 
-fn tokens_by_id(records: &[ChildRecord]) -> HashMap<u64, Vec<usize>> {
+pub fn tokens_by_id(records: &[ChildRecord]) -> HashMap<u64, Vec<usize>> {
     records
         .iter()
         .map(|r| (r.spec.id, r.spec.tokens.clone()))
         .collect()
 }
 
-fn assert_ids(records: &[ChildRecord], budget: u64) {
+pub fn assert_ids(records: &[ChildRecord], budget: u64) {
     let ids: Vec<u64> = records.iter().map(|r| r.spec.id).collect();
     let unique: HashSet<u64> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no child id twice");
@@ -71,7 +71,7 @@ fn assert_ids(records: &[ChildRecord], budget: u64) {
 /// Run `config` once whole, and once stopped (Ctrl-C) after `stop_after`
 /// children and resumed: the whole run's records, how many the stopped run
 /// had recorded, and the resumed run's records.
-fn whole_and_resumed(
+pub fn whole_and_resumed(
     config: impl Fn(&Path) -> Config,
     stop_after: usize,
 ) -> (Vec<ChildRecord>, usize, Vec<ChildRecord>) {
@@ -219,7 +219,7 @@ epochs = 10
     Config::from_toml(&text, Path::new("landscape.toml")).expect("landscape config")
 }
 
-fn best_reward(records: &[ChildRecord]) -> f64 {
+pub fn best_reward(records: &[ChildRecord]) -> f64 {
     records.iter().map(|r| r.reward).fold(0.0, f64::max)
 }
 
