@@ -19,12 +19,7 @@ use crate::config::{ChildModel, Config};
 use crate::data::{ImageData, ImageSet, TaskData};
 use crate::space::Architecture;
 
-/// A trained child network and the VarStore that owns its variables.
-#[derive(Debug)]
-pub enum TrainedModel {
-    Cnn { vs: nn::VarStore, model: CnnChild },
-    Lm { vs: nn::VarStore, model: WordLm },
-}
+pub use super::trained::TrainedModel;
 
 /// The test split of a task, read by `data::load_images_test` / `data::load_ptb_test`.
 #[derive(Debug, Clone, PartialEq)]

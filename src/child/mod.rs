@@ -30,6 +30,7 @@ pub mod pace;
 pub mod reward;
 mod spec;
 mod train;
+pub mod trained;
 
 pub use cell::{CellState, FastCell};
 pub use cnn::CnnChild;

@@ -217,27 +217,6 @@ pub fn read_architecture(path: &Path, space: &SearchSpace) -> Result<Architectur
     Ok(arch)
 }
 
-/// Parse `cpu` or `cuda:N`.
-pub fn parse_device(s: Option<&str>) -> Result<tch::Device, CliError> {
-    match s {
-        None => Ok(tch::Device::cuda_if_available()),
-        Some("cpu") => Ok(tch::Device::Cpu),
-        Some(d) => {
-            let i = d
-                .strip_prefix("cuda:")
-                .and_then(|i| i.parse::<usize>().ok())
-                .ok_or_else(|| CliError::input(format!("--device {d}: use `cpu` or `cuda:N`")))?;
-            let count = tch::Cuda::device_count();
-            if i as i64 >= count {
-                return Err(CliError::input(format!(
-                    "--device {d}: CUDA sees {count} device(s); use `cpu` or a smaller index"
-                )));
-            }
-            Ok(tch::Device::Cuda(i))
-        }
-    }
-}
-
 /// A progress bar for one child.
 struct BarProgress {
     bar: ProgressBar,
@@ -277,7 +256,7 @@ fn train(
     }
     let space = SearchSpace::from_config(&config).map_err(|e| CliError::from_error(2, e))?;
     let arch = read_architecture(arch_path, &space)?;
-    let device = parse_device(device)?;
+    let device = super::device::parse_device(device)?;
     let seed = seed.unwrap_or(config.experiment.seed);
     let tokens = space
         .encode(&arch)

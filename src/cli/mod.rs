@@ -3,6 +3,7 @@
 
 mod child;
 mod commands;
+mod device;
 mod post;
 mod signals;
 mod slurm_script;

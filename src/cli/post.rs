@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::commands::parse_device;
+use super::device::parse_device;
 use super::{CliError, ExportKind};
 use crate::post::export::{export as export_arch, ExportFormat};
 use crate::post::report::report as write_report;

@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cell::{Activation, Combination};
 use super::declared::DeclaredSpaceConfig;
 
 /// Which search space the controller samples from.
@@ -133,6 +132,50 @@ impl Default for CellSpaceConfig {
                 Activation::Sigmoid,
                 Activation::Relu,
             ],
+        }
+    }
+}
+
+/// How two inputs of a node are merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combination {
+    Add,
+    ElemMult,
+    /// Elementwise maximum (the paper's second experiment).
+    Max,
+}
+
+/// A node's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Identity,
+    Tanh,
+    Sigmoid,
+    Relu,
+    /// The paper's second experiment.
+    Sin,
+}
+
+impl Combination {
+    pub fn name(self) -> &'static str {
+        match self {
+            Combination::Add => "add",
+            Combination::ElemMult => "mul",
+            Combination::Max => "max",
+        }
+    }
+}
+
+impl Activation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Relu => "relu",
+            Activation::Sin => "sin",
         }
     }
 }

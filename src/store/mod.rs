@@ -347,3 +347,10 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
         Err(e) => Err(StoreError::read(path, e)),
     }
 }
+
+/// Seconds since the Unix epoch (the time stamps of the log).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -12,7 +12,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
-use crate::child::final_eval::TrainedModel;
+use crate::child::trained::TrainedModel;
 use crate::child::{images, init_cnn_params, reward, CnnChild};
 use crate::config::{CnnChildConfig, LrSchedule};
 use crate::data::{ImageData, ImageSet};

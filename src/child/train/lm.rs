@@ -18,7 +18,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Reduction, Tensor};
 
 use super::{ChildError, Finished, Run};
-use crate::child::final_eval::TrainedModel;
+use crate::child::trained::TrainedModel;
 use crate::child::{init_lm_params, lm, reward, WordLm};
 use crate::config::{ChildModel, LmChildConfig};
 use crate::data::Corpus;

@@ -378,7 +378,7 @@ fn attempt(
         "# nas-actor: child {} on {} at unix time {:.0}: {}",
         spec.id,
         slot.label,
-        crate::actors::recorder::unix_now(),
+        crate::store::unix_now(),
         argv.join(" ")
     );
     let helper = shared.helper_dir()?;
