@@ -169,8 +169,7 @@ fn child_staleness(path: &Path) -> f64 {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let (mut sum, mut n) = (0.0, 0usize);
     for line in text.lines() {
-        let Ok(u) = serde_json::from_str::<nas_actor::actors::param_store::UpdateRecord>(line)
-        else {
+        let Ok(u) = serde_json::from_str::<nas_actor::store::UpdateRecord>(line) else {
             continue;
         };
         sum += u.staleness_mean * u.children.len() as f64;

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use actix::Recipient;
 
 use super::messages::Fatal;
-use super::param_store::Checkpoint;
+use crate::search::Checkpoint;
 use crate::store::write_checkpoint_at;
 
 /// What the writer thread and the ParamStore share.

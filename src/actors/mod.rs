@@ -27,7 +27,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use self::messages::Notice;
-use self::param_store::{Checkpoint, ParamStore};
+use self::param_store::ParamStore;
 use self::proposer::{Budget, ProposerActor, ProposerPeers, ProposerShared};
 use self::recorder::{Interrupt, Outcome, Recorder, RecorderPeers, RunEnd, Summary};
 use self::reporter::Reporter;
@@ -35,6 +35,7 @@ use self::trainer::TrainerShared;
 use crate::config::Config;
 use crate::controller::{Adam, Controller};
 use crate::runner::Runners;
+use crate::search::Checkpoint;
 use crate::space::SearchSpace;
 
 /// Why a run did not finish. Errors keep their causes
@@ -208,7 +209,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let stop = Arc::new(AtomicBool::new(false));
     let busy_ns = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let updates_log = crate::store::JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE))
+    let updates_log = crate::store::JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE))
         .map_err(|source| RunError::Write {
             what: "the controller update log",
             source,

@@ -6,101 +6,20 @@
 //! atomically after updates, coalescing bursts into one write, on a writer
 //! thread of its own so that a write never delays a pull or a push.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::checkpoint_writer::CheckpointWriter;
 use super::messages::{
-    Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, ReplicaState, UpdateApplied,
+    Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, UpdateApplied,
 };
 use super::reporter::Reporter;
-use crate::controller::Adam;
+pub use crate::search::{Checkpoint, Shard};
 use crate::store::JsonlAppender;
-
-/// One shard: a contiguous slice of θ and its Adam state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Shard {
-    pub start: usize,
-    pub adam: Adam,
-}
-
-/// Everything a resumed run needs to continue the search where it stopped.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Format version of this structure.
-    pub format: u32,
-    /// θ version: the number of updates applied.
-    pub version: u64,
-    pub weights: Vec<f32>,
-    pub shards: Vec<Shard>,
-    pub replicas: BTreeMap<usize, ReplicaState>,
-    /// Architectures sampled so far (drives the CNN growth schedule).
-    pub sampled: usize,
-    /// Sum and maximum of the staleness of all updates.
-    pub staleness_sum: u64,
-    pub staleness_max: u64,
-}
-
-impl Checkpoint {
-    pub const FORMAT: u32 = 1;
-
-    /// A fresh checkpoint for θ split into `shards` shards.
-    pub fn fresh(
-        weights: Vec<f32>,
-        shards: usize,
-        make_adam: impl Fn(usize) -> Adam,
-    ) -> Checkpoint {
-        let n = weights.len();
-        let s = shards.clamp(1, n.max(1));
-        let shards = (0..s)
-            .map(|i| {
-                let start = i * n / s;
-                let end = (i + 1) * n / s;
-                Shard {
-                    start,
-                    adam: make_adam(end - start),
-                }
-            })
-            .collect();
-        Checkpoint {
-            format: Checkpoint::FORMAT,
-            version: 0,
-            weights,
-            shards,
-            replicas: BTreeMap::new(),
-            sampled: 0,
-            staleness_sum: 0,
-            staleness_max: 0,
-        }
-    }
-}
-
-/// One line of updates.jsonl.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct UpdateRecord {
-    pub version: u64,
-    pub replica: usize,
-    /// The oldest θ version among the update's children.
-    pub sampled_version: u64,
-    /// Updates applied since the oldest child was sampled (`version − 1 − sampled_version`).
-    pub staleness: u64,
-    /// The θ version each child was sampled with (`children` order; empty in
-    /// logs written before refill sampling, where all were `sampled_version`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sampled_versions: Vec<u64>,
-    /// The staleness of the update's children, on average.
-    #[serde(default)]
-    pub staleness_mean: f64,
-    pub children: Vec<u64>,
-    pub rewards: Vec<f64>,
-    pub baseline: f64,
-    pub loss: f64,
-    pub grad_norm: f64,
-}
+pub use crate::store::UpdateRecord;
 
 /// The parameter-store actor.
 pub struct ParamStore {

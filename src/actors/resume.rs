@@ -9,14 +9,12 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::param_store::{Checkpoint, UpdateRecord};
 use super::RunError;
 use crate::config::Config;
+use crate::search::Checkpoint;
 use crate::space::SearchSpace;
 use crate::store::{atomic_write, ChildRecord, RunDir, RunLock, StoreError};
-
-/// The controller-update log of a run directory.
-pub const UPDATES_FILE: &str = "updates.jsonl";
+use crate::store::{UpdateRecord, UPDATES_FILE};
 
 /// An opened (and locked) run directory and what a resumed run continues from.
 pub(super) struct Opened {

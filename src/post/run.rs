@@ -7,13 +7,10 @@ use std::path::{Path, PathBuf};
 
 use super::final_json::{FinalReport, FINAL_FILE};
 use super::PostError;
-use crate::actors::param_store::UpdateRecord;
 use crate::config::Config;
 use crate::space::SearchSpace;
 use crate::store::{top_records, ChildRecord, RunDir, CONFIG_FILE};
-
-/// The controller-update log the ParamStore appends.
-pub const UPDATES_FILE: &str = "updates.jsonl";
+use crate::store::{UpdateRecord, UPDATES_FILE};
 
 /// What a run directory holds, read once.
 #[derive(Debug)]

@@ -20,6 +20,7 @@
 //!
 //! No actix here; the REINFORCE proposer uses the controller (tch).
 
+mod checkpoint;
 pub mod config;
 pub mod early_stop;
 pub mod evolution;
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::{Checkpoint, Shard};
 pub use early_stop::{Compute, MedianRule};
 pub use evolution::{mutate, Evolution, Member};
 

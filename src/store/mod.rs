@@ -22,6 +22,7 @@ mod lock;
 mod log;
 mod record;
 mod resume;
+mod updates;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use jsonl::JsonlAppender;
 pub use lock::RunLock;
 pub use log::ChildLog;
 pub use record::{top_records, ChildRecord};
+pub use updates::{UpdateRecord, UPDATES_FILE};
 
 /// The resolved config of the run.
 pub const CONFIG_FILE: &str = "config.toml";

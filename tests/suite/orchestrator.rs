@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
-use nas_actor::actors::param_store::UpdateRecord;
 use nas_actor::actors::{run, Interrupter, RunError, RunOptions};
 use nas_actor::child::ChildStatus;
 use nas_actor::config::{Config, ControllerPreset};
 use nas_actor::store::ChildRecord;
+use nas_actor::store::UpdateRecord;
 
 use crate::common::{require_ptb, root};
 

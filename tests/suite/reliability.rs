@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nas_actor::actors::param_store::{Checkpoint, UpdateRecord};
 use nas_actor::config::{Backend, Config};
+use nas_actor::search::Checkpoint;
+use nas_actor::store::UpdateRecord;
 use nas_actor::store::{ChildRecord, RunDir};
 
 use crate::orchestrator::{read_jsonl, sampled_at, synthetic_config};

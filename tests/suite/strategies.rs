@@ -273,7 +273,8 @@ type Best = Vec<(Vec<usize>, f64)>;
 /// rewards made the checkpointed updates (from `children.jsonl` and
 /// `updates.jsonl`). Both as (tokens, reward), sorted.
 fn checkpointed_and_expected_best(dir: &Path) -> (Best, Best) {
-    use nas_actor::actors::param_store::{Checkpoint, UpdateRecord};
+    use nas_actor::search::Checkpoint;
+    use nas_actor::store::UpdateRecord;
     let ck: Checkpoint = nas_actor::store::RunDir::open_read_only(dir)
         .expect("run directory")
         .read_checkpoint()
