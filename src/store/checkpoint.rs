@@ -19,6 +19,24 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use thiserror::Error;
+
+/// Why bytes are not a checkpoint this build can read, or a value could not be encoded.
+#[derive(Debug, Error)]
+pub enum CheckpointFormatError {
+    #[error("not a nas-actor checkpoint (bad magic bytes or too short)")]
+    NotACheckpoint,
+    #[error("checkpoint format version {found}, but this build reads version {VERSION}")]
+    Version { found: u32 },
+    #[error("the body has {found} bytes but the header says {header} (a torn or truncated file)")]
+    Length { found: u64, header: u64 },
+    #[error("checksum mismatch (header {header:08x}, content {content:08x}): the file was damaged or edited")]
+    Checksum { header: u32, content: u32 },
+    #[error("the content does not decode as this build's checkpoint ({0}); was it written by another version?")]
+    Decode(#[source] bincode::Error),
+    #[error("the value does not encode ({0})")]
+    Encode(#[source] bincode::Error),
+}
 
 /// The file's first bytes.
 const MAGIC: &[u8; 8] = b"NASACKPT";
@@ -28,48 +46,45 @@ const VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// Encode a value with header and checksum.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    let size = bincode::serialized_size(value).map_err(|e| e.to_string())?;
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CheckpointFormatError> {
+    let size = bincode::serialized_size(value).map_err(CheckpointFormatError::Encode)?;
     let mut out = Vec::with_capacity(HEADER + size as usize);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&size.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    bincode::serialize_into(&mut out, value).map_err(|e| e.to_string())?;
+    bincode::serialize_into(&mut out, value).map_err(CheckpointFormatError::Encode)?;
     let crc = crc32fast::hash(&out[HEADER..]);
     out[HEADER - 4..HEADER].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
 
 /// Check header and checksum, then decode; the error says what is wrong.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CheckpointFormatError> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-        return Err("not a nas-actor checkpoint (bad magic bytes or too short)".into());
+        return Err(CheckpointFormatError::NotACheckpoint);
     }
     let version = u32::from_le_bytes(field(bytes, 8));
     if version != VERSION {
-        return Err(format!(
-            "checkpoint format version {version}, but this build reads version {VERSION}"
-        ));
+        return Err(CheckpointFormatError::Version { found: version });
     }
-    let len = u64::from_le_bytes(field(bytes, 12));
+    let header = u64::from_le_bytes(field(bytes, 12));
     let body = &bytes[HEADER..];
-    if body.len() as u64 != len {
-        return Err(format!(
-            "the body has {} bytes but the header says {len} (a torn or truncated file)",
-            body.len()
-        ));
+    if body.len() as u64 != header {
+        return Err(CheckpointFormatError::Length {
+            found: body.len() as u64,
+            header,
+        });
     }
     let want = u32::from_le_bytes(field(bytes, 20));
     let got = crc32fast::hash(body);
     if want != got {
-        return Err(format!(
-            "checksum mismatch (header {want:08x}, content {got:08x}): the file was damaged or edited"
-        ));
+        return Err(CheckpointFormatError::Checksum {
+            header: want,
+            content: got,
+        });
     }
-    bincode::deserialize(body).map_err(|e| {
-        format!("the content does not decode as this build's checkpoint ({e}); was it written by another version?")
-    })
+    bincode::deserialize(body).map_err(CheckpointFormatError::Decode)
 }
 
 /// `N` bytes of `bytes` from `at` (the caller checked the length).
@@ -108,9 +123,13 @@ mod tests {
     fn rejects_other_files_and_versions() {
         assert!(decode::<u32>(b"short")
             .unwrap_err()
+            .to_string()
             .contains("not a nas-actor checkpoint"));
         let mut bytes = encode(&5u32).unwrap();
         bytes[8] = 2;
-        assert!(decode::<u32>(&bytes).unwrap_err().contains("version 2"));
+        assert!(decode::<u32>(&bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("version 2"));
     }
 }

@@ -98,8 +98,17 @@ pub enum StoreError {
     #[error("{} ends in a line cut short by a kill; call read_children and repair_tail before appending", path.display())]
     TornTail { path: PathBuf },
     /// The checkpoint is damaged or from another format.
-    #[error("{} is corrupt: {message}; delete it to restart the controller from scratch (the child log is kept), or restore a backup", path.display())]
-    CorruptCheckpoint { path: PathBuf, message: String },
+    #[error("{} is corrupt: {source}; delete it to restart the controller from scratch (the child log is kept), or restore a backup", path.display())]
+    CorruptCheckpoint {
+        path: PathBuf,
+        source: checkpoint::CheckpointFormatError,
+    },
+    /// A checkpoint could not be encoded.
+    #[error("cannot encode the checkpoint for {}: {source}", path.display())]
+    EncodeCheckpoint {
+        path: PathBuf,
+        source: checkpoint::CheckpointFormatError,
+    },
     /// A value could not be encoded.
     #[error("cannot encode {}: {message}", path.display())]
     Encode { path: PathBuf, message: String },
@@ -300,7 +309,7 @@ impl RunDir {
         };
         checkpoint::decode(&bytes)
             .map(Some)
-            .map_err(|message| StoreError::CorruptCheckpoint { path, message })
+            .map_err(|source| StoreError::CorruptCheckpoint { path, source })
     }
 
     /// Write `best.json`: the `top` best distinct architectures (status ok or
@@ -334,9 +343,9 @@ impl RunDir {
 /// Write a checkpoint atomically to `path` (a run's [`RunDir::checkpoint_path`]),
 /// without holding the [`RunDir`] (a background writer does this).
 pub fn write_checkpoint_at<T: Serialize>(path: &Path, ck: &T) -> Result<(), StoreError> {
-    let bytes = checkpoint::encode(ck).map_err(|message| StoreError::Encode {
+    let bytes = checkpoint::encode(ck).map_err(|source| StoreError::EncodeCheckpoint {
         path: path.to_path_buf(),
-        message,
+        source,
     })?;
     atomic_write(path, &bytes)
 }
