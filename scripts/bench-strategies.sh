@@ -9,6 +9,9 @@
 #   CONTROLLER='learning_rate = 0.005' scripts/bench-strategies.sh   (REINFORCE settings to try)
 #   TASKS=declared STRATEGIES=reinforce STOPS=off scripts/bench-strategies.sh    (a part only)
 #   M=1 scripts/bench-strategies.sh    (children per controller update; default 4)
+#   STRATEGIES="reinforce reinforce-batch tpe evolution random" ...
+#       (reinforce-batch: REINFORCE with search.sampling = "batch", the paper's
+#       synchronous replica; reinforce refills, the default)
 #   KEEP=1 scripts/bench-strategies.sh OUT   (keep the searches of OUT that finished;
 #       run the others, then compare, retrain and tabulate over all of them)
 #
@@ -129,7 +132,8 @@ $(workers $task)
 
 [search]
 space = "$(space_of $task)"
-strategy = "$strategy"
+strategy = "${strategy%-batch}"
+sampling = "$(case $strategy in *-batch) echo batch ;; *) echo refill ;; esac)"
 replicas = 1
 children_per_replica = ${M:-4}
 
