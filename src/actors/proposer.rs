@@ -160,17 +160,8 @@ impl ProposerActor {
             });
             return self.stop_reported(ctx);
         }
-        if !self.exhausted {
-            let n = self.proposer.wanted(self.in_flight.len());
-            if n > 0 {
-                let ids = self.shared.budget.reserve(n);
-                self.exhausted = ids.len() < n;
-                if !ids.is_empty() {
-                    if let Err(e) = self.dispatch(&ids, ctx) {
-                        return self.fatal(e, ctx);
-                    }
-                }
-            }
+        if let Err(e) = self.refill(ctx) {
+            return self.fatal(e, ctx);
         }
         if self.exhausted && self.in_flight.is_empty() {
             let schema = self.schema_now();
@@ -185,6 +176,23 @@ impl ProposerActor {
                 Err(e) => self.fatal(error_chain(&e), ctx),
             }
         }
+    }
+
+    /// Propose what the proposer wants in flight now, while budget remains.
+    fn refill(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
+        if self.exhausted {
+            return Ok(());
+        }
+        let n = self.proposer.wanted(self.in_flight.len());
+        if n == 0 {
+            return Ok(());
+        }
+        let ids = self.shared.budget.reserve(n);
+        self.exhausted = ids.len() < n;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.dispatch(&ids, ctx)
     }
 
     /// The schema a new architecture has now.
@@ -310,7 +318,13 @@ impl Handler<ChildResult> for ProposerActor {
         };
         let schema = self.schema_now();
         match self.proposer.observe(msg.id, &tokens, msg.reward, &schema) {
-            Ok(Some(update)) => self.push(update, ctx),
+            // The freed slot gets its replacement (sampled with the θ this
+            // replica has) before the update goes to the store, so it does
+            // not wait for the round trip; batch mode wants none here.
+            Ok(Some(update)) => match self.refill(ctx) {
+                Ok(()) => self.push(update, ctx),
+                Err(e) => self.fatal(e, ctx),
+            },
             Ok(None) => self.fill(ctx),
             Err(e) => self.fatal(error_chain(&e), ctx),
         }
