@@ -180,6 +180,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let run_dir = opened.run_dir;
     let records = opened.records;
     let checkpoint = opened.checkpoint;
+    let resumed_baseline = opened.baseline;
     let mut notices: Vec<String> = device_notice.into_iter().collect();
     notices.extend(opened.notices);
 
@@ -265,6 +266,12 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             done,
             slots.clone(),
             metric,
+        );
+        // A resumed run's first line shows where it stands.
+        let reporter = reporter.resumed(
+            ledger::Ledger::tally_of(&records),
+            state.version,
+            resumed_baseline.unwrap_or(0.0),
         );
         // The one-time estimate counts every epoch of a child.
         let reporter = match config.child_epochs() {
@@ -401,6 +408,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let summary = Summary {
         children: o.done,
         failures: o.failures,
+        diverged: o.diverged,
         cached: o.cached,
         best: o.best.clone(),
         wall_seconds: wall,

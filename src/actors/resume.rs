@@ -25,6 +25,9 @@ pub(super) struct Opened {
     /// The recorded children (empty for a new run).
     pub records: Vec<ChildRecord>,
     pub checkpoint: Option<Checkpoint>,
+    /// The baseline of the last controller update kept in `updates.jsonl`
+    /// (what the status line shows until the next update).
+    pub baseline: Option<f64>,
     /// One-line notices for the user (torn tail dropped, updates dropped, ...).
     pub notices: Vec<String>,
 }
@@ -54,6 +57,7 @@ pub(super) fn open(
             lock,
             records: Vec::new(),
             checkpoint: None,
+            baseline: None,
             notices,
         })
     };
@@ -89,7 +93,7 @@ pub(super) fn open(
     }
     let version = checkpoint.as_ref().map_or(0, |c| c.version);
     let updates_path = run_dir.file(UPDATES_FILE);
-    let kept = updates_until(&updates_path, version)?;
+    let (kept, baseline) = updates_until(&updates_path, version)?;
 
     // Everything is checked: now repair and save.
     let mut notices = Vec::new();
@@ -114,19 +118,23 @@ pub(super) fn open(
         lock,
         records: log.records,
         checkpoint,
+        baseline,
         notices,
     })
 }
 
 /// The lines of `updates.jsonl` up to θ `version`, when anything must be cut:
-/// the bytes to keep and how many complete updates were dropped. Updates
+/// the bytes to keep and how many complete updates were dropped; and the
+/// baseline of the last update kept. Updates
 /// past the checkpoint were applied by a run killed before it wrote its
 /// checkpoint; a torn last line is dropped too. A line before the last that
 /// does not parse is an error (edited by hand).
-fn updates_until(path: &Path, version: u64) -> Result<Option<(Vec<u8>, usize)>, RunError> {
+type Kept = (Option<(Vec<u8>, usize)>, Option<f64>);
+
+fn updates_until(path: &Path, version: u64) -> Result<Kept, RunError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, None)),
         Err(e) => {
             return Err(input(StoreError::Read {
                 path: path.to_path_buf(),
@@ -155,7 +163,11 @@ fn updates_until(path: &Path, version: u64) -> Result<Option<(Vec<u8>, usize)>, 
         read.ends[within - 1] as usize
     };
     let dropped = read.values.len() - within;
-    Ok((keep < bytes.len()).then(|| (bytes[..keep].to_vec(), dropped)))
+    let baseline = within.checked_sub(1).map(|i| read.values[i].baseline);
+    Ok((
+        (keep < bytes.len()).then(|| (bytes[..keep].to_vec(), dropped)),
+        baseline,
+    ))
 }
 
 /// The records of a resumed run must have unique ids and fit the space.

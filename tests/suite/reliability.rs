@@ -10,6 +10,7 @@ mod bad_input;
 mod disk;
 mod failures;
 mod kill;
+mod resumed;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};

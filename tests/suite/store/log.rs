@@ -16,8 +16,8 @@ fn append_and_read_round_trip_including_nan_losses() {
         .map(|i| record(i, i as f64 * 0.1, ChildStatus::Ok, 24))
         .collect();
     let mut diverged = record(5, 0.0, ChildStatus::Diverged, 36);
-    diverged.epochs[0].train_loss = f64::NAN;
-    diverged.epochs[0].val_loss = f64::INFINITY;
+    diverged.epochs[0].train_loss = Some(f64::NAN);
+    diverged.epochs[0].val_loss = Some(f64::INFINITY);
     diverged.metric = None;
     diverged.message = Some("loss is NaN at epoch 1 batch 3".into());
     recs.push(diverged);
@@ -29,8 +29,8 @@ fn append_and_read_round_trip_including_nan_losses() {
     assert_eq!(log.records.len(), 6);
     assert_eq!(log.records[..5], recs[..5]);
     let d = &log.records[5];
-    assert!(d.epochs[0].train_loss.is_nan());
-    assert_eq!(d.epochs[0].val_loss, f64::INFINITY);
+    assert!(d.epochs[0].train_loss.is_some_and(f64::is_nan));
+    assert_eq!(d.epochs[0].val_loss, Some(f64::INFINITY));
     assert_eq!(d.message, recs[5].message);
     // One line per record.
     let text = fs::read_to_string(run.path().join("children.jsonl")).unwrap();
