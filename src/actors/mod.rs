@@ -200,7 +200,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     };
 
     let done = records.len();
-    let next_id = records.iter().map(|r| r.spec.id + 1).max().unwrap_or(0);
+    let next_id = records.iter().map(|r| r.spec.id.saturating_add(1)).max().unwrap_or(0);
     let remaining = config.experiment.budget.saturating_sub(done);
     // Ids a stopped run reserved but never recorded are handed out first.
     let gaps = resume::unused_ids(&records, config.experiment.budget);

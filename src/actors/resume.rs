@@ -80,7 +80,7 @@ pub(super) fn open(
         None => run_dir.lock().map_err(input)?,
     };
     let log = run_dir.read_children().map_err(input)?;
-    check_records(&log.records, space, run_dir.path())?;
+    check_records(&log.records, &log.lines, space, run_dir.path())?;
     let checkpoint: Option<Checkpoint> = run_dir.read_checkpoint().map_err(input)?;
     if let Some(c) = &checkpoint {
         if c.weights.len() != params {
@@ -170,22 +170,44 @@ fn updates_until(path: &Path, version: u64) -> Result<Kept, RunError> {
     ))
 }
 
-/// The records of a resumed run must have unique ids and fit the space.
-fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Result<(), RunError> {
+/// Child ids are below this (2^48): no budget comes near it, and ids after
+/// it cannot run out.
+const MAX_CHILD_ID: u64 = 1 << 48;
+
+/// The records of a resumed run must have unique ids, fit the space, and
+/// have the tokens of their architecture; what does not is refused with its
+/// line number (`lines[i]` is record `i`'s).
+fn check_records(
+    records: &[ChildRecord],
+    lines: &[usize],
+    space: &SearchSpace,
+    dir: &Path,
+) -> Result<(), RunError> {
     let mut seen = HashSet::new();
     let log = dir.join(crate::store::CHILDREN_FILE);
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
+        let at = format!("{}:{}", log.display(), lines.get(i).copied().unwrap_or(i + 1));
+        if r.spec.id >= MAX_CHILD_ID {
+            return Err(RunError::Input(format!(
+                "{at}: child id {} is beyond any budget (ids count from 0); the log was edited by hand — fix or delete that line, then resume",
+                r.spec.id
+            )));
+        }
         if !seen.insert(r.spec.id) {
             return Err(RunError::Input(format!(
-                "{}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
-                log.display(),
+                "{at}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
                 r.spec.id
             )));
         }
         if let Err(e) = space.check(&r.spec.arch) {
             return Err(RunError::Input(format!(
-                "{}: child {}: {e}; the log does not belong to this config's space",
-                log.display(),
+                "{at}: child {}: {e}; the log does not belong to this config's space",
+                r.spec.id
+            )));
+        }
+        if space.encode(&r.spec.arch).ok().as_ref() != Some(&r.spec.tokens) {
+            return Err(RunError::Input(format!(
+                "{at}: child {}: its tokens are not its architecture's; the log was edited by hand — fix or delete that line, then resume",
                 r.spec.id
             )));
         }
@@ -197,7 +219,7 @@ fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Re
 /// stopped run had reserved but not recorded. A resumed run hands them out first.
 pub(super) fn unused_ids(records: &[ChildRecord], budget: usize) -> Vec<u64> {
     let used: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
-    let next_id = records.iter().map(|r| r.spec.id + 1).max().unwrap_or(0);
+    let next_id = records.iter().map(|r| r.spec.id.saturating_add(1)).max().unwrap_or(0);
     (0..next_id.min(budget as u64))
         .filter(|id| !used.contains(id))
         .collect()

@@ -9,6 +9,7 @@
 mod bad_input;
 mod disk;
 mod failures;
+mod inputs;
 mod kill;
 mod resumed;
 

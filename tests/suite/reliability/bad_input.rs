@@ -305,7 +305,7 @@ fn count(v: &serde_json::Value) -> usize {
 }
 
 /// A JSON value with `edits` applied: each replaces the node at a chosen position.
-fn mutate(
+pub(super) fn mutate(
     mut v: serde_json::Value,
     edits: &[(u16, Option<serde_json::Value>)],
 ) -> serde_json::Value {
@@ -320,7 +320,7 @@ fn mutate(
     v
 }
 
-fn leaf() -> impl Strategy<Value = Option<serde_json::Value>> {
+pub(super) fn leaf() -> impl Strategy<Value = Option<serde_json::Value>> {
     prop_oneof![
         Just(None),
         any::<i64>().prop_map(|i| Some(i.into())),
