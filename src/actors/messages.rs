@@ -157,7 +157,6 @@ pub struct Tally {
     pub best_metric: Option<f64>,
 }
 
-
 /// ParamStore → Reporter: a controller update was applied.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]

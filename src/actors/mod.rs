@@ -200,7 +200,11 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     };
 
     let done = records.len();
-    let next_id = records.iter().map(|r| r.spec.id.saturating_add(1)).max().unwrap_or(0);
+    let next_id = records
+        .iter()
+        .map(|r| r.spec.id.saturating_add(1))
+        .max()
+        .unwrap_or(0);
     let remaining = config.experiment.budget.saturating_sub(done);
     // Ids a stopped run reserved but never recorded are handed out first.
     let gaps = resume::unused_ids(&records, config.experiment.budget);
@@ -271,7 +275,10 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         let reporter = reporter.resumed(
             ledger::Ledger::tally_of(&records),
             state.version,
-            resumed_baseline.unwrap_or(0.0),
+            // Without a kept update, the baseline of a replica the checkpoint holds.
+            resumed_baseline
+                .or_else(|| state.replicas.values().last().map(|r| r.baseline.value()))
+                .unwrap_or(0.0),
         );
         // The one-time estimate counts every epoch of a child.
         let reporter = match config.child_epochs() {

@@ -186,7 +186,11 @@ fn check_records(
     let mut seen = HashSet::new();
     let log = dir.join(crate::store::CHILDREN_FILE);
     for (i, r) in records.iter().enumerate() {
-        let at = format!("{}:{}", log.display(), lines.get(i).copied().unwrap_or(i + 1));
+        let at = format!(
+            "{}:{}",
+            log.display(),
+            lines.get(i).copied().unwrap_or(i + 1)
+        );
         if r.spec.id >= MAX_CHILD_ID {
             return Err(RunError::Input(format!(
                 "{at}: child id {} is beyond any budget (ids count from 0); the log was edited by hand — fix or delete that line, then resume",
@@ -219,7 +223,11 @@ fn check_records(
 /// stopped run had reserved but not recorded. A resumed run hands them out first.
 pub(super) fn unused_ids(records: &[ChildRecord], budget: usize) -> Vec<u64> {
     let used: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
-    let next_id = records.iter().map(|r| r.spec.id.saturating_add(1)).max().unwrap_or(0);
+    let next_id = records
+        .iter()
+        .map(|r| r.spec.id.saturating_add(1))
+        .max()
+        .unwrap_or(0);
     (0..next_id.min(budget as u64))
         .filter(|id| !used.contains(id))
         .collect()

@@ -24,7 +24,7 @@ use super::*;
 /// Check `property` on `cases` inputs drawn from `strategy` (shrinking a
 /// failure to a small input, which is then shown); returns how many inputs
 /// were tried.
-fn tried<S>(
+pub(super) fn tried<S>(
     cases: u32,
     strategy: S,
     property: impl Fn(S::Value) -> Result<(), TestCaseError>,

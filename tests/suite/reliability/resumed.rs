@@ -16,11 +16,7 @@ fn status_lines(stdout: &str) -> Vec<&str> {
 /// The number after `word ` in `line`, e.g. `updates 12`.
 fn number_after(line: &str, word: &str) -> Option<f64> {
     let at = line.find(&format!("{word} "))? + word.len() + 1;
-    line[at..]
-        .split(|c: char| c == ' ' || c == '|' || c == '(')
-        .next()?
-        .parse()
-        .ok()
+    line[at..].split([' ', '|', '(']).next()?.parse().ok()
 }
 
 #[test]
@@ -63,10 +59,17 @@ fn the_first_status_line_after_a_resume_shows_the_resumed_state() {
         "{line}"
     );
     let version = updates.last().map_or(0, |u| u.version);
-    assert_eq!(number_after(line, "updates"), Some(version as f64), "{line}");
+    assert_eq!(
+        number_after(line, "updates"),
+        Some(version as f64),
+        "{line}"
+    );
     let baseline = number_after(line, "baseline").expect("baseline");
     let last = updates.last().map_or(0.0, |u| u.baseline);
-    assert!((baseline - last).abs() <= 1e-3 * last.abs().max(1.0), "{line}");
+    assert!(
+        (baseline - last).abs() <= 1e-3 * last.abs().max(1.0),
+        "{line}"
+    );
     let best = records
         .iter()
         .filter(|r| r.status == nas_actor::child::ChildStatus::Ok)
@@ -85,7 +88,10 @@ fn the_first_status_line_after_a_resume_shows_the_resumed_state() {
         .find(|l| l.starts_with("done: 48 children"))
         .expect("the done line");
     assert!(done.contains(" diverged, "), "{done}");
-    assert!(done.contains("(0 failed, "), "diverged children did not fail: {done}");
+    assert!(
+        done.contains("(0 failed, "),
+        "diverged children did not fail: {done}"
+    );
     let note = stdout
         .lines()
         .find(|l| l.starts_with("diverged: "))

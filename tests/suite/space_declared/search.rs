@@ -152,8 +152,9 @@ fn a_declared_space_is_searched_end_to_end_and_the_controller_learns() {
         .map(|l| serde_json::from_str(l).expect("a record"))
         .collect();
     assert!(
-        recorded.iter().any(|r| r["arch"]["space"] == "custom"
-            && r["arch"]["decisions"] == exported),
+        recorded
+            .iter()
+            .any(|r| r["arch"]["space"] == "custom" && r["arch"]["decisions"] == exported),
         "the export is a record's arch.decisions: {exported}"
     );
     // --format pytorch is refused with the fix.

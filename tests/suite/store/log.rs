@@ -1,4 +1,6 @@
-//! The child log: round trip (NaN losses too), torn last lines, corrupt middle lines.
+//! The child log: round trip (NaN losses too), losses never reported left
+//! out (and the `"NaN"` of older logs still read), torn last lines, corrupt
+//! middle lines.
 
 use std::fs;
 use std::io::Write;
@@ -7,6 +9,28 @@ use nas_actor::child::ChildStatus;
 use nas_actor::store::{ChildRecord, RunDir, StoreError};
 
 use super::{config, new_run, ok, record};
+
+#[test]
+fn unreported_losses_are_absent_and_older_nan_logs_still_read() {
+    let (_tmp, mut run) = new_run();
+    let mut r = record(0, 0.5, ChildStatus::Ok, 24);
+    r.epochs[0].train_loss = None;
+    r.epochs[0].val_loss = None;
+    ok(run.append_child(&r));
+    let text = fs::read_to_string(run.path().join("children.jsonl")).unwrap();
+    assert!(!text.contains("loss"), "no loss written: {text}");
+    assert_eq!(ok(run.read_children()).records, [r.clone()]);
+    // A log written before: unreported losses as "NaN" strings.
+    let old = text.replace(
+        "\"val_metric\"",
+        "\"train_loss\":\"NaN\",\"val_loss\":\"NaN\",\"val_metric\"",
+    );
+    assert_ne!(old, text);
+    fs::write(run.path().join("children.jsonl"), old).unwrap();
+    let back = ok(run.read_children()).records;
+    assert!(back[0].epochs[0].train_loss.is_some_and(f64::is_nan));
+    assert!(back[0].epochs[0].val_loss.is_some_and(f64::is_nan));
+}
 
 #[test]
 fn append_and_read_round_trip_including_nan_losses() {

@@ -48,8 +48,12 @@ fn arch_file(arch: Value) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         json().prop_map(|v| v.to_string().into_bytes()),
         prop::collection::vec(any::<u8>(), 0..64),
-        prop::collection::vec((any::<u16>(), leaf()), 1..4)
-            .prop_map(move |edits| mutate(arch.clone(), &edits).to_string().into_bytes()),
+        prop::collection::vec((any::<u16>(), leaf()), 1..4).prop_map(move |edits| mutate(
+            arch.clone(),
+            &edits
+        )
+        .to_string()
+        .into_bytes()),
     ]
 }
 
@@ -87,7 +91,9 @@ fn arbitrary_architecture_json_for_train_and_child_files() {
             epochs: Some(1),
             seed: None,
         });
-        let e = r.err().ok_or_else(|| TestCaseError::fail("a bad architecture trained"))?;
+        let e = r
+            .err()
+            .ok_or_else(|| TestCaseError::fail("a bad architecture trained"))?;
         prop_assert_eq!(e.code, 2, "{}", e.message);
         prop_assert!(e.message.contains("arch.json"), "{}", e.message);
         Ok(())

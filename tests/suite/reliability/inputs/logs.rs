@@ -33,8 +33,16 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        prop_oneof![Just("NaN"), Just("inf"), Just("ok"), Just("cached"), Just("")].prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        prop_oneof![
+            Just("NaN"),
+            Just("inf"),
+            Just("ok"),
+            Just("cached"),
+            Just("")
+        ]
+        .prop_map(Value::from),
         "\\PC{0,10}".prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 12, 4, |inner| {
@@ -135,7 +143,11 @@ fn hand_edited_or_cut_logs_resume_or_are_refused_with_the_line() {
         let case = tempfile::tempdir_in(tmp.path()).expect("tempdir");
         let dir = case.path().join("run");
         copy(&original, &base, &dir);
-        let name = if children { "children.jsonl" } else { "updates.jsonl" };
+        let name = if children {
+            "children.jsonl"
+        } else {
+            "updates.jsonl"
+        };
         let path = dir.join(name);
         let before = std::fs::read(&path).expect("the log");
         let damaged = apply(&before, &damage);
@@ -159,7 +171,10 @@ fn hand_edited_or_cut_logs_resume_or_are_refused_with_the_line() {
                 prop_assert!(read.bad.is_none());
                 let now = std::fs::read(dir.join("children.jsonl")).expect("children");
                 let kept = read.good_len as usize;
-                prop_assert!(now.starts_with(&children_before[..kept]), "records before the damage were lost");
+                prop_assert!(
+                    now.starts_with(&children_before[..kept]),
+                    "records before the damage were lost"
+                );
                 let ids: Vec<u64> = now
                     .split(|b| *b == b'\n')
                     .filter(|l| !l.is_empty())
@@ -178,8 +193,17 @@ fn hand_edited_or_cut_logs_resume_or_are_refused_with_the_line() {
                     .nth(1)
                     .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
                     .and_then(|n| n.parse::<usize>().ok());
-                prop_assert!(at.is_some_and(|n| n >= 1), "no line number of {}: {}", name, message);
-                prop_assert!(files(&dir) == snapshot, "a refused resume changed the run: {}", message);
+                prop_assert!(
+                    at.is_some_and(|n| n >= 1),
+                    "no line number of {}: {}",
+                    name,
+                    message
+                );
+                prop_assert!(
+                    files(&dir) == snapshot,
+                    "a refused resume changed the run: {}",
+                    message
+                );
             }
         }
         counts.set((ok, no));

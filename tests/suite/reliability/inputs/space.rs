@@ -79,8 +79,19 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
         .prop_map(toml::Value::Float),
         any::<bool>().prop_map(toml::Value::Boolean),
         "\\PC{0,12}".prop_map(toml::Value::String),
-        prop_oneof![Just("choice"), Just("inputs"), Just("layer"), Just("optimizer"), Just("")]
-            .prop_map(|s| toml::Value::String(s.into())),
+        prop_oneof![
+            Just("choice"),
+            Just("inputs"),
+            Just("layer"),
+            Just("optimizer"),
+            Just("")
+        ]
+        .prop_map(|s| toml::Value::String(s.into())),
+        (0i64..8).prop_map(toml::Value::Integer),
+        prop::collection::vec(0i64..6, 0..5)
+            .prop_map(|v| toml::Value::Array(v.into_iter().map(toml::Value::Integer).collect())),
+        prop::collection::vec("[a-z]{1,4}", 0..4)
+            .prop_map(|v| toml::Value::Array(v.into_iter().map(toml::Value::String).collect())),
         Just(toml::Value::Datetime(
             "1979-05-27T07:32:00Z".parse().expect("a datetime")
         )),
@@ -100,10 +111,17 @@ fn arbitrary_toml_in_every_key_of_a_declared_space() {
     let n = tried(256, (0..KEYS.len(), toml_value()), |(k, value)| {
         let mut text = TEMPLATE.to_string();
         for (i, (key, valid)) in KEYS.iter().enumerate() {
-            let v = if i == k { value.to_string() } else { valid.to_string() };
+            let v = if i == k {
+                value.to_string()
+            } else {
+                valid.to_string()
+            };
             if *key == "EXTRA" {
                 if i == k {
-                    text = text.replace("[[space.custom.decision]]", &format!("extra = {v}\n\n[[space.custom.decision]]"));
+                    text = text.replace(
+                        "[[space.custom.decision]]",
+                        &format!("extra = {v}\n\n[[space.custom.decision]]"),
+                    );
                 }
             } else {
                 text = text.replace(key, &v);
@@ -116,7 +134,12 @@ fn arbitrary_toml_in_every_key_of_a_declared_space() {
         match space {
             Err(message) => {
                 refused.set(refused.get() + 1);
-                prop_assert!(message.contains("space.custom") || message.contains("`extra`"), "{}\n{}", message, text);
+                prop_assert!(
+                    message.contains("space.custom") || message.contains("`extra`"),
+                    "{}\n{}",
+                    message,
+                    text
+                );
             }
             Ok(space) => {
                 spaces.set(spaces.get() + 1);

@@ -81,7 +81,10 @@ fn line() -> impl Strategy<Value = Vec<u8>> {
         Just("gpus"),
     ];
     let report = prop::collection::vec((key, value), 0..5).prop_map(|fields| {
-        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
         format!("{{{}}}", body.join(", ")).into_bytes()
     });
     prop_oneof![
@@ -164,35 +167,65 @@ fn huge_lines_deep_json_big_numbers_and_a_million_progress_lines() {
     let mut bytes = vec![b'x'; 5 * MAX_LINE_BYTES];
     bytes.extend_from_slice(b"\n{\"metric\": 0.5}");
     let (run, log, _) = through_a_process(&bytes);
-    assert_eq!(run.last.map(|f| f.metric), Some(0.5), "the final line without newline");
-    assert!(log.contains("stdout line 1 cut at 1048576 bytes"), "{}", &log[log.len() - 200..]);
-    assert!(log.len() < 2 * MAX_LINE_BYTES, "the rest of the line is not kept");
+    assert_eq!(
+        run.last.map(|f| f.metric),
+        Some(0.5),
+        "the final line without newline"
+    );
+    assert!(
+        log.contains("stdout line 1 cut at 1048576 bytes"),
+        "{}",
+        &log[log.len() - 200..]
+    );
+    assert!(
+        log.len() < 2 * MAX_LINE_BYTES,
+        "the rest of the line is not kept"
+    );
     // A huge report is not a report: cut, not invalid.
     let mut bytes = b"{\"metric\": 0.5, \"pad\": \"".to_vec();
     bytes.extend(std::iter::repeat_n(b'y', 2 * MAX_LINE_BYTES));
     bytes.extend_from_slice(b"\"}\n");
     let (run, _, _) = through_a_process(&bytes);
-    assert!(run.last.is_none() && run.invalid.is_none(), "{:?}", run.invalid);
+    assert!(
+        run.last.is_none() && run.invalid.is_none(),
+        "{:?}",
+        run.invalid
+    );
     lines.push(format!(
         "lines over {MAX_LINE_BYTES} bytes: cut there and logged, the rest skipped, never read as a report"
     ));
 
     // Deeply nested JSON, numbers beyond f64, invalid UTF-8: named errors.
-    let deep = format!("{{\"metric\": {}0.5{}}}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!(
+        "{{\"metric\": {}0.5{}}}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("nested 100,000 deep", deep.into_bytes()),
         ("1e400", b"{\"epoch\": 1, \"metric\": 1e400}\n".to_vec()),
-        ("epoch 2^70", b"{\"epoch\": 1180591620717411303424, \"metric\": 0.5}\n".to_vec()),
+        (
+            "epoch 2^70",
+            b"{\"epoch\": 1180591620717411303424, \"metric\": 0.5}\n".to_vec(),
+        ),
     ];
     for (what, bytes) in &cases {
         let mut out = b"log line\n".to_vec();
         out.extend_from_slice(bytes);
         let (run, _, _) = through_a_process(&out);
         let why = run.invalid.unwrap_or_default();
-        assert!(why.starts_with("stdout line 2 is not a valid report"), "{what}: {why}");
+        assert!(
+            why.starts_with("stdout line 2 is not a valid report"),
+            "{what}: {why}"
+        );
     }
-    let (run, log, _) = through_a_process(b"caf\xe9 \xff\xfe\n{\"metric\": 0.25, \"note\": \"\xff\"}\n");
-    assert_eq!(run.last.map(|f| f.metric), Some(0.25), "invalid UTF-8 is replaced, not fatal");
+    let (run, log, _) =
+        through_a_process(b"caf\xe9 \xff\xfe\n{\"metric\": 0.25, \"note\": \"\xff\"}\n");
+    assert_eq!(
+        run.last.map(|f| f.metric),
+        Some(0.25),
+        "invalid UTF-8 is replaced, not fatal"
+    );
     assert!(log.contains("caf\u{fffd}"), "{log}");
     lines.push(
         "deep JSON (100,000 levels), numbers beyond f64 and u64: refused as the report of their stdout line; invalid UTF-8 replaced".into(),
@@ -211,7 +244,11 @@ fn huge_lines_deep_json_big_numbers_and_a_million_progress_lines() {
     let (run, log, counted) = through_a_process(&bytes);
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(counted.batches, 1_000_000);
-    assert_eq!(run.epochs.first().and_then(|e| e.train_loss), Some(0.25), "a reported loss is kept");
+    assert_eq!(
+        run.epochs.first().and_then(|e| e.train_loss),
+        Some(0.25),
+        "a reported loss is kept"
+    );
     assert_eq!(run.last.map(|f| f.metric), Some(0.5));
     assert!(log.is_empty(), "reports are not logged");
     lines.push(format!(
