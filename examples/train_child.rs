@@ -23,8 +23,11 @@ struct Lines;
 impl Progress for Lines {
     fn on_epoch(&mut self, m: &EpochMetrics) {
         println!(
-            "  epoch {}: train loss {:.3}, val loss {:.3}, val metric {:.3} ({:.1} s)",
-            m.epoch, m.train_loss, m.val_loss, m.val_metric, m.seconds
+            "  epoch {}: val metric {:.3}{} ({:.1} s)",
+            m.epoch,
+            m.val_metric,
+            nas_actor::format::losses(m.train_loss, m.val_loss),
+            m.seconds
         );
     }
 }

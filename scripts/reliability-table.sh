@@ -6,7 +6,8 @@
 #   scripts/reliability-table.sh --no-run   write it from the figures of the last test run
 #
 # Each reliability test writes its figures to target/tmp/reliability/<test>.txt
-# (tests/suite/reliability.rs, `figures`). The table names the command, the
+# (tests/suite/reliability.rs, `figures`); the property tests of
+# tests/suite/reliability/inputs write how many inputs each one tried. The table names the command, the
 # date, the commit and the machine, so no figure is ever copied by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -37,6 +37,20 @@ pub fn reward(v: f64) -> String {
     }
 }
 
+/// `, train loss 1.2345, validation loss 2.5000`: the losses of an epoch
+/// that it has, each after `, `; nothing for a loss it does not have (a
+/// trial command that reports only its metric).
+pub fn losses(train: Option<f64>, val: Option<f64>) -> String {
+    let mut s = String::new();
+    if let Some(l) = train {
+        s += &format!(", train loss {l:.4}");
+    }
+    if let Some(l) = val {
+        s += &format!(", validation loss {l:.4}");
+    }
+    s
+}
+
 /// A duration for a person: `45 s`, `12 min`, `3.5 h`, `12.4 days`.
 pub fn duration(seconds: f64) -> String {
     match seconds {
@@ -50,7 +64,18 @@ pub fn duration(seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{duration, reward};
+    use super::{duration, losses, reward};
+
+    #[test]
+    fn absent_losses_are_left_out() {
+        assert_eq!(losses(None, None), "");
+        assert_eq!(losses(Some(1.5), None), ", train loss 1.5000");
+        assert_eq!(
+            losses(None, Some(f64::NAN)),
+            ", validation loss NaN",
+            "a measured NaN is shown"
+        );
+    }
 
     #[test]
     fn durations_read_in_their_unit() {

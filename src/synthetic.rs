@@ -86,8 +86,8 @@ pub fn evaluate(
         metric: Some(r),
         epochs: vec![EpochMetrics {
             epoch: 1,
-            train_loss: 1.0 - r,
-            val_loss: 1.0 - r,
+            train_loss: Some(1.0 - r),
+            val_loss: Some(1.0 - r),
             val_metric: r,
             seconds,
         }],
@@ -175,8 +175,8 @@ fn with_curve(
         let v = curve_value(r, speed, e, n);
         let m = EpochMetrics {
             epoch: e,
-            train_loss: 1.0 - v,
-            val_loss: 1.0 - v,
+            train_loss: Some(1.0 - v),
+            val_loss: Some(1.0 - v),
             val_metric: v,
             seconds: t0.elapsed().as_secs_f64(),
         };

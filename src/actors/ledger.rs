@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::messages::Tally;
 use crate::child::{ChildOutcome, ChildStatus};
 use crate::search::Compute;
 use crate::store::ChildRecord;
@@ -24,6 +25,7 @@ pub struct Ledger {
     cache: HashMap<String, Cached>,
     done: usize,
     failures: usize,
+    diverged: usize,
     cached: usize,
     /// The best children, highest reward first, at most `top` of them.
     best: Vec<ChildRecord>,
@@ -40,6 +42,7 @@ impl Ledger {
             cache: HashMap::new(),
             done: 0,
             failures: 0,
+            diverged: 0,
             cached: 0,
             best: Vec::new(),
             top,
@@ -65,8 +68,10 @@ impl Ledger {
             // reward is a partial one, and the median it was judged by moves.
             ChildStatus::Failed | ChildStatus::Stopped => {}
         }
-        if matches!(rec.status, ChildStatus::Diverged | ChildStatus::Failed) {
-            self.failures += 1;
+        match rec.status {
+            ChildStatus::Failed => self.failures += 1,
+            ChildStatus::Diverged => self.diverged += 1,
+            _ => {}
         }
         if rec.status != ChildStatus::Ok {
             return false;
@@ -100,9 +105,37 @@ impl Ledger {
         self.done
     }
 
-    /// Of those, failed or diverged.
+    /// Of those, failed (an error, a panic, a timeout; not a divergence).
     pub fn failures(&self) -> usize {
         self.failures
+    }
+
+    /// Of those, diverged (a NaN or infinite loss).
+    pub fn diverged(&self) -> usize {
+        self.diverged
+    }
+
+    /// The tally of `records` (a resumed run's log), as the Recorder that
+    /// replays them will count them.
+    pub fn tally_of(records: &[ChildRecord]) -> Tally {
+        let mut l = Ledger::new(1, None);
+        for r in records {
+            l.count(r);
+        }
+        l.tally()
+    }
+
+    /// The counts and the best reward so far, as the status line shows them.
+    pub fn tally(&self) -> Tally {
+        let best = self.best();
+        Tally {
+            done: self.done,
+            failures: self.failures,
+            diverged: self.diverged,
+            cached: self.cached,
+            best_reward: best.map_or(0.0, |b| b.reward),
+            best_metric: best.and_then(|b| b.metric),
+        }
     }
 
     /// Of those, answered from the cache.
@@ -171,7 +204,14 @@ mod tests {
             "below a full top list"
         );
         assert!(!l.count(&rec(5, "a", ChildStatus::Cached, 0.5)));
-        assert_eq!((l.done(), l.failures(), l.cached()), (6, 1, 1));
+        assert!(!l.count(&rec(6, "f", ChildStatus::Diverged, 0.0)));
+        assert_eq!(
+            (l.done(), l.failures(), l.diverged(), l.cached()),
+            (7, 1, 1, 1),
+            "a divergence is not a failure"
+        );
+        let t = l.tally();
+        assert_eq!((t.best_reward, t.best_metric), (0.9, Some(0.9)));
         let top: Vec<u64> = l.top().iter().map(|r| r.spec.id).collect();
         assert_eq!(top, [3, 0]);
         assert_eq!(l.best().map(|r| r.spec.id), Some(3));
@@ -183,6 +223,6 @@ mod tests {
             (ChildStatus::Cached, 0.5, 7)
         );
         assert!(l.cached_outcome("b").is_none() && l.cached_outcome("c").is_none());
-        assert_eq!(l.compute().trained, 5, "the cache hit trained nothing");
+        assert_eq!(l.compute().trained, 6, "the cache hit trained nothing");
     }
 }

@@ -141,10 +141,20 @@ pub struct ChildRecorded {
     pub status: ChildStatus,
     pub reward: f64,
     pub metric: Option<f64>,
+    /// The counts and best reward with this child counted.
+    pub tally: Tally,
+}
+
+/// Where the recorded children stand, for the status line: counts by
+/// status and the best reward (0 before the first ok child) and its metric.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
     pub done: usize,
+    pub failures: usize,
+    pub diverged: usize,
+    pub cached: usize,
     pub best_reward: f64,
     pub best_metric: Option<f64>,
-    pub failures: usize,
 }
 
 /// ParamStore → Reporter: a controller update was applied.

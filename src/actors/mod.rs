@@ -181,6 +181,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let run_dir = opened.run_dir;
     let records = opened.records;
     let checkpoint = opened.checkpoint;
+    let resumed_baseline = opened.baseline;
     let mut notices: Vec<String> = device_notice.into_iter().collect();
     notices.extend(opened.notices);
 
@@ -200,7 +201,11 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     };
 
     let done = records.len();
-    let next_id = records.iter().map(|r| r.spec.id + 1).max().unwrap_or(0);
+    let next_id = records
+        .iter()
+        .map(|r| r.spec.id.saturating_add(1))
+        .max()
+        .unwrap_or(0);
     let remaining = config.experiment.budget.saturating_sub(done);
     // Ids a stopped run reserved but never recorded are handed out first.
     let gaps = resume::unused_ids(&records, config.experiment.budget);
@@ -266,6 +271,15 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             done,
             slots.clone(),
             metric,
+        );
+        // A resumed run's first line shows where it stands.
+        let reporter = reporter.resumed(
+            ledger::Ledger::tally_of(&records),
+            state.version,
+            // Without a kept update, the baseline of a replica the checkpoint holds.
+            resumed_baseline
+                .or_else(|| state.replicas.values().last().map(|r| r.baseline.value()))
+                .unwrap_or(0.0),
         );
         // The one-time estimate counts every epoch of a child.
         let reporter = match config.child_epochs() {
@@ -402,6 +416,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let summary = Summary {
         children: o.done,
         failures: o.failures,
+        diverged: o.diverged,
         cached: o.cached,
         best: o.best.clone(),
         wall_seconds: wall,

@@ -49,7 +49,10 @@ const TICK: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub children: usize,
+    /// Children that failed (an error, a panic, a timeout).
     pub failures: usize,
+    /// Children whose loss became NaN or infinite (not counted in `failures`).
+    pub diverged: usize,
     pub cached: usize,
     pub best: Option<ChildRecord>,
     pub wall_seconds: f64,
@@ -74,6 +77,7 @@ pub struct Outcome {
     pub stats: Option<StoreStats>,
     pub done: usize,
     pub failures: usize,
+    pub diverged: usize,
     pub cached: usize,
     pub best: Option<ChildRecord>,
     /// Why the end had to be forced, if it had to.
@@ -205,7 +209,7 @@ impl Recorder {
         if top_changed {
             self.write_best()?;
         }
-        let best = self.ledger.best();
+        let tally = self.ledger.tally();
         for (rec, reply) in records.iter().zip(replies) {
             reply.do_send(ChildResult {
                 id: rec.spec.id,
@@ -217,10 +221,7 @@ impl Recorder {
                 status: rec.status,
                 reward: rec.reward,
                 metric: rec.metric,
-                done: self.ledger.done(),
-                best_reward: best.map_or(0.0, |b| b.reward),
-                best_metric: best.and_then(|b| b.metric),
-                failures: self.ledger.failures(),
+                tally,
             });
         }
         if self.stop_after.is_some_and(|n| self.recorded_here >= n) {
@@ -262,6 +263,7 @@ impl Recorder {
         if let Ok(mut o) = self.outcome.lock() {
             o.done = self.ledger.done();
             o.failures = self.ledger.failures();
+            o.diverged = self.ledger.diverged();
             o.cached = self.ledger.cached();
             o.best = self.ledger.best().cloned();
             o.compute = self.ledger.compute().clone();

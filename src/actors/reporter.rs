@@ -1,9 +1,11 @@
 //! Reporter: the terminal. On a terminal, indicatif bars: the overall bar
 //! (children done / budget, rate, ETA), one line per trainer slot (device,
 //! child, epoch/batch, loss) and a status line (controller updates, baseline,
-//! best reward with its metric, failures, GPU utilisation and memory from
-//! NVML). When stdout is not a terminal, plain log lines at a steady pace,
-//! each with where every slot is (child, epoch, batch).
+//! best reward with its metric, failed, diverged and cached children, GPU
+//! utilisation and memory from NVML). When stdout is not a terminal, plain
+//! log lines at a steady pace, each with where every slot is (child, epoch,
+//! batch). A resumed run's reporter starts from the resumed state
+//! ([`Reporter::resumed`]), so its first line already shows it.
 //!
 //! Once a slot's first batches give a training rate, the reporter says once
 //! what a child and the rest of the budget will take on these slots
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::messages::{ChildRecorded, Notice, SlotEvent, UpdateApplied};
+use super::messages::{ChildRecorded, Notice, SlotEvent, Tally, UpdateApplied};
 use crate::child::pace::Pace;
 use crate::devices::{GpuMonitor, Slot};
 use crate::format::reward;
@@ -48,9 +50,8 @@ pub struct Reporter {
     done: usize,
     updates: u64,
     baseline: f64,
-    best_reward: f64,
-    best_metric: Option<f64>,
-    failures: usize,
+    /// Counts and best reward of the recorded children.
+    tally: Tally,
     gpu_line: String,
     /// Where each slot is, e.g. `child 3 epoch 2 batch 40/1327`.
     slot_text: Vec<String>,
@@ -114,10 +115,11 @@ impl Reporter {
             done,
             updates: 0,
             baseline: 0.0,
-            best_reward: 0.0,
-            best_metric: None,
+            tally: Tally {
+                done,
+                ..Tally::default()
+            },
             child_epochs: None,
-            failures: 0,
             gpu_line: String::new(),
             slot_text: vec!["idle".to_string(); slots_len],
             slot_place: vec![String::new(); slots_len],
@@ -130,6 +132,21 @@ impl Reporter {
     pub fn with_child_epochs(mut self, epochs: usize) -> Reporter {
         self.pace.set_epochs(epochs);
         self.child_epochs = Some(epochs);
+        self
+    }
+
+    /// Start from a resumed run's state: its children's counts and best
+    /// reward, the controller updates applied (θ's version) and the baseline
+    /// of the last one, so that the first status line shows them.
+    pub fn resumed(mut self, tally: Tally, updates: u64, baseline: f64) -> Reporter {
+        self.tally = tally;
+        self.done = tally.done;
+        self.start_done = tally.done;
+        self.updates = updates;
+        self.baseline = baseline;
+        if let Some(b) = &self.bars {
+            b.overall.set_position(tally.done as u64);
+        }
         self
     }
 
@@ -159,19 +176,24 @@ impl Reporter {
     }
 
     fn metric_text(&self) -> String {
-        self.best_metric
+        self.tally
+            .best_metric
             .and_then(|m| self.metric.show(m))
             .map_or_else(String::new, |m| format!(" ({m})"))
     }
 
-    fn status_text(&self) -> String {
+    /// `updates 42 | baseline 0.81 | best reward 0.93 (accuracy 93.00%) | 1 failed, 3 diverged, 5 cached`.
+    pub fn status_text(&self) -> String {
+        let t = &self.tally;
         let mut s = format!(
-            "updates {} | baseline {} | best reward {}{} | failures {}",
+            "updates {} | baseline {} | best reward {}{} | {} failed, {} diverged, {} cached",
             self.updates,
             reward(self.baseline),
-            reward(self.best_reward),
+            reward(t.best_reward),
             self.metric_text(),
-            self.failures
+            t.failures,
+            t.diverged,
+            t.cached
         );
         if self.slots.len() > MAX_SLOT_LINES {
             s += &format!(" | {} slots ({} shown)", self.slots.len(), MAX_SLOT_LINES);
@@ -298,10 +320,16 @@ impl Handler<SlotEvent> for Reporter {
                 if let Some(e) = self.pace.batch(slot, child, at, left, Instant::now()) {
                     self.notice(&e.line());
                 }
+                // A progress line without a loss (a trial command's) shows none.
+                let loss = if loss.is_nan() {
+                    String::new()
+                } else {
+                    format!("  loss {loss:.4}")
+                };
                 (
                     slot,
                     format!(
-                        "child {child}  epoch {epoch}  batch {batch}/{batches}  loss {loss:.4}{}",
+                        "child {child}  epoch {epoch}  batch {batch}/{batches}{loss}{}",
                         place(self, slot)
                     ),
                 )
@@ -342,12 +370,10 @@ impl Handler<ChildRecorded> for Reporter {
     type Result = ();
     /// Advance the children bar and the status line.
     fn handle(&mut self, msg: ChildRecorded, _: &mut Context<Self>) {
-        self.done = msg.done;
-        self.best_reward = msg.best_reward;
-        self.best_metric = msg.best_metric;
-        self.failures = msg.failures;
+        self.done = msg.tally.done;
+        self.tally = msg.tally;
         if let Some(b) = &self.bars {
-            b.overall.set_position(msg.done as u64);
+            b.overall.set_position(msg.tally.done as u64);
             b.status.set_message(self.status_text());
         }
     }

@@ -23,6 +23,9 @@ pub(super) struct Opened {
     /// The recorded children (empty for a new run).
     pub records: Vec<ChildRecord>,
     pub checkpoint: Option<Checkpoint>,
+    /// The baseline of the last controller update kept in `updates.jsonl`
+    /// (what the status line shows until the next update).
+    pub baseline: Option<f64>,
     /// One-line notices for the user (torn tail dropped, updates dropped, ...).
     pub notices: Vec<String>,
 }
@@ -52,6 +55,7 @@ pub(super) fn open(
             lock,
             records: Vec::new(),
             checkpoint: None,
+            baseline: None,
             notices,
         })
     };
@@ -74,7 +78,7 @@ pub(super) fn open(
         None => run_dir.lock().map_err(input)?,
     };
     let log = run_dir.read_children().map_err(input)?;
-    check_records(&log.records, space, run_dir.path())?;
+    check_records(&log.records, &log.lines, space, run_dir.path())?;
     let checkpoint: Option<Checkpoint> = run_dir.read_checkpoint().map_err(input)?;
     if let Some(c) = &checkpoint {
         if c.weights.len() != params {
@@ -87,7 +91,7 @@ pub(super) fn open(
     }
     let version = checkpoint.as_ref().map_or(0, |c| c.version);
     let updates_path = run_dir.file(UPDATES_FILE);
-    let kept = updates_until(&updates_path, version)?;
+    let (kept, baseline) = updates_until(&updates_path, version)?;
 
     // Everything is checked: now repair and save.
     let mut notices = Vec::new();
@@ -112,19 +116,23 @@ pub(super) fn open(
         lock,
         records: log.records,
         checkpoint,
+        baseline,
         notices,
     })
 }
 
 /// The lines of `updates.jsonl` up to θ `version`, when anything must be cut:
-/// the bytes to keep and how many complete updates were dropped. Updates
+/// the bytes to keep and how many complete updates were dropped; and the
+/// baseline of the last update kept. Updates
 /// past the checkpoint were applied by a run killed before it wrote its
 /// checkpoint; a torn last line is dropped too. A line before the last that
 /// does not parse is an error (edited by hand).
-fn updates_until(path: &Path, version: u64) -> Result<Option<(Vec<u8>, usize)>, RunError> {
+type Kept = (Option<(Vec<u8>, usize)>, Option<f64>);
+
+fn updates_until(path: &Path, version: u64) -> Result<Kept, RunError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, None)),
         Err(e) => {
             return Err(input(StoreError::Read {
                 path: path.to_path_buf(),
@@ -153,25 +161,55 @@ fn updates_until(path: &Path, version: u64) -> Result<Option<(Vec<u8>, usize)>, 
         read.ends[within - 1] as usize
     };
     let dropped = read.values.len() - within;
-    Ok((keep < bytes.len()).then(|| (bytes[..keep].to_vec(), dropped)))
+    let baseline = within.checked_sub(1).map(|i| read.values[i].baseline);
+    Ok((
+        (keep < bytes.len()).then(|| (bytes[..keep].to_vec(), dropped)),
+        baseline,
+    ))
 }
 
-/// The records of a resumed run must have unique ids and fit the space.
-fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Result<(), RunError> {
+/// Child ids are below this (2^48): no budget comes near it, and ids after
+/// it cannot run out.
+const MAX_CHILD_ID: u64 = 1 << 48;
+
+/// The records of a resumed run must have unique ids, fit the space, and
+/// have the tokens of their architecture; what does not is refused with its
+/// line number (`lines[i]` is record `i`'s).
+fn check_records(
+    records: &[ChildRecord],
+    lines: &[usize],
+    space: &SearchSpace,
+    dir: &Path,
+) -> Result<(), RunError> {
     let mut seen = HashSet::new();
     let log = dir.join(crate::store::CHILDREN_FILE);
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
+        let at = format!(
+            "{}:{}",
+            log.display(),
+            lines.get(i).copied().unwrap_or(i + 1)
+        );
+        if r.spec.id >= MAX_CHILD_ID {
+            return Err(RunError::Input(format!(
+                "{at}: child id {} is beyond any budget (ids count from 0); the log was edited by hand — fix or delete that line, then resume",
+                r.spec.id
+            )));
+        }
         if !seen.insert(r.spec.id) {
             return Err(RunError::Input(format!(
-                "{}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
-                log.display(),
+                "{at}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
                 r.spec.id
             )));
         }
         if let Err(e) = space.check(&r.spec.arch) {
             return Err(RunError::Input(format!(
-                "{}: child {}: {e}; the log does not belong to this config's space",
-                log.display(),
+                "{at}: child {}: {e}; the log does not belong to this config's space",
+                r.spec.id
+            )));
+        }
+        if space.encode(&r.spec.arch).ok().as_ref() != Some(&r.spec.tokens) {
+            return Err(RunError::Input(format!(
+                "{at}: child {}: its tokens are not its architecture's; the log was edited by hand — fix or delete that line, then resume",
                 r.spec.id
             )));
         }
@@ -183,7 +221,11 @@ fn check_records(records: &[ChildRecord], space: &SearchSpace, dir: &Path) -> Re
 /// stopped run had reserved but not recorded. A resumed run hands them out first.
 pub(super) fn unused_ids(records: &[ChildRecord], budget: usize) -> Vec<u64> {
     let used: HashSet<u64> = records.iter().map(|r| r.spec.id).collect();
-    let next_id = records.iter().map(|r| r.spec.id + 1).max().unwrap_or(0);
+    let next_id = records
+        .iter()
+        .map(|r| r.spec.id.saturating_add(1))
+        .max()
+        .unwrap_or(0);
     (0..next_id.min(budget as u64))
         .filter(|id| !used.contains(id))
         .collect()

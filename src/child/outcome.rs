@@ -31,10 +31,11 @@ pub const CANCELLED: &str = "cancelled";
 pub struct EpochMetrics {
     /// 1-based epoch.
     pub epoch: usize,
-    /// Mean training loss (cross-entropy) over the epoch's batches.
-    pub train_loss: f64,
-    /// Mean validation loss.
-    pub val_loss: f64,
+    /// Mean training loss (cross-entropy) over the epoch's batches; None
+    /// when a trial command did not report one.
+    pub train_loss: Option<f64>,
+    /// Mean validation loss; None when a trial command did not report one.
+    pub val_loss: Option<f64>,
     /// Validation accuracy in [0, 1] (CNN) or validation perplexity (language model).
     pub val_metric: f64,
     /// Wall time of the epoch, training and validation, in seconds.

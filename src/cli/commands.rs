@@ -106,12 +106,14 @@ fn run(
         space: None,
     };
     let metric = crate::task::Metric::of(&config);
+    let config_of_run = config.clone();
     match actors::run(config, &options) {
         Ok(s) => {
             out(&format!(
-                "done: {} children ({} failed, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%{}",
+                "done: {} children ({} failed, {} diverged, {} cached) in {:.1}s, {} controller updates, slot utilisation {:.1}%{}",
                 s.children,
                 s.failures,
+                s.diverged,
                 s.cached,
                 s.wall_seconds,
                 s.updates,
@@ -121,6 +123,9 @@ fn run(
                     n => format!(", {n} step launch(es) retried"),
                 }
             ))?;
+            if s.diverged > 0 {
+                out(&divergence_note(&config_of_run, s.diverged))?;
+            }
             if s.compute.stopped > 0 {
                 out(&format!(
                     "early stopping: {} stopped; {} child-epochs run of {} ({:.1} % saved)",
@@ -154,6 +159,32 @@ fn run(
             dir.display()
         ))),
     }
+}
+
+/// Why `n` children diverged, in a few words: a NaN or infinite loss is
+/// what some architectures of the space do at the configured learning rate,
+/// not a fault of the run.
+pub fn divergence_note(config: &Config, n: usize) -> String {
+    use crate::config::Backend;
+    use crate::space::SpaceKind;
+    let why = match (config.child.backend, config.search.space) {
+        (Backend::Tch, SpaceKind::Cell) => format!(
+            "expected in this space: relu and identity cells blow up at learning rate {}, as the paper's space allows",
+            config.child.lm.learning_rate
+        ),
+        (Backend::Tch, _) => format!(
+            "expected in this space: some deep or wide CNNs blow up at learning rate {}",
+            config.child.cnn.learning_rate
+        ),
+        (Backend::Synthetic, _) => {
+            "injected by child.synthetic.failure_kind = \"diverged\"".to_string()
+        }
+        (Backend::Command, _) => "as the trial reported".to_string(),
+    };
+    format!(
+        "diverged: {n} (NaN or infinite loss; {why}); each got reward.failure = {} and the search went on",
+        crate::format::reward(config.reward.failure)
+    )
 }
 
 fn sample(path: &Path, n: usize, seed: Option<u64>, uniform: bool) -> Result<(), CliError> {
@@ -232,8 +263,11 @@ impl Progress for BarProgress {
 
     fn on_epoch(&mut self, m: &EpochMetrics) {
         self.bar.println(format!(
-            "epoch {}: train loss {:.4}, validation {:.4} (loss {:.4}), {:.1}s",
-            m.epoch, m.train_loss, m.val_metric, m.val_loss, m.seconds
+            "epoch {}: validation {:.4}{}, {:.1}s",
+            m.epoch,
+            m.val_metric,
+            crate::format::losses(m.train_loss, m.val_loss),
+            m.seconds
         ));
     }
 }

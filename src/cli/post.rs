@@ -136,13 +136,12 @@ impl RetrainView {
                 // Bars show batches; plain output gets one line per epoch.
                 if self.bars.is_none() {
                     self.line(format!(
-                        "training {}/{}: epoch {}/{epochs}: train loss {:.4}, validation loss {:.4}, metric {:.4}, {:.1}s",
+                        "training {}/{}: epoch {}/{epochs}: metric {:.4}{}, {:.1}s",
                         job + 1,
                         self.jobs,
                         metrics.epoch,
-                        metrics.train_loss,
-                        metrics.val_loss,
                         metrics.val_metric,
+                        crate::format::losses(metrics.train_loss, metrics.val_loss),
                         metrics.seconds
                     ));
                 }

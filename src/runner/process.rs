@@ -27,6 +27,18 @@ const LINGER: Duration = Duration::from_secs(1);
 /// How often a running process's stop flag and time limit are checked.
 const TICK: Duration = Duration::from_millis(50);
 
+/// The longest line of a child's stdout or stderr that is read whole: 1 MiB.
+/// A longer line is cut there: its first MiB goes to the log with a note,
+/// the rest is skipped, and it is never read as a report (a report is a
+/// short JSON object), so a program that prints without newlines cannot
+/// exhaust the memory of the run.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// At most this much is read from one pipe before the stop flag and the
+/// time limit are checked again (a process that writes without pause
+/// cannot keep the run from stopping it).
+const READ_SLICE: usize = 4 * MAX_LINE_BYTES;
+
 /// Why a process was stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stop {
@@ -88,6 +100,16 @@ pub struct Watch<'a> {
 struct Pipe<R> {
     reader: Option<R>,
     partial: Vec<u8>,
+    /// The current line passed [`MAX_LINE_BYTES`]: the rest of it is skipped.
+    cut: bool,
+}
+
+/// A piece of a pipe's output: a whole line, or the first
+/// [`MAX_LINE_BYTES`] of a longer one.
+#[derive(Clone, Copy, PartialEq)]
+enum Piece {
+    Whole,
+    Cut,
 }
 
 impl<R: Read + AsRawFd> Pipe<R> {
@@ -103,6 +125,7 @@ impl<R: Read + AsRawFd> Pipe<R> {
         Pipe {
             reader,
             partial: Vec::new(),
+            cut: false,
         }
     }
 
@@ -110,32 +133,71 @@ impl<R: Read + AsRawFd> Pipe<R> {
         self.reader.as_ref().map(|r| r.as_raw_fd())
     }
 
-    /// Read what is there; each whole line goes to `line`. At end of file
-    /// the last partial line goes too and the pipe closes.
-    fn drain(&mut self, mut line: impl FnMut(&str)) {
-        let Some(r) = &mut self.reader else { return };
-        let mut buf = [0u8; 16 * 1024];
+    /// Read what is there (at most [`READ_SLICE`]); each line goes to
+    /// `line` (invalid UTF-8 replaced by U+FFFD), a line longer than
+    /// [`MAX_LINE_BYTES`] as its first MiB, marked [`Piece::Cut`]. At end
+    /// of file the last line goes too, with or without its newline, and the
+    /// pipe closes.
+    fn drain(&mut self, mut line: impl FnMut(&str, Piece)) {
+        let Some(mut r) = self.reader.take() else {
+            return;
+        };
+        let mut buf = [0u8; 64 * 1024];
+        let mut read = 0;
         let eof = loop {
+            if read >= READ_SLICE {
+                break false;
+            }
             match r.read(&mut buf) {
                 Ok(0) => break true,
-                Ok(n) => self.partial.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    read += n;
+                    let mut bytes = &buf[..n];
+                    while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+                        self.push(&bytes[..i], &mut line);
+                        self.end_line(&mut line);
+                        bytes = &bytes[i + 1..];
+                    }
+                    self.push(bytes, &mut line);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => break true,
             }
         };
-        let mut start = 0;
-        while let Some(end) = self.partial[start..].iter().position(|&b| b == b'\n') {
-            line(&String::from_utf8_lossy(&self.partial[start..start + end]));
-            start += end + 1;
-        }
-        self.partial.drain(..start);
         if eof {
             if !self.partial.is_empty() {
-                line(&String::from_utf8_lossy(&self.partial));
-                self.partial.clear();
+                self.end_line(&mut line);
             }
-            self.reader = None;
+            self.cut = false;
+        } else {
+            self.reader = Some(r);
+        }
+    }
+
+    /// Add bytes of the current line (no newline among them).
+    fn push(&mut self, piece: &[u8], line: &mut impl FnMut(&str, Piece)) {
+        if self.cut {
+            return;
+        }
+        let room = MAX_LINE_BYTES - self.partial.len();
+        if piece.len() <= room {
+            self.partial.extend_from_slice(piece);
+        } else {
+            self.partial.extend_from_slice(&piece[..room]);
+            line(&String::from_utf8_lossy(&self.partial), Piece::Cut);
+            self.partial.clear();
+            self.cut = true;
+        }
+    }
+
+    /// The current line ended: pass it on (unless it was cut and passed).
+    fn end_line(&mut self, line: &mut impl FnMut(&str, Piece)) {
+        if self.cut {
+            self.cut = false;
+        } else {
+            line(&String::from_utf8_lossy(&self.partial), Piece::Whole);
+            self.partial.clear();
         }
     }
 }
@@ -227,10 +289,22 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
                 )
             };
         }
-        out.drain(|line| {
+        out.drain(|line, piece| {
             stdout_lines += 1;
             let mut to_log = false;
-            match protocol::parse(line) {
+            let parsed = match piece {
+                Piece::Whole => protocol::parse(line),
+                Piece::Cut => {
+                    if let Some(l) = log.as_mut() {
+                        let _ = writeln!(
+                            l,
+                            "{line}\n# nas-actor: stdout line {stdout_lines} cut at {MAX_LINE_BYTES} bytes (the longest line read); the rest of it was skipped"
+                        );
+                    }
+                    Line::Log
+                }
+            };
+            match parsed {
                 Line::Placement(p) => {
                     progress.on_placed(&p);
                     run.placement = Some(p);
@@ -261,7 +335,7 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
                         )
                     });
                 }
-                Line::Log => to_log = true,
+                Line::Log => to_log = piece == Piece::Whole,
             }
             if to_log {
                 if let Some(l) = log.as_mut() {
@@ -269,9 +343,15 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
                 }
             }
         });
-        err.drain(|line| {
+        err.drain(|line, piece| {
             if let Some(l) = log.as_mut() {
                 let _ = writeln!(l, "{line}");
+                if piece == Piece::Cut {
+                    let _ = writeln!(
+                        l,
+                        "# nas-actor: stderr line cut at {MAX_LINE_BYTES} bytes; the rest of it was skipped"
+                    );
+                }
             }
             if stderr_tail > 0 && !line.trim().is_empty() {
                 if tail.len() == stderr_tail {

@@ -3,7 +3,8 @@
 //! read by [`super::process`] for the command runner and the Slurm step runner.
 //!
 //! - `{"epoch": E, "metric": M}` after each epoch (E 1-based; optional
-//!   `"train_loss"`, `"val_loss"`, `"seconds"`);
+//!   `"train_loss"` (or `"loss"`), `"val_loss"`, `"seconds"`; a loss not
+//!   given is recorded as absent, never as NaN);
 //! - `{"epoch": E, "batch": B, "batches": N, "loss": L}`: batch progress (optional);
 //! - `{"metric": M}` (no `"epoch"`): the final line, with optional `"reward"`,
 //!   `"params"`, and (from `nas-actor child`) `"status"` and `"message"`;
@@ -181,10 +182,14 @@ fn report(o: &Map<String, Value>) -> Result<Line, String> {
         }),
         Some(epoch) => {
             let metric = metric.ok_or("an epoch report needs \"metric\"")?;
+            let train_loss = match float(o, "train_loss")? {
+                Some(l) => Some(l),
+                None => float(o, "loss")?,
+            };
             Ok(Line::Epoch(EpochMetrics {
                 epoch,
-                train_loss: float(o, "train_loss")?.unwrap_or(f64::NAN),
-                val_loss: float(o, "val_loss")?.unwrap_or(f64::NAN),
+                train_loss,
+                val_loss: float(o, "val_loss")?,
                 val_metric: metric,
                 seconds: float(o, "seconds")?.unwrap_or(f64::NAN),
             }))
@@ -264,15 +269,18 @@ impl From<&str> for Field {
     }
 }
 
-/// The epoch line of `m`.
+/// The epoch line of `m` (a loss it does not have is left out).
 pub fn epoch_line(m: &EpochMetrics) -> String {
-    line(&[
-        ("epoch", m.epoch.into()),
-        ("metric", m.val_metric.into()),
-        ("train_loss", m.train_loss.into()),
-        ("val_loss", m.val_loss.into()),
-        ("seconds", m.seconds.into()),
-    ])
+    let mut fields: Vec<(&str, Field)> =
+        vec![("epoch", m.epoch.into()), ("metric", m.val_metric.into())];
+    if let Some(l) = m.train_loss {
+        fields.push(("train_loss", l.into()));
+    }
+    if let Some(l) = m.val_loss {
+        fields.push(("val_loss", l.into()));
+    }
+    fields.push(("seconds", m.seconds.into()));
+    line(&fields)
 }
 
 /// The batch-progress line.
@@ -317,8 +325,8 @@ mod tests {
     fn reads_every_kind_of_line() {
         match parse(r#"{"epoch": 2, "metric": 0.5, "train_loss": 1.2}"#) {
             Line::Epoch(m) => {
-                assert_eq!((m.epoch, m.val_metric, m.train_loss), (2, 0.5, 1.2));
-                assert!(m.val_loss.is_nan() && m.seconds.is_nan(), "not given");
+                assert_eq!((m.epoch, m.val_metric, m.train_loss), (2, 0.5, Some(1.2)));
+                assert!(m.val_loss.is_none() && m.seconds.is_nan(), "not given");
             }
             other => panic!("{other:?}"),
         }
@@ -332,6 +340,10 @@ mod tests {
                 message: None
             })
         );
+        match parse(r#"{"epoch": 1, "metric": 0.5, "loss": 0.75}"#) {
+            Line::Epoch(m) => assert_eq!((m.train_loss, m.val_loss), (Some(0.75), None)),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(parse(r#"{"reward": 1}"#), Line::Reward(1.0));
         assert_eq!(parse("loss went down"), Line::Log);
         assert_eq!(parse(r#"{"lr": 0.1}"#), Line::Log);

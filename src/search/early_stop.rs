@@ -256,8 +256,8 @@ mod tests {
                     .enumerate()
                     .map(|(e, v)| EpochMetrics {
                         epoch: e + 1,
-                        train_loss: 0.0,
-                        val_loss: 0.0,
+                        train_loss: Some(0.0),
+                        val_loss: Some(0.0),
                         val_metric: *v,
                         seconds: 0.0,
                     })

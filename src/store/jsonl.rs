@@ -52,6 +52,8 @@ pub struct Jsonl<T> {
     pub values: Vec<T>,
     /// For each value, the byte offset just after its line.
     pub ends: Vec<u64>,
+    /// For each value, its 1-based line number (blank lines are counted).
+    pub lines: Vec<usize>,
     /// Bytes up to and including the last good newline.
     pub good_len: u64,
     /// The dropped torn last line, if any.
@@ -65,6 +67,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Jsonl<T> {
     let mut out = Jsonl {
         values: Vec::new(),
         ends: Vec::new(),
+        lines: Vec::new(),
         good_len: 0,
         torn: None,
         bad: None,
@@ -96,6 +99,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Jsonl<T> {
                 if let Some(v) = value {
                     out.values.push(v);
                     out.ends.push(next as u64);
+                    out.lines.push(line_no);
                 }
                 out.good_len = next as u64;
             }

@@ -108,6 +108,8 @@ fn open_log(path: &Path) -> Result<File, StoreError> {
 pub struct ChildLog {
     /// Every complete record, in file order.
     pub records: Vec<ChildRecord>,
+    /// For each record, its 1-based line number in the file.
+    pub lines: Vec<usize>,
     /// A one-line notice about a dropped last line; `None` when the file was clean.
     pub dropped_tail: Option<String>,
 }
@@ -132,6 +134,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, StoreError> {
     Ok(Parsed {
         log: ChildLog {
             records: read.values,
+            lines: read.lines,
             dropped_tail: read
                 .torn
                 .map(|t| t.notice(path, "that child will be trained again")),

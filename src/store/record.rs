@@ -5,6 +5,11 @@
 //! record are therefore written as numbers when finite and as the strings
 //! `"NaN"`, `"inf"` or `"-inf"` otherwise, and read back from either form.
 //! Binary encodings (a record inside a checkpoint) keep plain `f64`s.
+//!
+//! A loss that was never measured (a trial command reports only its metric)
+//! is left out of its epoch, never written as `"NaN"`: `"NaN"` is a loss that
+//! was measured and diverged. Logs written before this rule may hold `"NaN"`
+//! for an unreported loss; they are read as they are.
 
 use serde::{Deserialize, Serialize};
 
@@ -193,8 +198,10 @@ mod epochs {
     #[derive(Serialize, Deserialize)]
     struct Epoch {
         epoch: usize,
-        train_loss: Float,
-        val_loss: Float,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        train_loss: Option<Float>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        val_loss: Option<Float>,
         val_metric: Float,
         seconds: Float,
     }
@@ -211,8 +218,8 @@ mod epochs {
             } = *m;
             Epoch {
                 epoch,
-                train_loss: Float(train_loss),
-                val_loss: Float(val_loss),
+                train_loss: train_loss.map(Float),
+                val_loss: val_loss.map(Float),
                 val_metric: Float(val_metric),
                 seconds: Float(seconds),
             }
@@ -229,8 +236,8 @@ mod epochs {
             .into_iter()
             .map(|e| EpochMetrics {
                 epoch: e.epoch,
-                train_loss: e.train_loss.0,
-                val_loss: e.val_loss.0,
+                train_loss: e.train_loss.map(|f| f.0),
+                val_loss: e.val_loss.map(|f| f.0),
                 val_metric: e.val_metric.0,
                 seconds: e.seconds.0,
             })

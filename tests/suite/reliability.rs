@@ -9,7 +9,9 @@
 mod bad_input;
 mod disk;
 mod failures;
+mod inputs;
 mod kill;
+mod resumed;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};

@@ -69,8 +69,8 @@ pub(crate) fn record(id: u64, reward: f64, status: ChildStatus, filters: usize) 
         metric: Some(reward.cbrt()),
         epochs: vec![EpochMetrics {
             epoch: 1,
-            train_loss: 1.5,
-            val_loss: 1.25,
+            train_loss: Some(1.5),
+            val_loss: Some(1.25),
             val_metric: 0.5,
             seconds: 0.125,
         }],

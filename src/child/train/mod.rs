@@ -123,8 +123,8 @@ impl Run<'_> {
         }
         let metrics = EpochMetrics {
             epoch,
-            train_loss,
-            val_loss,
+            train_loss: Some(train_loss),
+            val_loss: Some(val_loss),
             val_metric,
             seconds: started.elapsed().as_secs_f64(),
         };

@@ -38,7 +38,9 @@ pub fn export(view: &RunView, rank: usize, format: ExportFormat) -> Result<Strin
     let record = view.ranked(rank)?;
     let arch = &record.spec.arch;
     match format {
-        ExportFormat::Json => serde_json::to_string_pretty(arch)
+        // What a trial reads from NAS_ARCH_FILE: a declared space's
+        // decisions, a built-in space's architecture with its space tag.
+        ExportFormat::Json => crate::runner::command::architecture_json(arch)
             .map(|s| s + "\n")
             .map_err(|e| PostError::Training(format!("cannot encode the architecture: {e}"))),
         ExportFormat::Pytorch => {

@@ -90,8 +90,9 @@ fn metrics_logs_architecture_files_and_the_cache() {
         assert_eq!(r.reward, m, "reward = metric by default when maximising");
         let epochs: Vec<(usize, f64)> = r.epochs.iter().map(|e| (e.epoch, e.val_metric)).collect();
         assert_eq!(epochs, [(1, ((sum % 90 + 10) / 10) as f64 / 100.0), (2, m)]);
-        assert_eq!(r.epochs[1].train_loss, 1.5);
-        assert!(r.epochs[0].train_loss.is_nan(), "not reported");
+        assert_eq!(r.epochs[1].train_loss, Some(1.5));
+        assert_eq!(r.epochs[0].train_loss, None, "not reported");
+        assert_eq!(r.epochs[1].val_loss, None, "not reported");
         // Everything that is not a report is in the child's log; reports are not.
         let log = std::fs::read_to_string(child_dir.join("trial.log")).expect("trial.log");
         assert!(
@@ -109,6 +110,9 @@ fn metrics_logs_architecture_files_and_the_cache() {
     }
     // The helper module is on the trials' PYTHONPATH.
     assert!(dir.join("run/python/nas_trial.py").exists());
+    // Losses the trials did not report are absent, never "NaN".
+    let log = std::fs::read_to_string(dir.join("run/children.jsonl")).expect("children.jsonl");
+    assert!(!log.contains("NaN"), "{log}");
 }
 
 #[test]

@@ -127,8 +127,8 @@ trial.final(0.75, reward=0.5, params=123)
     );
     match &lines[2] {
         Line::Epoch(m) => {
-            assert_eq!((m.epoch, m.val_metric, m.train_loss), (1, 0.5, 1.25));
-            assert!(m.val_loss.is_nan() && m.seconds.is_nan(), "not reported");
+            assert_eq!((m.epoch, m.val_metric, m.train_loss), (1, 0.5, Some(1.25)));
+            assert!(m.val_loss.is_none() && m.seconds.is_nan(), "not reported");
         }
         other => panic!("{other:?}"),
     }

@@ -164,7 +164,7 @@ fn protocol_lines_parse_including_python_non_finite_numbers() {
         })
     );
     match protocol::parse(r#"{"epoch": 2, "metric": 91.5, "train_loss": 4.5}"#) {
-        Line::Epoch(m) => assert_eq!((m.epoch, m.val_metric, m.train_loss), (2, 91.5, 4.5)),
+        Line::Epoch(m) => assert_eq!((m.epoch, m.val_metric, m.train_loss), (2, 91.5, Some(4.5))),
         other => panic!("{other:?}"),
     }
     match protocol::parse(r#"{"epoch": 1, "batch": 3, "batches": 10, "loss": 2.0}"#) {

@@ -135,7 +135,7 @@ fn a_declared_space_is_searched_end_to_end_and_the_controller_learns() {
         dot.contains("layer_2") && dot.contains("optimizer"),
         "{dot}"
     );
-    // export --format json: the architecture as recorded.
+    // export --format json: the form a trial reads, the record's `arch.decisions`.
     let o = nas(&[
         "export",
         dir.to_str().expect("utf-8 path"),
@@ -146,6 +146,17 @@ fn a_declared_space_is_searched_end_to_end_and_the_controller_learns() {
     let exported: serde_json::Value =
         serde_json::from_slice(&o.stdout).expect("export prints JSON");
     assert!(exported.to_string().contains("\"layer\""), "{exported}");
+    let log = std::fs::read_to_string(dir.join("children.jsonl")).expect("children.jsonl");
+    let recorded: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect();
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r["arch"]["space"] == "custom" && r["arch"]["decisions"] == exported),
+        "the export is a record's arch.decisions: {exported}"
+    );
     // --format pytorch is refused with the fix.
     let o = nas(&[
         "export",

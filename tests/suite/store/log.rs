@@ -1,4 +1,6 @@
-//! The child log: round trip (NaN losses too), torn last lines, corrupt middle lines.
+//! The child log: round trip (NaN losses too), losses never reported left
+//! out (and the `"NaN"` of older logs still read), torn last lines, corrupt
+//! middle lines.
 
 use std::fs;
 use std::io::Write;
@@ -9,6 +11,28 @@ use nas_actor::store::{ChildRecord, RunDir, StoreError};
 use super::{config, new_run, ok, record};
 
 #[test]
+fn unreported_losses_are_absent_and_older_nan_logs_still_read() {
+    let (_tmp, mut run) = new_run();
+    let mut r = record(0, 0.5, ChildStatus::Ok, 24);
+    r.epochs[0].train_loss = None;
+    r.epochs[0].val_loss = None;
+    ok(run.append_child(&r));
+    let text = fs::read_to_string(run.path().join("children.jsonl")).unwrap();
+    assert!(!text.contains("loss"), "no loss written: {text}");
+    assert_eq!(ok(run.read_children()).records, [r.clone()]);
+    // A log written before: unreported losses as "NaN" strings.
+    let old = text.replace(
+        "\"val_metric\"",
+        "\"train_loss\":\"NaN\",\"val_loss\":\"NaN\",\"val_metric\"",
+    );
+    assert_ne!(old, text);
+    fs::write(run.path().join("children.jsonl"), old).unwrap();
+    let back = ok(run.read_children()).records;
+    assert!(back[0].epochs[0].train_loss.is_some_and(f64::is_nan));
+    assert!(back[0].epochs[0].val_loss.is_some_and(f64::is_nan));
+}
+
+#[test]
 fn append_and_read_round_trip_including_nan_losses() {
     let (_tmp, mut run) = new_run();
     assert!(ok(run.read_children()).records.is_empty());
@@ -16,8 +40,8 @@ fn append_and_read_round_trip_including_nan_losses() {
         .map(|i| record(i, i as f64 * 0.1, ChildStatus::Ok, 24))
         .collect();
     let mut diverged = record(5, 0.0, ChildStatus::Diverged, 36);
-    diverged.epochs[0].train_loss = f64::NAN;
-    diverged.epochs[0].val_loss = f64::INFINITY;
+    diverged.epochs[0].train_loss = Some(f64::NAN);
+    diverged.epochs[0].val_loss = Some(f64::INFINITY);
     diverged.metric = None;
     diverged.message = Some("loss is NaN at epoch 1 batch 3".into());
     recs.push(diverged);
@@ -29,8 +53,8 @@ fn append_and_read_round_trip_including_nan_losses() {
     assert_eq!(log.records.len(), 6);
     assert_eq!(log.records[..5], recs[..5]);
     let d = &log.records[5];
-    assert!(d.epochs[0].train_loss.is_nan());
-    assert_eq!(d.epochs[0].val_loss, f64::INFINITY);
+    assert!(d.epochs[0].train_loss.is_some_and(f64::is_nan));
+    assert_eq!(d.epochs[0].val_loss, Some(f64::INFINITY));
     assert_eq!(d.message, recs[5].message);
     // One line per record.
     let text = fs::read_to_string(run.path().join("children.jsonl")).unwrap();
