@@ -122,6 +122,10 @@ pub trait Proposer: Send {
         schema: &Schema,
     ) -> Result<Option<Update>, SearchError>;
 
+    /// Child `id`'s proposal is dropped before it was sent (it is drawn
+    /// again: `search.repeats = "redraw"`): forget what was kept for it.
+    fn withdraw(&mut self, _id: u64) {}
+
     /// The budget is spent and no child is in flight: the update of the
     /// rewards observed since the last one (fewer than m), if any.
     fn finish(&mut self, _schema: &Schema) -> Result<Option<Update>, SearchError> {
