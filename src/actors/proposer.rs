@@ -265,14 +265,11 @@ impl ProposerActor {
             }
             drop(proposed);
             redrawn += 1;
-            self.proposer.withdraw(id);
             let schema = self.schema_now();
             p = self
                 .proposer
-                .propose(&[id], &schema, &space)
-                .map_err(|e| error_chain(&e))?
-                .pop()
-                .ok_or_else(|| format!("the strategy proposed nothing for child {id}"))?;
+                .redraw(id, redrawn, &schema, &space)
+                .map_err(|e| error_chain(&e))?;
         }
     }
 

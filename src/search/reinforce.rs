@@ -227,7 +227,15 @@ impl Proposer for Reinforce {
         Ok(None)
     }
 
-    fn withdraw(&mut self, id: u64) {
+    /// The dropped sample leaves its group (no reward, no part of an
+    /// update); the new one is drawn with the replica's RNG as it goes on.
+    fn redraw(
+        &mut self,
+        id: u64,
+        _attempt: usize,
+        schema: &Schema,
+        space: &SearchSpace,
+    ) -> Result<Proposal, SearchError> {
         if let Some(o) = self.out.remove(&id) {
             if let Some(g) = self.groups.get_mut(&o.group) {
                 g.open = g.open.saturating_sub(1);
@@ -236,6 +244,9 @@ impl Proposer for Reinforce {
                 }
             }
         }
+        self.propose(&[id], schema, space)?
+            .pop()
+            .ok_or(SearchError::Unknown(id))
     }
 
     fn finish(&mut self, schema: &Schema) -> Result<Option<Update>, SearchError> {
