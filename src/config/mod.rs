@@ -219,6 +219,8 @@ pub enum ControllerPreset {
     /// 500 children on the synthetic landscapes; these were the best of a
     /// sweep there, and without the replay of the best no setting of the
     /// sweep was ahead of random search on every seed (BENCHMARKS.md §5).
+    /// The baseline starts at 0: on NAS-Bench-Graph, starting it at the
+    /// first batch's mean was no better (BENCHMARKS.md §5 (d)).
     SmallBudget,
 }
 

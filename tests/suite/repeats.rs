@@ -20,6 +20,18 @@ use crate::strategies::records;
 /// A declared space of `choices` architectures (one decision), synthetic
 /// children, one slot; `extra` goes under `[search]`.
 fn tiny_config(dir: &Path, budget: usize, choices: usize, strategy: &str, extra: &str) -> Config {
+    tiny_config_with(dir, budget, choices, strategy, extra, "")
+}
+
+/// [`tiny_config`] with `controller` under `[controller]`.
+fn tiny_config_with(
+    dir: &Path,
+    budget: usize,
+    choices: usize,
+    strategy: &str,
+    extra: &str,
+    controller: &str,
+) -> Config {
     let list: Vec<String> = (0..choices).map(|i| i.to_string()).collect();
     let text = format!(
         r#"
@@ -41,6 +53,7 @@ children_per_replica = 2
 
 [controller]
 preset = "small-budget"
+{controller}
 
 [[space.custom.decision]]
 name = "width"
@@ -189,11 +202,20 @@ fn redrawn_proposals_leave_no_repeat_while_new_architectures_are_left() {
 }
 
 #[test]
-fn the_presets_baseline_starts_at_the_first_batch_and_survives_a_resume() {
+fn a_first_batch_baseline_is_checkpointed_and_survives_a_resume() {
     use nas_actor::actors::param_store::Checkpoint;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("run");
-    let config = || tiny_config(&dir, 12, 50, "reinforce", "");
+    let config = || {
+        tiny_config_with(
+            &dir,
+            12,
+            50,
+            "reinforce",
+            "",
+            "baseline_init = \"first_batch\"",
+        )
+    };
     assert_eq!(config().controller.baseline_init, BaselineInit::FirstBatch);
     let stopped = run(
         config(),
