@@ -11,6 +11,7 @@ mod controller;
 mod data;
 mod devices;
 mod end_of_run;
+mod nbg;
 mod orchestrator;
 mod post;
 mod proposer;
