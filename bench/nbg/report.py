@@ -37,19 +37,39 @@ def index(tokens):
     return i
 
 
+def free_repeats(path):
+    """How many repeats of the run are free (search.repeats = "free")."""
+    import tomllib
+
+    with open(os.path.join(path, "config.toml"), "rb") as f:
+        c = tomllib.load(f)
+    s = c.get("search", {})
+    if s.get("repeats", "spend") != "free":
+        return 0
+    return s.get("free_limit", c["experiment"]["budget"])
+
+
 def run_stats(path, table, best_val, checkpoints):
     recs = [json.loads(l) for l in open(os.path.join(path, "children.jsonl"))]
-    recs.sort(key=lambda r: r["id"])
-    best, best_tokens, regrets, cached = -1.0, None, {}, 0
-    for k, r in enumerate(recs, 1):
+    free_left = free_repeats(path)
+    best, best_tokens, regrets, cached, k = -1.0, None, {}, 0, 0
+    # In log order; k counts the children that spent budget (a free
+    # repeat, search.repeats = "free", spends none).
+    for r in recs:
         if r["status"] == "cached":
             cached += 1
+            if free_left > 0:
+                free_left -= 1
+            else:
+                k += 1
+        else:
+            k += 1
         m = r.get("metric")
         if m is not None and r["status"] in ("ok", "cached") and m > best:
             best, best_tokens = m, r["tokens"]
         if k in checkpoints:
             regrets[k] = best_val - best
-    n = len(recs)
+    n = k
     for c in checkpoints:
         regrets.setdefault(c, best_val - best if n >= c else math.nan)
     test = table[index(best_tokens)][1] if best_tokens else math.nan
