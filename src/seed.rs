@@ -31,3 +31,11 @@ pub fn proposal(seed: u64, id: u64) -> u64 {
     (seed ^ 0x7A3D_5EED_u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ id.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
+
+/// The seed of the `attempt`-th redraw (1, 2, …) of a proposal whose draws
+/// had seed `seed` (`search.repeats = "redraw"`).
+pub fn redraw(seed: u64, attempt: usize) -> u64 {
+    seed ^ (attempt as u64)
+        .wrapping_mul(0xD6E8_FEB8_6659_FD93)
+        .rotate_left(17)
+}

@@ -100,6 +100,12 @@ impl EndOfRun {
         self.update_idle(now);
     }
 
+    /// `n` recorded repeats spent no budget (`search.repeats = "free"`):
+    /// the run records `n` more children before its budget is spent.
+    pub fn free(&mut self, n: usize) {
+        self.budget += n;
+    }
+
     /// `n` dispatched children were recorded; `dropped` more will never be
     /// (left out by `stop_after`).
     pub fn recorded(&mut self, n: usize, dropped: usize, now: Instant) {

@@ -27,6 +27,10 @@ pub struct Ledger {
     failures: usize,
     diverged: usize,
     cached: usize,
+    /// Of the cached, those that spent no budget (`search.repeats = "free"`).
+    free: usize,
+    /// At most this many repeats are free.
+    free_limit: usize,
     /// The best children, highest reward first, at most `top` of them.
     best: Vec<ChildRecord>,
     top: usize,
@@ -44,11 +48,20 @@ impl Ledger {
             failures: 0,
             diverged: 0,
             cached: 0,
+            free: 0,
+            free_limit: 0,
             best: Vec::new(),
             top,
             compute: Compute::default(),
             epochs_per_child,
         }
+    }
+
+    /// The first `limit` repeats (cached children) in record order spend no
+    /// budget (`search.repeats = "free"`; 0: none does).
+    pub fn with_free_repeats(mut self, limit: usize) -> Ledger {
+        self.free_limit = limit;
+        self
     }
 
     /// Count a recorded child; true if the top list changed.
@@ -63,7 +76,12 @@ impl Ledger {
                     params: rec.params,
                 });
             }
-            ChildStatus::Cached => self.cached += 1,
+            ChildStatus::Cached => {
+                self.cached += 1;
+                if self.free < self.free_limit {
+                    self.free += 1;
+                }
+            }
             // A stopped architecture that comes up again is trained again: its
             // reward is a partial one, and the median it was judged by moves.
             ChildStatus::Failed | ChildStatus::Stopped => {}
@@ -141,6 +159,11 @@ impl Ledger {
     /// Of those, answered from the cache.
     pub fn cached(&self) -> usize {
         self.cached
+    }
+
+    /// Of those, repeats that spent no budget.
+    pub fn free(&self) -> usize {
+        self.free
     }
 
     /// The best child so far.
@@ -224,5 +247,16 @@ mod tests {
         );
         assert!(l.cached_outcome("b").is_none() && l.cached_outcome("c").is_none());
         assert_eq!(l.compute().trained, 6, "the cache hit trained nothing");
+        assert_eq!(l.free(), 0, "repeats spend by default");
+    }
+
+    #[test]
+    fn the_first_repeats_up_to_the_limit_are_free() {
+        let mut l = Ledger::new(2, None).with_free_repeats(2);
+        l.count(&rec(0, "a", ChildStatus::Ok, 0.5));
+        for id in 1..5 {
+            l.count(&rec(id, "a", ChildStatus::Cached, 0.5));
+        }
+        assert_eq!((l.done(), l.cached(), l.free()), (5, 4, 2));
     }
 }

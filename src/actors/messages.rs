@@ -80,6 +80,9 @@ pub struct ChildResult {
     pub id: u64,
     pub reward: f64,
     pub status: ChildStatus,
+    /// A repeat that spent no budget (`search.repeats = "free"`): the
+    /// replica hands its child id's place in the budget back.
+    pub free: bool,
 }
 
 /// Controller replica → Recorder: this replica has nothing left to do.

@@ -206,12 +206,26 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         .map(|r| r.spec.id.saturating_add(1))
         .max()
         .unwrap_or(0);
-    let remaining = config.experiment.budget.saturating_sub(done);
+    // Repeats that spent no budget (`search.repeats = "free"`): the first ones, up to the limit.
+    let free_repeats = config.search.free_repeats(config.experiment.budget);
+    let cached = records
+        .iter()
+        .filter(|r| r.status == crate::child::ChildStatus::Cached)
+        .count();
+    let free = cached.min(free_repeats);
+    let remaining = (config.experiment.budget + free).saturating_sub(done);
     // Ids a stopped run reserved but never recorded are handed out first.
-    let gaps = resume::unused_ids(&records, config.experiment.budget);
+    let gaps = resume::unused_ids(&records, config.experiment.budget + free);
     let budget = Arc::new(Budget::with_gaps(gaps, next_id, remaining));
     let sampled = Arc::new(AtomicUsize::new(state.sampled.max(done)));
     let stop = Arc::new(AtomicBool::new(false));
+    // The architectures proposed so far (`search.repeats = "redraw"`).
+    let proposed = Arc::new(Mutex::new(
+        records
+            .iter()
+            .map(|r| r.spec.hash.clone())
+            .collect::<std::collections::HashSet<String>>(),
+    ));
     let busy_ns = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let updates_log = crate::store::JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE))
@@ -314,7 +328,12 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
                 reporter: reporter.clone(),
                 store: store.clone(),
             },
-            (n_proposers, config.experiment.budget, config.child_epochs()),
+            (
+                n_proposers,
+                config.experiment.budget,
+                config.child_epochs(),
+                free_repeats,
+            ),
             stop.clone(),
             outcome.clone(),
         )
@@ -359,6 +378,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             budget: budget.clone(),
             sampled: sampled.clone(),
             stop: stop.clone(),
+            redraws: config.search.redraws(),
+            proposed: proposed.clone(),
         };
         let peers = ProposerPeers {
             pull: store.clone().recipient(),

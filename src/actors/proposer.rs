@@ -9,7 +9,7 @@
 //! Its peers are [`Recipient`]s ([`ProposerPeers`]), so a test drives it
 //! with fake ones (`tests/suite/proposer.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +65,15 @@ impl Budget {
         ids.extend(first..first + fresh);
         ids
     }
+
+    /// A recorded child spent no budget (a free repeat): one more child is left.
+    pub fn refund(&self) {
+        let mut state = match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        state.1 += 1;
+    }
 }
 
 /// What all proposers of a run share.
@@ -78,6 +87,12 @@ pub struct ProposerShared {
     pub sampled: Arc<AtomicUsize>,
     /// Set on Ctrl-C or a fatal error: propose nothing more.
     pub stop: Arc<AtomicBool>,
+    /// A proposal whose architecture was proposed before is drawn again up
+    /// to this many times (`search.repeats = "redraw"`; 0: never).
+    pub redraws: usize,
+    /// The hashes of the architectures proposed so far in the run (only
+    /// kept when `redraws > 0`).
+    pub proposed: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Where a proposer's messages go: the parameter store and the recorder (or fakes).
@@ -213,10 +228,7 @@ impl ProposerActor {
             .map_err(|e| error_chain(&e))?;
         let reply = ctx.address().recipient::<ChildResult>();
         for (id, p) in ids.iter().zip(proposals) {
-            let arch = space
-                .decode(&p.tokens)
-                .map_err(|e| format!("proposed tokens do not decode: {e}"))?;
-            let hash = arch.hash().map_err(|e| e.to_string())?;
+            let (p, arch, hash) = self.redraw_repeats(*id, p)?;
             self.in_flight.insert(*id, p.tokens.clone());
             self.peers.train.do_send(TrainChild {
                 spec: ChildSpec::new(
@@ -232,6 +244,41 @@ impl ProposerActor {
             });
         }
         Ok(())
+    }
+
+    /// The proposal for child `id`, decoded and hashed; under
+    /// `search.repeats = "redraw"`, drawn again (up to `redraws` times) while
+    /// its architecture was proposed before in the run.
+    fn redraw_repeats(
+        &mut self,
+        id: u64,
+        mut p: crate::search::Proposal,
+    ) -> Result<(crate::search::Proposal, crate::space::Architecture, String), String> {
+        let space = self.shared.space.clone();
+        let mut redrawn = 0;
+        loop {
+            let arch = space
+                .decode(&p.tokens)
+                .map_err(|e| format!("proposed tokens do not decode: {e}"))?;
+            let hash = arch.hash().map_err(|e| e.to_string())?;
+            if self.shared.redraws == 0 {
+                return Ok((p, arch, hash));
+            }
+            let mut proposed = match self.shared.proposed.lock() {
+                Ok(g) => g,
+                Err(e) => e.into_inner(),
+            };
+            if redrawn >= self.shared.redraws || proposed.insert(hash.clone()) {
+                return Ok((p, arch, hash));
+            }
+            drop(proposed);
+            redrawn += 1;
+            let schema = self.schema_now();
+            p = self
+                .proposer
+                .redraw(id, redrawn, &schema, &space)
+                .map_err(|e| error_chain(&e))?;
+        }
     }
 
     /// Send an update to the store; nothing else is handled until θ comes
@@ -316,6 +363,10 @@ impl Handler<ChildResult> for ProposerActor {
         let Some(tokens) = self.in_flight.remove(&msg.id) else {
             return;
         };
+        if msg.free {
+            self.shared.budget.refund();
+            self.exhausted = false;
+        }
         let schema = self.schema_now();
         match self.proposer.observe(msg.id, &tokens, msg.reward, &schema) {
             // The freed slot gets its replacement (sampled with the θ this

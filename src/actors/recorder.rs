@@ -125,7 +125,7 @@ impl Recorder {
         run: Arc<Mutex<RunDir>>,
         previous: &[ChildRecord],
         peers: RecorderPeers,
-        (replicas, budget, epochs_per_child): (usize, usize, Option<usize>),
+        (replicas, budget, epochs_per_child, free_repeats): (usize, usize, Option<usize>, usize),
         stop: Arc<AtomicBool>,
         outcome: Arc<Mutex<Outcome>>,
     ) -> Recorder {
@@ -134,7 +134,7 @@ impl Recorder {
             jobs: Some(peers.jobs),
             reporter: peers.reporter,
             store: peers.store,
-            ledger: Ledger::new(BEST_TOP, epochs_per_child),
+            ledger: Ledger::new(BEST_TOP, epochs_per_child).with_free_repeats(free_repeats),
             stop,
             outcome,
             end: EndOfRun::new(replicas, budget, previous.len(), END_GRACE, FLUSH_TIMEOUT),
@@ -148,6 +148,7 @@ impl Recorder {
         for rec in previous {
             r.ledger.count(rec);
         }
+        r.end.free(r.ledger.free());
         r
     }
 
@@ -201,20 +202,25 @@ impl Recorder {
             Err(_) => return Err("the run directory handle is poisoned".to_string()),
         }
         self.recorded_here += records.len();
-        self.end.recorded(records.len(), dropped, Instant::now());
         let mut top_changed = false;
+        let mut free = Vec::with_capacity(records.len());
         for rec in &records {
+            let before = self.ledger.free();
             top_changed |= self.ledger.count(rec);
+            free.push(self.ledger.free() > before);
         }
+        self.end.free(free.iter().filter(|f| **f).count());
+        self.end.recorded(records.len(), dropped, Instant::now());
         if top_changed {
             self.write_best()?;
         }
         let tally = self.ledger.tally();
-        for (rec, reply) in records.iter().zip(replies) {
+        for ((rec, reply), free) in records.iter().zip(replies).zip(free) {
             reply.do_send(ChildResult {
                 id: rec.spec.id,
                 reward: rec.reward,
                 status: rec.status,
+                free,
             });
             self.reporter.do_send(ChildRecorded {
                 id: rec.spec.id,

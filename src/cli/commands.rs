@@ -51,7 +51,11 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             device,
         } => super::post::retrain(&run_dir, top, config, force, device.as_deref()),
         Command::Report { run_dir } => super::post::report(&run_dir),
-        Command::Compare { run_dirs, out } => super::post::compare(&run_dirs, &out),
+        Command::Compare {
+            run_dirs,
+            out,
+            group_by,
+        } => super::post::compare(&run_dirs, &out, &group_by),
         Command::Export {
             run_dir,
             top,

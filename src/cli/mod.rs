@@ -188,6 +188,13 @@ pub enum Command {
         /// Where to write the plots and compare.md.
         #[arg(long, default_value = "compare")]
         out: PathBuf,
+        /// How runs form groups: `strategy` (strategy, preset, early
+        /// stopping), `config` (equal configs up to seed, name and output
+        /// directory), or config keys (`search.strategy controller.preset`).
+        /// Default: equal configs up to per-run values (seed, name, output
+        /// directory, paths in child.command.env).
+        #[arg(long = "group-by", num_args = 1.., value_name = "strategy|config|KEY")]
+        group_by: Vec<String>,
     },
     /// Print (or write) the N-th best architecture as JSON or as a PyTorch module.
     Export {

@@ -272,8 +272,12 @@ pub fn report(run_dir: &Path) -> Result<(), CliError> {
 }
 
 /// `nas-actor compare`.
-pub fn compare(run_dirs: &[PathBuf], out_dir: &Path) -> Result<(), CliError> {
-    let summary = crate::post::compare::compare(run_dirs, out_dir).map_err(cli_error)?;
+pub fn compare(run_dirs: &[PathBuf], out_dir: &Path, group_by: &[String]) -> Result<(), CliError> {
+    let by = crate::post::compare::GroupBy::parse(group_by).map_err(cli_error)?;
+    let summary = crate::post::compare::compare(run_dirs, out_dir, &by).map_err(cli_error)?;
+    for line in &summary.groups {
+        out(line)?;
+    }
     for line in summary.table.lines() {
         out(line)?;
     }

@@ -97,6 +97,12 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     positive("search.replicas", c.search.replicas)?;
     positive("search.children_per_replica", c.search.children_per_replica)?;
     positive("search.shards", c.search.shards)?;
+    if c.search.free_limit.is_some() && c.search.repeats != crate::config::Repeats::Free {
+        return Err(bad(
+            "search.free_limit",
+            "applies only to search.repeats = \"free\"; set that too, or remove the key",
+        ));
+    }
     validate_search_extras(c)?;
 
     let k = &c.controller;

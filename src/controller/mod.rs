@@ -53,7 +53,7 @@ mod score;
 mod tape;
 
 pub use adam::{clip_global_norm, Adam};
-pub use baseline::Baseline;
+pub use baseline::{Baseline, BaselineInit};
 pub use policy::Controller;
 pub use reinforce::{
     keep_best, Gradient, Learner, LearnerState, Reinforce, TapedSample, UpdateStats,

@@ -27,7 +27,7 @@ impl LearnerState {
     /// A fresh state: the baseline at its start, no best yet.
     pub fn new(cfg: &ControllerConfig) -> LearnerState {
         LearnerState {
-            baseline: Baseline::new(cfg.baseline_decay),
+            baseline: Baseline::starting(cfg.baseline_decay, cfg.baseline_init),
             best: Vec::new(),
         }
     }

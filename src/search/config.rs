@@ -38,6 +38,28 @@ pub enum Sampling {
     Batch,
 }
 
+/// What a repeated architecture costs (`search.repeats`). A repeat is a
+/// child whose architecture (by its canonical hash) was trained before: it
+/// is answered from the cache (status `cached`) with the reward it got.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Repeats {
+    /// A repeat is a child of the budget like any other; its reward counts
+    /// for the strategy. The default.
+    #[default]
+    Spend,
+    /// A repeat spends no budget, and its reward still counts for the
+    /// strategy (a REINFORCE update still takes m rewards). At most
+    /// `search.free_limit` repeats of a run are free; later ones spend
+    /// budget, so a search of a space smaller than its budget still ends.
+    Free,
+    /// A proposal that repeats an architecture already proposed in the run
+    /// is drawn again, up to `search.redraw_limit` times; then it is
+    /// accepted (and spends budget). A redrawn proposal is dropped: no
+    /// reward, no part of an update.
+    Redraw,
+}
+
 /// `[search]`: the distributed layout of the paper, on one machine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +82,18 @@ pub struct SearchConfig {
     /// S: parameter-store shards. Default 1.
     #[serde(default = "one")]
     pub shards: usize,
+    /// `"spend"` (default), `"free"` or `"redraw"`: what a repeated
+    /// architecture costs ([`Repeats`]).
+    #[serde(default)]
+    pub repeats: Repeats,
+    /// `repeats = "free"`: how many repeats of a run are free at most.
+    /// Default: the budget (a run records at most twice its budget).
+    #[serde(default)]
+    pub free_limit: Option<usize>,
+    /// `repeats = "redraw"`: how many times one proposal is drawn again
+    /// before a repeat is accepted. Default 10.
+    #[serde(default = "ten")]
+    pub redraw_limit: usize,
     /// `[search.evolution]`: population and tournament of `strategy = "evolution"`.
     #[serde(default)]
     pub evolution: EvolutionConfig,
@@ -156,4 +190,27 @@ impl Default for EarlyStopConfig {
 
 fn one() -> usize {
     1
+}
+
+fn ten() -> usize {
+    10
+}
+
+impl SearchConfig {
+    /// How many repeats of a run may be free (0 unless `repeats = "free"`),
+    /// for a budget of `budget` children.
+    pub fn free_repeats(&self, budget: usize) -> usize {
+        match self.repeats {
+            Repeats::Free => self.free_limit.unwrap_or(budget),
+            Repeats::Spend | Repeats::Redraw => 0,
+        }
+    }
+
+    /// How many times a repeating proposal is drawn again (0 unless `repeats = "redraw"`).
+    pub fn redraws(&self) -> usize {
+        match self.repeats {
+            Repeats::Redraw => self.redraw_limit,
+            Repeats::Spend | Repeats::Free => 0,
+        }
+    }
 }

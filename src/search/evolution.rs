@@ -176,6 +176,23 @@ impl Evolver {
             width: cx.slots.max(1),
         }
     }
+
+    /// One proposal, its draws seeded with `seed`.
+    fn draw(
+        &self,
+        seed: u64,
+        schema: &Schema,
+        space: &crate::space::SearchSpace,
+    ) -> super::Proposal {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let p = self
+            .evolution
+            .propose(schema, |t| space.schema_for_len(t.len()).ok(), &mut rng);
+        super::Proposal {
+            tokens: p.tokens,
+            version: 0,
+        }
+    }
 }
 
 impl super::Proposer for Evolver {
@@ -191,20 +208,19 @@ impl super::Proposer for Evolver {
     ) -> Result<Vec<super::Proposal>, super::SearchError> {
         Ok(ids
             .iter()
-            .map(|&id| {
-                let mut rng =
-                    rand_chacha::ChaCha8Rng::seed_from_u64(crate::seed::evolution(self.seed, id));
-                let p = self.evolution.propose(
-                    schema,
-                    |t| space.schema_for_len(t.len()).ok(),
-                    &mut rng,
-                );
-                super::Proposal {
-                    tokens: p.tokens,
-                    version: 0,
-                }
-            })
+            .map(|&id| self.draw(crate::seed::evolution(self.seed, id), schema, space))
             .collect())
+    }
+
+    fn redraw(
+        &mut self,
+        id: u64,
+        attempt: usize,
+        schema: &Schema,
+        space: &crate::space::SearchSpace,
+    ) -> Result<super::Proposal, super::SearchError> {
+        let seed = crate::seed::redraw(crate::seed::evolution(self.seed, id), attempt);
+        Ok(self.draw(seed, schema, space))
     }
 
     fn observe(

@@ -124,6 +124,23 @@ pub trait Proposer: Send {
         schema: &Schema,
     ) -> Result<Option<Update>, SearchError>;
 
+    /// Child `id`'s proposal repeats an architecture (`search.repeats =
+    /// "redraw"`): drop it and propose another, the `attempt`-th (1, 2, …)
+    /// redraw. By default: [`Proposer::propose`] again, for proposers whose
+    /// draws go on from one RNG; those whose draws for a child come from
+    /// its id must draw differently per attempt.
+    fn redraw(
+        &mut self,
+        id: u64,
+        _attempt: usize,
+        schema: &Schema,
+        space: &SearchSpace,
+    ) -> Result<Proposal, SearchError> {
+        self.propose(&[id], schema, space)?
+            .pop()
+            .ok_or(SearchError::Unknown(id))
+    }
+
     /// The budget is spent and no child is in flight: the update of the
     /// rewards observed since the last one (fewer than m), if any.
     fn finish(&mut self, _schema: &Schema) -> Result<Option<Update>, SearchError> {

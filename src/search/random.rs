@@ -51,6 +51,20 @@ impl Proposer for Random {
             .collect())
     }
 
+    fn redraw(
+        &mut self,
+        id: u64,
+        attempt: usize,
+        schema: &Schema,
+        _space: &SearchSpace,
+    ) -> Result<Proposal, SearchError> {
+        let seed = crate::seed::redraw(crate::seed::proposal(self.seed, id), attempt);
+        Ok(Proposal {
+            tokens: sample_uniform(schema, &mut ChaCha8Rng::seed_from_u64(seed)),
+            version: 0,
+        })
+    }
+
     fn observe(
         &mut self,
         _id: u64,

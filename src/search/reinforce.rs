@@ -41,7 +41,10 @@ pub fn build(config: &Config, cx: &BuildContext<'_>) -> Vec<(usize, Box<dyn Prop
                 .get(&i)
                 .cloned()
                 .unwrap_or_else(|| ReplicaState {
-                    baseline: crate::controller::Baseline::new(config.controller.baseline_decay),
+                    baseline: crate::controller::Baseline::starting(
+                        config.controller.baseline_decay,
+                        config.controller.baseline_init,
+                    ),
                     rng: ChaCha8Rng::seed_from_u64(crate::seed::replica(config.experiment.seed, i)),
                     updates: 0,
                     best: Vec::new(),
@@ -222,6 +225,28 @@ impl Proposer for Reinforce {
             return self.update(schema).map(Some);
         }
         Ok(None)
+    }
+
+    /// The dropped sample leaves its group (no reward, no part of an
+    /// update); the new one is drawn with the replica's RNG as it goes on.
+    fn redraw(
+        &mut self,
+        id: u64,
+        _attempt: usize,
+        schema: &Schema,
+        space: &SearchSpace,
+    ) -> Result<Proposal, SearchError> {
+        if let Some(o) = self.out.remove(&id) {
+            if let Some(g) = self.groups.get_mut(&o.group) {
+                g.open = g.open.saturating_sub(1);
+                if g.open == 0 {
+                    self.groups.remove(&o.group);
+                }
+            }
+        }
+        self.propose(&[id], schema, space)?
+            .pop()
+            .ok_or(SearchError::Unknown(id))
     }
 
     fn finish(&mut self, schema: &Schema) -> Result<Option<Update>, SearchError> {

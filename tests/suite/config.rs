@@ -40,6 +40,12 @@ fn shipped_configs_follow_the_paper() {
     assert_eq!((ptb.controller.hidden_size, ptb.controller.layers), (35, 2));
     assert_eq!(ptb.child.lm.epochs, 35);
     assert_eq!(ptb.reward.perplexity_c, 80.0);
+    assert_eq!(
+        ptb.controller.baseline_init,
+        nas_actor::config::BaselineInit::Zero,
+        "the paper's reference implementations start the baseline at 0"
+    );
+    assert_eq!(ptb.search.repeats, nas_actor::config::Repeats::Spend);
     let cifar = Config::load(&root().join("configs/cifar10.toml")).expect("cifar10.toml");
     assert_eq!(
         (
@@ -216,4 +222,56 @@ fn a_synthetic_config_needs_no_data_table() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn baseline_and_repeat_keys_parse_and_bad_values_name_the_key() {
+    use nas_actor::config::{BaselineInit, Repeats};
+    let base = "[experiment]\nname = \"x\"\noutput_dir = \"o\"\nbudget = 2\n[search]\nspace = \"cell\"\n[data]\ndataset = \"ptb\"\ndir = \"d\"\n";
+    let with = |search: &str, controller: &str| {
+        base.replace("[search]\n", &format!("[search]\n{search}\n"))
+            + &format!("[controller]\n{controller}\n")
+    };
+    let c = Config::from_toml(
+        &with(
+            "repeats = \"free\"\nfree_limit = 3",
+            "preset = \"small-budget\"\nbaseline_init = \"zero\"",
+        ),
+        Path::new("x.toml"),
+    )
+    .expect("valid");
+    assert_eq!(c.search.repeats, Repeats::Free);
+    assert_eq!(c.search.free_repeats(2), 3);
+    assert_eq!(
+        c.controller.baseline_init,
+        BaselineInit::Zero,
+        "the file wins over the preset"
+    );
+    let c = Config::from_toml(
+        &with("repeats = \"redraw\"", "preset = \"small-budget\""),
+        Path::new("x.toml"),
+    )
+    .expect("valid");
+    assert_eq!((c.search.redraws(), c.search.free_repeats(2)), (10, 0));
+    assert_eq!(
+        c.controller.baseline_init,
+        BaselineInit::FirstBatch,
+        "the preset's"
+    );
+    let err = Config::from_toml(&with("repeats = \"sometimes\"", ""), Path::new("x.toml"))
+        .expect_err("bad value");
+    assert!(err.to_string().contains("`search.repeats`"), "{err}");
+    let err = Config::from_toml(&with("", "baseline_init = \"one\""), Path::new("x.toml"))
+        .expect_err("bad value");
+    assert!(
+        err.to_string().contains("`controller.baseline_init`"),
+        "{err}"
+    );
+    let err =
+        Config::from_toml(&with("free_limit = 3", ""), Path::new("x.toml")).expect_err("no free");
+    assert!(
+        err.to_string()
+            .contains("`search.free_limit`: applies only to search.repeats = \"free\""),
+        "{err}"
+    );
 }

@@ -443,3 +443,20 @@ fn controller_and_search_core_can_move_to_another_thread() {
     send::<Adam>();
     send::<Baseline>();
 }
+
+#[test]
+fn a_first_batch_baseline_starts_at_the_mean_of_the_first_rewards() {
+    use nas_actor::controller::BaselineInit;
+    let mut b = Baseline::starting(0.5, BaselineInit::FirstBatch);
+    assert_eq!(b.value(), 0.0);
+    // b = mean(1, 3) = 2 before the first batch: advantages −1, +1; then
+    // b = 0.5·(0.5·2 + 0.5·1) + 0.5·3 = 2.25.
+    assert_eq!(b.advantages(&[1.0, 3.0]), vec![-1.0, 1.0]);
+    assert!((b.value() - 2.25).abs() < 1e-12);
+    // Later batches use the moving average as before.
+    assert_eq!(b.advantages(&[2.0]), vec![-0.25]);
+    // A checkpoint written before the key existed reads as a zero start.
+    let old: Baseline =
+        serde_json::from_str(r#"{"value":0.0,"decay":0.5,"seen":0}"#).expect("old checkpoint");
+    assert_eq!(old, Baseline::new(0.5));
+}

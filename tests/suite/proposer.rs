@@ -311,6 +311,7 @@ impl Handler<TrainChild> for FakeRecorder {
                 id: spec.id,
                 reward,
                 status: ChildStatus::Ok,
+                free: false,
             });
         });
     }
@@ -388,6 +389,8 @@ fn the_proposer_actor_drives_refilling_replicas_with_fake_peers() {
             budget: Arc::new(Budget::with_gaps(Vec::new(), 0, budget)),
             sampled: Arc::new(AtomicUsize::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
+            redraws: 0,
+            proposed: Arc::default(),
         };
         let peers = ProposerPeers {
             pull: store.clone().recipient(),

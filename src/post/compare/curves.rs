@@ -119,15 +119,6 @@ pub struct Group {
     pub runs: Vec<Curve>,
 }
 
-/// The config with what differs between repeats of one experiment blanked.
-fn fingerprint(c: &Config) -> String {
-    let mut c = c.clone();
-    c.experiment.seed = 0;
-    c.experiment.name = String::new();
-    c.experiment.output_dir = Default::default();
-    c.to_toml().unwrap_or_default()
-}
-
 fn label(c: &Config) -> String {
     let strategy = format!("{:?}", c.search.strategy).to_lowercase();
     let preset = c
@@ -151,10 +142,11 @@ fn label(c: &Config) -> String {
     format!("{strategy}{preset}{stop}")
 }
 
-/// The runs' curves, grouped; errors for an empty log or mixed metrics.
-pub fn groups(views: &[RunView]) -> Result<Vec<Group>, PostError> {
+/// The runs' curves, grouped by `by`; errors for an empty log, mixed
+/// metrics or a key no run's config has.
+pub fn groups(views: &[RunView], by: &GroupBy) -> Result<Vec<Group>, PostError> {
     let first = Metric::of(&views[0].config);
-    let mut keyed: Vec<(String, Group)> = Vec::new();
+    let mut flat = Vec::with_capacity(views.len());
     for v in views {
         let m = Metric::of(&v.config);
         if m != first {
@@ -166,38 +158,206 @@ pub fn groups(views: &[RunView]) -> Result<Vec<Group>, PostError> {
                 first.name
             )));
         }
-        let c = curve(v, &m);
+        flat.push(flatten(&v.config));
+    }
+    if let GroupBy::Keys(keys) = by {
+        for k in keys {
+            if !flat.iter().any(|f| f.contains_key(k)) {
+                return Err(PostError::Compare(format!(
+                    "--group-by {k}: no run's config has this key (keys are written as in the config, e.g. search.strategy, controller.preset, child.command.env.NAME)"
+                )));
+            }
+        }
+    }
+    let mut keyed: Vec<(Vec<(String, String)>, Group)> = Vec::new();
+    for (v, f) in views.iter().zip(&flat) {
+        let c = curve(v, &first);
         if c.best.iter().all(Option::is_none) {
             return Err(PostError::Compare(format!(
                 "{}: no recorded child has a validation metric yet (the child log is empty or every child failed)",
                 v.dir.display()
             )));
         }
-        let key = fingerprint(&v.config);
+        let key: Vec<(String, String)> = match by {
+            GroupBy::Strategy => vec![("strategy".into(), label(&v.config))],
+            GroupBy::Config => blank(f, false),
+            GroupBy::Default => blank(f, true),
+            GroupBy::Keys(keys) => keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.clone(),
+                        f.get(k).cloned().unwrap_or_else(|| "(unset)".into()),
+                    )
+                })
+                .collect(),
+        };
         match keyed.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.runs.push(c),
             None => keyed.push((
                 key,
                 Group {
-                    label: label(&v.config),
+                    label: match by {
+                        GroupBy::Keys(_) => String::new(),
+                        _ => label(&v.config),
+                    },
                     runs: vec![c],
                 },
             )),
         }
     }
-    // Groups with the same label (other configs) are numbered.
-    let mut out: Vec<Group> = keyed.into_iter().map(|(_, g)| g).collect();
-    for i in 0..out.len() {
-        let same = out.iter().filter(|g| g.label == out[i].label).count();
-        if same > 1 {
-            let n = out[..i]
+    if let GroupBy::Keys(_) = by {
+        for (k, g) in &mut keyed {
+            g.label = k
                 .iter()
-                .filter(|g| g.label.starts_with(&out[i].label))
-                .count();
-            out[i].label = format!("{} [config {}]", out[i].label, n + 1);
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        return Ok(keyed.into_iter().map(|(_, g)| g).collect());
+    }
+    Ok(distinguish(keyed))
+}
+
+/// Groups with the same label (other configs) get the settings that tell
+/// them apart (up to 3), or a number.
+fn distinguish(keyed: Vec<(Vec<(String, String)>, Group)>) -> Vec<Group> {
+    let labels: Vec<String> = keyed.iter().map(|(_, g)| g.label.clone()).collect();
+    let mut out = Vec::with_capacity(keyed.len());
+    for (i, (key, g)) in keyed.iter().enumerate() {
+        let mut g = g.clone();
+        let peers: Vec<&Vec<(String, String)>> = keyed
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i && labels[*j] == labels[i])
+            .map(|(_, (k, _))| k)
+            .collect();
+        if !peers.is_empty() {
+            let differing: Vec<String> = key
+                .iter()
+                .filter(|(k, v)| {
+                    peers
+                        .iter()
+                        .any(|p| p.iter().find(|(pk, _)| pk == k).map(|(_, pv)| pv) != Some(v))
+                })
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            // A preset sets many keys at once: name the preset alone.
+            let differing = match differing
+                .iter()
+                .find(|d| d.starts_with("controller.preset="))
+            {
+                Some(p) => vec![p.clone()],
+                None => differing,
+            };
+            let n = labels[..i].iter().filter(|l| **l == labels[i]).count();
+            g.label = if differing.is_empty() || differing.len() > 3 {
+                format!("{} [config {}]", g.label, n + 1)
+            } else {
+                format!("{} [{}]", g.label, differing.join(", "))
+            };
+        }
+        out.push(g);
+    }
+    out
+}
+
+/// How `compare` forms groups (`--group-by`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    /// Runs whose configs are equal but for per-run values: the seed, the
+    /// name, the output directory and environment variables of the trial
+    /// that hold paths. The default.
+    #[default]
+    Default,
+    /// Runs of one strategy (with its preset and early stopping), whatever else differs.
+    Strategy,
+    /// Runs whose configs are equal but for seed, name and output directory.
+    Config,
+    /// Runs with the same values of these config keys (`search.strategy`, …).
+    Keys(Vec<String>),
+}
+
+impl GroupBy {
+    /// From the words after `--group-by` (none: the default).
+    pub fn parse(words: &[String]) -> Result<GroupBy, PostError> {
+        match words {
+            [] => Ok(GroupBy::Default),
+            [w] if w == "strategy" => Ok(GroupBy::Strategy),
+            [w] if w == "config" => Ok(GroupBy::Config),
+            _ => {
+                for w in words {
+                    if w == "strategy" || w == "config" {
+                        return Err(PostError::Compare(format!(
+                            "--group-by {w} stands alone; to combine it with keys, name the keys (e.g. search.strategy)"
+                        )));
+                    }
+                    if w.is_empty() || w.split('.').any(str::is_empty) {
+                        return Err(PostError::Compare(format!(
+                            "--group-by {w:?}: a key is written as in the config, e.g. search.strategy"
+                        )));
+                    }
+                }
+                Ok(GroupBy::Keys(words.to_vec()))
+            }
         }
     }
-    Ok(out)
+
+    /// How it reads, for the terminal.
+    pub fn describe(&self) -> String {
+        match self {
+            GroupBy::Default => "config, ignoring per-run values (seed, name, output directory, paths in child.command.env)".into(),
+            GroupBy::Strategy => "strategy".into(),
+            GroupBy::Config => "config, ignoring seed, name and output directory".into(),
+            GroupBy::Keys(k) => k.join(", "),
+        }
+    }
+}
+
+/// The config as dotted keys and their values (TOML).
+fn flatten(c: &Config) -> std::collections::BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                let s = match other {
+                    toml::Value::String(s) => s.clone(),
+                    _ => other.to_string(),
+                };
+                out.insert(prefix.to_string(), s);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if let Ok(v) = toml::Value::try_from(c) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+/// The flattened config without what differs between repeats of one
+/// experiment (and, with `paths`, environment variables holding paths).
+fn blank(flat: &std::collections::BTreeMap<String, String>, paths: bool) -> Vec<(String, String)> {
+    flat.iter()
+        .filter(|(k, v)| {
+            !matches!(
+                k.as_str(),
+                "experiment.seed" | "experiment.name" | "experiment.output_dir"
+            ) && !(paths
+                && k.starts_with("child.command.env.")
+                && (v.contains('/') || v.contains('\\')))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Child-epochs when every run's children report epochs, else child seconds.

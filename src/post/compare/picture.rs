@@ -1,5 +1,8 @@
 //! The comparison plot: each run's best-so-far curve (thin), and for each
 //! group its mean (thick) inside a band from its runs' minimum to maximum.
+//! The legend names at most [`LEGEND_MAX`] groups (the table names all);
+//! the y-axis spans the curves after the first [`Y_FROM`] of the x-axis
+//! (points before it, lower, are drawn at the axis' bottom edge).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -8,6 +11,12 @@ use super::curves::{Axis, Group};
 use crate::post::report::picture::{colour, err, legend, range};
 use crate::post::report::Picture;
 use crate::task::Metric;
+
+/// The most legend entries a picture has: what fits beside the curves.
+pub const LEGEND_MAX: usize = 8;
+
+/// The share of the x-axis after which the curves set the y-axis' range.
+pub const Y_FROM: f64 = 0.05;
 
 /// Points of the mean and band of a group along its grid.
 struct Series {
@@ -46,6 +55,21 @@ fn grid(g: &Group, axis: Axis) -> Vec<f64> {
 }
 
 impl ComparePicture {
+    /// Entries the legend has: one per group, at most [`LEGEND_MAX`].
+    pub fn legend_entries(&self) -> usize {
+        self.series.len().min(LEGEND_MAX)
+    }
+
+    /// The y range: where the curves are once `Y_FROM` of the x-axis is spent.
+    fn y_range(&self, x_max: f64) -> (f64, f64) {
+        let points = || self.series.iter().flat_map(|s| s.runs.iter().flatten());
+        let late = points().filter(|p| p.0 >= Y_FROM * x_max).count();
+        if late == 0 {
+            return range(points().map(|p| p.1));
+        }
+        range(points().filter(|p| p.0 >= Y_FROM * x_max).map(|p| p.1))
+    }
+
     pub fn new(groups: &[Group], axis: Axis, metric: &Metric) -> ComparePicture {
         let series = groups
             .iter()
@@ -95,7 +119,8 @@ impl Picture for ComparePicture {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let points = || self.series.iter().flat_map(|s| s.runs.iter().flatten());
         let x_max = points().map(|p| p.0).fold(1.0, f64::max);
-        let (y_lo, y_hi) = range(points().map(|p| p.1));
+        let (y_lo, y_hi) = self.y_range(x_max);
+        let clamp = move |(x, y): (f64, f64)| (x, y.clamp(y_lo, y_hi));
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("Best validation {} so far", self.metric),
@@ -118,8 +143,8 @@ impl Picture for ComparePicture {
         for (i, s) in self.series.iter().enumerate() {
             let c = colour(i);
             if s.mean.len() > 1 {
-                let mut band: Vec<(f64, f64)> = s.mean.iter().map(|p| (p.0, p.3)).collect();
-                band.extend(s.mean.iter().rev().map(|p| (p.0, p.2)));
+                let mut band: Vec<(f64, f64)> = s.mean.iter().map(|p| clamp((p.0, p.3))).collect();
+                band.extend(s.mean.iter().rev().map(|p| clamp((p.0, p.2))));
                 chart
                     .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
                     .map_err(err)?;
@@ -127,21 +152,22 @@ impl Picture for ComparePicture {
             for run in &s.runs {
                 chart
                     .draw_series(LineSeries::new(
-                        run.iter().copied(),
+                        run.iter().copied().map(clamp),
                         c.mix(0.35).stroke_width(1),
                     ))
                     .map_err(err)?;
             }
-            chart
+            let mean = chart
                 .draw_series(LineSeries::new(
-                    s.mean.iter().map(|p| (p.0, p.1)),
+                    s.mean.iter().map(|p| clamp((p.0, p.1))),
                     c.stroke_width(3),
                 ))
-                .map_err(err)?
-                .label(s.label.clone())
-                .legend(move |(x, y)| {
+                .map_err(err)?;
+            if i < LEGEND_MAX {
+                mean.label(s.label.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
                 });
+            }
         }
         legend(&mut chart)
     }

@@ -18,7 +18,7 @@ pub fn render(groups: &[Group], metric: &Metric) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| strategy | runs | budget | {} | child-epochs | child seconds |",
+        "| group | runs | budget | {} | child-epochs | child seconds |",
         FRACTIONS
             .iter()
             .map(|f| format!("{} at {:.0} %", metric.name, f * 100.0))
@@ -45,7 +45,12 @@ pub fn render(groups: &[Group], metric: &Metric) -> String {
                     return "—".to_string();
                 }
                 let (mean, sd) = mean_sd(&values);
-                format!("{mean:.4} ± {sd:.4}")
+                if values.len() < 2 {
+                    // One run: no spread to speak of.
+                    format!("{mean:.4} ± —")
+                } else {
+                    format!("{mean:.4} ± {sd:.4}")
+                }
             })
             .collect();
         let last = |v: &Vec<f64>| v.last().copied().unwrap_or(0.0);
@@ -61,7 +66,7 @@ pub fn render(groups: &[Group], metric: &Metric) -> String {
     }
     let _ = writeln!(
         s,
-        "\nCells: the best validation {} so far after 25, 50 and 100 % of each run's budget of children, mean ± sample standard deviation over the group's runs (— where a run has not got that far). Child-epochs and seconds: the mean over the runs of what their children trained. The plots draw each group's mean with a band from its runs' minimum to maximum.",
+        "\nCells: the best validation {} so far after 25, 50 and 100 % of each run's budget of children, mean ± sample standard deviation over the group's runs (— where a run has not got that far, and for the deviation of a group of one run). Child-epochs and seconds: the mean over the runs of what their children trained. The plots draw each group's mean with a band from its runs' minimum to maximum.",
         metric.name
     );
     s

@@ -1,7 +1,10 @@
 //! `compare` on three tiny synthetic runs (two random-search seeds, one
 //! evolution run): valid PNG and SVG files, and a table whose numbers are
 //! the runs' logs' best-so-far values, computed here from children.jsonl;
-//! bad input (not a run directory, an empty log, mixed metrics) exits 2.
+//! bad input (not a run directory, an empty log, mixed metrics, an unknown
+//! `--group-by` key) exits 2; 30 runs in 3 groups: the groups formed (by
+//! default, by strategy, by config, by a key), the table against the logs,
+//! and the legend's entry count.
 
 use std::path::Path;
 
@@ -84,7 +87,11 @@ fn compare_writes_pictures_and_a_table_that_matches_the_logs() {
             .map(|&n| {
                 let v: Vec<f64> = dirs.iter().map(|d| best_after(d, n)).collect();
                 let (m, sd) = mean_sd(&v);
-                format!("{m:.4} ± {sd:.4}")
+                if v.len() < 2 {
+                    format!("{m:.4} ± —")
+                } else {
+                    format!("{m:.4} ± {sd:.4}")
+                }
             })
             .collect()
     };
@@ -148,4 +155,127 @@ fn compare_refuses_bad_input_with_exit_code_2() {
         err.contains("synthetic") && err.contains("accuracy"),
         "{err}"
     );
+}
+
+/// The best metric after each budget share of 12 children (3, 6, 12) over
+/// `dirs`, as the table writes it.
+fn cells_of(dirs: &[std::path::PathBuf]) -> Vec<String> {
+    [3, 6, 12]
+        .iter()
+        .map(|&n| {
+            let v: Vec<f64> = dirs.iter().map(|d| best_after(d, n)).collect();
+            let (m, sd) = mean_sd(&v);
+            if v.len() < 2 {
+                format!("{m:.4} ± —")
+            } else {
+                format!("{m:.4} ± {sd:.4}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn compare_groups_thirty_runs_into_three_and_its_legend_fits() {
+    use nas_actor::post::compare::{compare, GroupBy, LEGEND_MAX};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let strategies = [Strategy::Random, Strategy::Evolution, Strategy::Tpe];
+    let mut dirs: Vec<(Strategy, std::path::PathBuf)> = Vec::new();
+    for seed in 1..=10u64 {
+        for s in strategies {
+            let dir = tmp.path().join(format!("{s:?}-{seed}"));
+            // Runs differ in seed, name, output directory and a per-run path
+            // in the trial's environment: none of these makes a group.
+            let mut c = synthetic_config(&dir, 12, "");
+            c.search.strategy = s;
+            c.experiment.seed = seed;
+            c.experiment.name = format!("{s:?}-{seed}");
+            c.devices.cpu_workers = 1;
+            c.child
+                .command
+                .env
+                .insert("CACHE".into(), format!("/scratch/{s:?}/{seed}"));
+            run(c, &RunOptions::default()).expect("run");
+            dirs.push((s, dir));
+        }
+    }
+    let all: Vec<std::path::PathBuf> = dirs.iter().map(|d| d.1.clone()).collect();
+    let out = tmp.path().join("cmp");
+    let summary = compare(&all, &out, &GroupBy::Default).expect("compare");
+    assert!(
+        summary.groups[0].starts_with("3 group(s) of 30 run(s)"),
+        "{:?}",
+        summary.groups
+    );
+    assert_eq!(
+        summary.legend_entries,
+        vec![3, 3],
+        "one legend entry per group"
+    );
+    let md = std::fs::read_to_string(out.join("compare.md")).expect("compare.md");
+    for (s, label) in strategies.iter().zip(["random", "evolution", "tpe"]) {
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} |")))
+            .unwrap_or_else(|| panic!("no row {label} in\n{md}"));
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert_eq!(cols[2], "10", "{label}: 10 runs");
+        let mine: Vec<std::path::PathBuf> = dirs
+            .iter()
+            .filter(|d| d.0 == *s)
+            .map(|d| d.1.clone())
+            .collect();
+        assert_eq!(cols[4..7].to_vec(), cells_of(&mine), "{label}");
+    }
+    // By strategy: the same 3 groups.
+    let by = compare(&all, &out, &GroupBy::Strategy).expect("by strategy");
+    assert_eq!(by.legend_entries, vec![3, 3]);
+    // By the whole config, per-run paths included: 30 groups of one run;
+    // the legend keeps to what fits, the table lists all, "—" for the spread.
+    let one = compare(&all, &out, &GroupBy::Config).expect("by config");
+    assert!(one.groups[0].starts_with("30 group(s)"), "{:?}", one.groups);
+    assert_eq!(one.legend_entries, vec![LEGEND_MAX, LEGEND_MAX]);
+    let rows = one
+        .table
+        .lines()
+        .filter(|l| l.starts_with("| random"))
+        .count();
+    assert_eq!(rows, 10);
+    let first = one
+        .table
+        .lines()
+        .find(|l| l.starts_with("| random"))
+        .expect("a random row");
+    let cols: Vec<&str> = first.split('|').map(str::trim).collect();
+    assert!(cols[4].ends_with("± —"), "{first}");
+    // Keys: by search.strategy; a key no config has is refused (exit 2).
+    let keys = GroupBy::parse(&["search.strategy".to_string()]).expect("keys");
+    let k = compare(&all, &out, &keys).expect("by key");
+    assert_eq!(k.legend_entries, vec![3, 3]);
+    let arg = |p: &std::path::Path| p.display().to_string();
+    let o = nas(&[
+        "compare",
+        &arg(&all[0]),
+        &arg(&all[1]),
+        "--out",
+        &arg(&out),
+        "--group-by",
+        "search.nothing",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("--group-by search.nothing"),
+        "{}",
+        text(&o).1
+    );
+    // The groups formed are printed.
+    let o = nas(&[
+        "compare",
+        &arg(&all[0]),
+        &arg(&all[1]),
+        &arg(&all[3]),
+        "--out",
+        &arg(&out),
+    ]);
+    let (stdout, _) = text(&o);
+    assert!(stdout.contains("2 group(s) of 3 run(s)"), "{stdout}");
 }
