@@ -15,6 +15,7 @@ mod orchestrator;
 mod post;
 mod proposer;
 mod reliability;
+mod shared;
 mod slurm;
 mod space;
 mod space_declared;
