@@ -402,3 +402,38 @@ fn best_json_of_a_shared_search_retrains_through_retrain() {
     assert!(report.test.metric.is_finite() && report.test.metric > 1.0);
 }
 
+
+#[test]
+fn bad_shared_settings_are_refused_naming_the_key() {
+    let base = config(Path::new("/tmp/unused"), Path::new("/tmp/unused"), 4, "").to_toml().expect("toml");
+    for (from, to, key) in [
+        ("omega_steps = 20", "omega_steps = 0", "search.shared.omega_steps"),
+        ("learning_rate = 1.0", "learning_rate = -1.0", "search.shared.learning_rate"),
+        ("replicas = 1", "replicas = 2", "search.replicas"),
+        ("strategy = \"reinforce\"", "strategy = \"tpe\"", "search.strategy"),
+        ("model = \"searched\"", "model = \"lstm\"", "child.model"),
+    ] {
+        assert!(base.contains(from), "{from} not in the config");
+        let text = base.replacen(from, to, 1);
+        let err = Config::from_toml(&text, Path::new("x.toml")).expect_err(to);
+        assert!(err.message.contains(key), "{to}: {}", err.message);
+    }
+    let err = Config::from_toml(
+        &base.replacen("[search.shared]", "[search.shared]\nomega_stepz = 3", 1),
+        Path::new("x.toml"),
+    )
+    .expect_err("unknown key");
+    assert!(err.message.contains("omega_stepz"), "{}", err.message);
+}
+
+#[test]
+fn the_shared_configs_load_with_their_presets() {
+    let q = Config::load(&common::root().join("configs/quickstart_shared.toml")).expect("quickstart_shared");
+    assert_eq!(q.search.weights, nas_actor::config::Weights::Shared);
+    assert_eq!((q.search.shared.learning_rate, q.search.shared.grad_clip), (20.0, 0.25));
+    let p = Config::load(&common::root().join("configs/ptb_shared.toml")).expect("ptb_shared");
+    let (s, c) = (&p.search.shared, &p.controller);
+    assert_eq!((s.learning_rate, s.grad_clip, s.omega_steps, s.controller_samples), (20.0, 0.25, 400, 2000));
+    assert_eq!(c.learning_rate, Some(3.5e-4));
+    assert_eq!((c.tanh_constant, c.temperature, c.entropy_weight), (Some(2.5), Some(5.0), 1e-4));
+}
