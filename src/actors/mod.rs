@@ -5,7 +5,8 @@
 //!   a REINFORCE replica (× K), or the one random, evolution or TPE proposer;
 //! - [`trainer`] threads, one per device slot, fed by one crossbeam queue;
 //! - [`reporter::Reporter`]: bars on a terminal, plain lines otherwise;
-//! - [`recorder::Recorder`]: the append-only child log, cache, best.json, the end of the run.
+//! - [`recorder::Recorder`]: the append-only child log, cache, best.json, the end of the run;
+//! - [`shared`]: the shared-weights search (ENAS), a sequential driver of its own.
 //!
 //! [`run`] is what `nas-actor run` calls; `resume` opens (and locks) its run directory.
 
@@ -18,6 +19,7 @@ pub mod proposer;
 pub mod recorder;
 pub mod reporter;
 mod resume;
+pub mod shared;
 pub mod trainer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -119,6 +121,9 @@ pub use crate::seed::replica as replica_seed;
 #[derive(Clone, Default)]
 pub struct Interrupter {
     target: Arc<Mutex<Option<Recipient<Interrupt>>>>,
+    /// For a run without actors (shared weights): whether one listens, and
+    /// whether a stop was asked.
+    flag: Arc<(AtomicBool, AtomicBool)>,
 }
 
 impl Interrupter {
@@ -129,10 +134,25 @@ impl Interrupter {
 
     /// Ask the run to stop; false when no run is going.
     pub fn interrupt(&self) -> bool {
+        if self.flag.0.load(Ordering::SeqCst) {
+            self.flag.1.store(true, Ordering::SeqCst);
+            return true;
+        }
         match self.target.lock() {
             Ok(t) => t.as_ref().map(|r| r.do_send(Interrupt)).is_some(),
             Err(_) => false,
         }
+    }
+
+    /// Listen (or stop listening) for stops as a flag ([`Interrupter::requested`]).
+    fn listen(&self, on: bool) {
+        self.flag.1.store(false, Ordering::SeqCst);
+        self.flag.0.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked since [`Interrupter::listen`].
+    fn requested(&self) -> bool {
+        self.flag.1.load(Ordering::SeqCst)
     }
 
     fn attach(&self, to: Option<Recipient<Interrupt>>) {
@@ -160,6 +180,9 @@ fn stop_arbiters(arbiters: Vec<Arbiter>, join: bool) {
 
 /// Run (or resume) the search a config describes, until its budget is spent.
 pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
+    if config.search.weights == crate::config::Weights::Shared {
+        return shared::run(config, options);
+    }
     let config = Arc::new(config);
     let space = Arc::new(match &options.space {
         Some(s) => s.clone(),

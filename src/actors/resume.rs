@@ -17,12 +17,12 @@ use crate::store::{atomic_write, ChildRecord, RunDir, RunLock, StoreError};
 use crate::store::{UpdateRecord, UPDATES_FILE};
 
 /// An opened (and locked) run directory and what a resumed run continues from.
-pub(super) struct Opened {
+pub(super) struct Opened<C = Checkpoint> {
     pub run_dir: RunDir,
     pub lock: RunLock,
     /// The recorded children (empty for a new run).
     pub records: Vec<ChildRecord>,
-    pub checkpoint: Option<Checkpoint>,
+    pub checkpoint: Option<C>,
     /// The baseline of the last controller update kept in `updates.jsonl`
     /// (what the status line shows until the next update).
     pub baseline: Option<f64>,
@@ -42,6 +42,30 @@ pub(super) fn open(
     resume: bool,
     params: usize,
 ) -> Result<Opened, RunError> {
+    open_with(config, space, resume, |run_dir| {
+        let checkpoint: Option<Checkpoint> = run_dir.read_checkpoint().map_err(input)?;
+        if let Some(c) = &checkpoint {
+            if c.weights.len() != params {
+                return Err(RunError::Input(format!(
+                    "{}: the checkpoint holds {} controller parameters, this config's controller has {params}; resume with the run's own config",
+                    run_dir.checkpoint_path().display(),
+                    c.weights.len(),
+                )));
+            }
+        }
+        let version = checkpoint.as_ref().map_or(0, |c| c.version);
+        Ok((checkpoint, version))
+    })
+}
+
+/// [`open`] for a run whose checkpoint `read` reads and checks, returning
+/// it and its θ version (the updates it holds).
+pub(super) fn open_with<C>(
+    config: &Config,
+    space: &SearchSpace,
+    resume: bool,
+    read: impl FnOnce(&RunDir) -> Result<(Option<C>, u64), RunError>,
+) -> Result<Opened<C>, RunError> {
     let out = &config.experiment.output_dir;
     let early = RunDir::lock_existing(out).map_err(input)?;
     let fresh = |early: Option<RunLock>, notices: Vec<String>| {
@@ -79,17 +103,7 @@ pub(super) fn open(
     };
     let log = run_dir.read_children().map_err(input)?;
     check_records(&log.records, &log.lines, space, run_dir.path())?;
-    let checkpoint: Option<Checkpoint> = run_dir.read_checkpoint().map_err(input)?;
-    if let Some(c) = &checkpoint {
-        if c.weights.len() != params {
-            return Err(RunError::Input(format!(
-                "{}: the checkpoint holds {} controller parameters, this config's controller has {params}; resume with the run's own config",
-                run_dir.checkpoint_path().display(),
-                c.weights.len(),
-            )));
-        }
-    }
-    let version = checkpoint.as_ref().map_or(0, |c| c.version);
+    let (checkpoint, version) = read(&run_dir)?;
     let updates_path = run_dir.file(UPDATES_FILE);
     let (kept, baseline) = updates_until(&updates_path, version)?;
 

@@ -112,6 +112,21 @@ impl FastCell {
         &self.arch
     }
 
+    /// Evaluate another architecture of the same base with the same weights
+    /// (in the cell space every cell of a base has the same variables: the
+    /// leaves' projections; the tree's nodes have none). Weight sharing.
+    pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), String> {
+        check(arch)?;
+        if arch.base != self.arch.base {
+            return Err(format!(
+                "a base-{} cell cannot take the weights of a base-{} cell",
+                arch.base, self.arch.base
+            ));
+        }
+        self.arch = arch.clone();
+        Ok(())
+    }
+
     /// The input weight `[in, base·H]` (leaf k: columns `k·H..(k+1)·H`).
     pub fn input_weight(&self) -> &Tensor {
         &self.w_x

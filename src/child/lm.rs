@@ -128,6 +128,19 @@ impl WordLm {
         }
     }
 
+    /// Switch every cell layer to `arch` (same base), keeping the weights:
+    /// the supernet of a shared-weights search evaluates each child this
+    /// way. Errors for the LSTM or another base.
+    pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), String> {
+        for layer in &mut self.layers {
+            match layer {
+                Recurrent::Cell(cell) => cell.set_arch(arch)?,
+                Recurrent::Lstm(_) => return Err("the LSTM baseline has no cell to switch".into()),
+            }
+        }
+        Ok(())
+    }
+
     /// A zero state for `batch` sequences.
     pub fn zero_state(&self, batch: i64) -> LmState {
         let opts = (Kind::Float, self.encoder.device());

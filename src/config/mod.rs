@@ -23,7 +23,8 @@ pub use self::command::{CommandConfig, CommandReward, Goal};
 pub use self::data::{DataConfig, Dataset};
 pub use self::slurm::SlurmConfig;
 pub use crate::search::config::{
-    EarlyStopConfig, EvolutionConfig, Repeats, Sampling, SearchConfig, Strategy, TpeConfig,
+    EarlyStopConfig, EvolutionConfig, Repeats, Sampling, SearchConfig, SharedConfig, SharedPreset,
+    Strategy, TpeConfig, Weights,
 };
 pub use crate::space::cell::{Activation, Combination};
 pub use crate::space::config::{
@@ -643,6 +644,14 @@ impl Config {
         config
             .controller
             .apply_preset(|k| lines::has_key(text, &format!("controller.{k}")));
+        if config.search.weights == Weights::Shared {
+            let Config {
+                search, controller, ..
+            } = &mut config;
+            search
+                .shared
+                .apply_preset(controller, |k| lines::has_key(text, k));
+        }
         let has_data = lines::line_of(text, "data").is_some();
         if !has_data {
             config.data = DataConfig::unused(config.search.space);

@@ -1,6 +1,8 @@
 //! Semantic checks of a parsed config.
 
-use super::{Backend, ChildModel, CommandReward, Config, Dataset, GpuSelection, SpaceKind};
+use super::{
+    Backend, ChildModel, CommandReward, Config, Dataset, GpuSelection, SpaceKind, Strategy, Weights,
+};
 
 /// A failed check: the dotted key and what is wrong with it.
 type Invalid = (String, String);
@@ -104,6 +106,7 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
         ));
     }
     validate_search_extras(c)?;
+    validate_shared(c)?;
 
     let k = &c.controller;
     positive("controller.hidden_size", k.hidden_size)?;
@@ -163,6 +166,59 @@ pub(super) fn validate(c: &Config, has_data: bool) -> Result<(), Invalid> {
     }
     positive("retrain.top", c.retrain.top)?;
     super::slurm::validate(&c.launcher.slurm)?;
+    Ok(())
+}
+
+/// `search.weights = "shared"` and `[search.shared]`.
+fn validate_shared(c: &Config) -> Result<(), Invalid> {
+    if c.search.weights != Weights::Shared {
+        return Ok(());
+    }
+    let key = "search.weights";
+    if c.search.space != SpaceKind::Cell {
+        return Err(bad(
+            key,
+            "\"shared\" is implemented for the recurrent-cell space; use search.space = \"cell\", or weights = \"independent\"",
+        ));
+    }
+    if c.child.backend != Backend::Tch {
+        return Err(bad(
+            "child.backend",
+            "search.weights = \"shared\" trains its supernet in-process; use child.backend = \"tch\"",
+        ));
+    }
+    if c.child.model != ChildModel::Searched {
+        return Err(bad(
+            "child.model",
+            "search.weights = \"shared\" searches cells; the LSTM baseline has nothing to share",
+        ));
+    }
+    if !matches!(c.search.strategy, Strategy::Reinforce | Strategy::Random) {
+        return Err(bad(
+            "search.strategy",
+            "search.weights = \"shared\" works with \"reinforce\" (ENAS) or \"random\" (random search with weight sharing)",
+        ));
+    }
+    if c.search.replicas != 1 {
+        return Err(bad(
+            "search.replicas",
+            "search.weights = \"shared\" runs one controller beside one supernet; set replicas = 1",
+        ));
+    }
+    if c.search.early_stop.enabled {
+        return Err(bad(
+            "search.early_stop.enabled",
+            "shared-weight children are scored, not trained: there is nothing to stop early",
+        ));
+    }
+    let s = &c.search.shared;
+    positive_f("search.shared.learning_rate", s.learning_rate)?;
+    positive_f("search.shared.grad_clip", s.grad_clip)?;
+    positive("search.shared.omega_steps", s.omega_steps)?;
+    positive("search.shared.controller_samples", s.controller_samples)?;
+    positive("search.shared.reward_batches", s.reward_batches)?;
+    positive("search.shared.final_samples", s.final_samples)?;
+    positive("search.shared.checkpoint_every", s.checkpoint_every)?;
     Ok(())
 }
 

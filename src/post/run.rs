@@ -27,6 +27,10 @@ pub struct RunView {
     pub updates: Vec<UpdateRecord>,
     /// `final.json`, when `nas-actor retrain` has written it.
     pub final_report: Option<FinalReport>,
+    /// A shared-weights run's ranking (`best.json`): the final candidates,
+    /// each scored on the whole validation split under the shared weights.
+    /// `None` for other runs, or before a shared run wrote it.
+    pub shared_best: Option<Vec<ChildRecord>>,
 }
 
 impl RunView {
@@ -45,6 +49,9 @@ impl RunView {
         let (updates, update_notice) = read_updates(&dir.join(UPDATES_FILE));
         notices.extend(update_notice);
         let final_report = FinalReport::read(&dir.join(FINAL_FILE))?;
+        let shared_best = (config.search.weights == crate::config::Weights::Shared)
+            .then(|| read_best(&dir.join(crate::store::BEST_FILE), &mut notices))
+            .flatten();
         Ok(RunView {
             dir: dir.to_path_buf(),
             config,
@@ -52,6 +59,7 @@ impl RunView {
             notices,
             updates,
             final_report,
+            shared_best,
         })
     }
 
@@ -61,8 +69,13 @@ impl RunView {
     }
 
     /// The best distinct architectures (status ok or cached), best first.
+    /// For a shared-weights run, those of `best.json` (ranked on the whole
+    /// validation split, not on the few batches each child was scored on).
     pub fn top(&self, n: usize) -> Vec<&ChildRecord> {
-        top_records(&self.records, n)
+        match &self.shared_best {
+            Some(best) if !best.is_empty() => top_records(best, n),
+            _ => top_records(&self.records, n),
+        }
     }
 
     /// The `rank`-th best architecture (1 = the best); errors say how many there are.
@@ -79,6 +92,22 @@ impl RunView {
             });
         }
         Ok(top[rank - 1])
+    }
+}
+
+/// A shared-weights run's `best.json`; `None` (with a notice when it is
+/// there but does not read) otherwise.
+fn read_best(path: &Path, notices: &mut Vec<String>) -> Option<Vec<ChildRecord>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(list) => Some(list),
+        Err(e) => {
+            notices.push(format!(
+                "{}: not a list of child records ({e}); ranking by the child log instead",
+                path.display()
+            ));
+            None
+        }
     }
 }
 

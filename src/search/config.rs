@@ -103,6 +103,152 @@ pub struct SearchConfig {
     /// `[search.tpe]`: the settings of `strategy = "tpe"`.
     #[serde(default)]
     pub tpe: TpeConfig,
+    /// `"independent"` (default: every child trains from scratch) or
+    /// `"shared"` (ENAS: all children share one supernet's weights, `[search.shared]`).
+    #[serde(default)]
+    pub weights: Weights,
+    /// `[search.shared]`: the supernet of `weights = "shared"`.
+    #[serde(default)]
+    pub shared: SharedConfig,
+}
+
+/// Whether children train their own weights (`search.weights`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Weights {
+    /// Every child is built and trained from scratch (the paper's).
+    #[default]
+    Independent,
+    /// All children share the weights ω of one supernet, trained between
+    /// controller steps; a child is scored on validation batches under ω
+    /// (ENAS, Pham et al., 2018). Recurrent-cell space only.
+    Shared,
+}
+
+/// Named settings of `[search.shared]` (`search.shared.preset`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedPreset {
+    /// ENAS's PTB settings: ω by SGD with learning rate 20 and gradient
+    /// norm clipped at 0.25, 400 ω steps then 2000 controller samples per
+    /// round; the controller (unless `[controller]` sets them) with Adam
+    /// 3.5e-4, tanh constant 2.5, temperature 5 and entropy weight 1e-4.
+    Enas,
+    /// Sized for a 2-core CPU: ENAS's ω optimizer and controller, rounds of
+    /// 100 ω steps and 40 controller samples, 2 validation batches per reward.
+    Cpu,
+}
+
+/// One setting of a preset: its key, and how to set it.
+type Setting<T> = (&'static str, fn(&mut T));
+
+impl SharedPreset {
+    /// The preset's `[search.shared]` values.
+    pub fn shared_settings(self) -> Vec<Setting<SharedConfig>> {
+        let mut v: Vec<Setting<SharedConfig>> = vec![
+            ("learning_rate", |c| c.learning_rate = 20.0),
+            ("grad_clip", |c| c.grad_clip = 0.25),
+        ];
+        match self {
+            SharedPreset::Enas => {
+                v.push(("omega_steps", |c| c.omega_steps = 400));
+                v.push(("controller_samples", |c| c.controller_samples = 2000));
+                v.push(("reward_batches", |c| c.reward_batches = 1));
+            }
+            SharedPreset::Cpu => {
+                v.push(("omega_steps", |c| c.omega_steps = 100));
+                v.push(("controller_samples", |c| c.controller_samples = 40));
+                v.push(("reward_batches", |c| c.reward_batches = 2));
+            }
+        }
+        v
+    }
+
+    /// The preset's `[controller]` values (ENAS's, for both presets).
+    pub fn controller_settings(self) -> Vec<Setting<crate::config::ControllerConfig>> {
+        vec![
+            ("learning_rate", |c| c.learning_rate = Some(3.5e-4)),
+            ("tanh_constant", |c| c.tanh_constant = Some(2.5)),
+            ("temperature", |c| c.temperature = Some(5.0)),
+            ("entropy_weight", |c| c.entropy_weight = 1e-4),
+        ]
+    }
+}
+
+/// `[search.shared]`: the supernet of `search.weights = "shared"`. Its
+/// model (sizes, layers, dropout, BPTT length, batch size, initialisation)
+/// is `[child.lm]`'s; these keys set how ω trains and how children are
+/// scored. A run is rounds of `omega_steps` ω steps (each on the next
+/// training batch, with one architecture drawn from the controller per
+/// batch) followed by `controller_samples` children, each scored on
+/// validation batches under ω and applied m at a time
+/// (`search.children_per_replica`). The budget (`experiment.budget`)
+/// counts those children. Defaults are ENAS's (preset `"enas"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedConfig {
+    /// `"enas"` or `"cpu"`; keys set explicitly win over it. None (default): the values below.
+    pub preset: Option<SharedPreset>,
+    /// SGD learning rate of ω. Default 20 (ENAS).
+    pub learning_rate: f64,
+    /// Clip the global norm of ω's gradient. Default 0.25 (ENAS).
+    pub grad_clip: f64,
+    /// ω steps (training batches) per round. Default 400 (ENAS).
+    pub omega_steps: usize,
+    /// Children scored per round (rounded up to a multiple of m). Default 2000 (ENAS).
+    pub controller_samples: usize,
+    /// Validation batches (BPTT segments, consecutive, from a zero state)
+    /// each child is scored on; successive children take successive
+    /// batches, wrapping around. Default 1 (ENAS).
+    pub reward_batches: usize,
+    /// k: architectures sampled at the end, each scored on the whole
+    /// validation split under ω and written ranked to best.json. Default 10.
+    pub final_samples: usize,
+    /// ω steps between checkpoints inside a round (one is also written after
+    /// every controller update). Default 50.
+    pub checkpoint_every: usize,
+}
+
+impl Default for SharedConfig {
+    fn default() -> Self {
+        SharedConfig {
+            preset: None,
+            learning_rate: 20.0,
+            grad_clip: 0.25,
+            omega_steps: 400,
+            controller_samples: 2000,
+            reward_batches: 1,
+            final_samples: 10,
+            checkpoint_every: 50,
+        }
+    }
+}
+
+impl SharedConfig {
+    /// Apply the preset to the keys of `self` and `controller` that are not
+    /// set explicitly (`explicit("search.shared.KEY")`, `explicit("controller.KEY")`).
+    /// A `controller.preset` keeps the controller's keys to itself.
+    pub fn apply_preset(
+        &mut self,
+        controller: &mut crate::config::ControllerConfig,
+        explicit: impl Fn(&str) -> bool,
+    ) {
+        let Some(preset) = self.preset else {
+            return;
+        };
+        for (key, set) in preset.shared_settings() {
+            if !explicit(&format!("search.shared.{key}")) {
+                set(self);
+            }
+        }
+        if controller.preset.is_none() {
+            for (key, set) in preset.controller_settings() {
+                if !explicit(&format!("controller.{key}")) {
+                    set(controller);
+                }
+            }
+        }
+    }
 }
 
 /// `[search.tpe]`: the Tree-structured Parzen Estimator. Defaults are

@@ -19,6 +19,27 @@ pub(crate) fn space_differences(
         to_value(new.search.space)?,
     );
     check(
+        "search.weights",
+        to_value(run.search.weights)?,
+        to_value(new.search.weights)?,
+    );
+    if new.search.weights == crate::config::Weights::Shared {
+        // ω's shape: a checkpoint of another shape cannot be restored.
+        for (key, a, b) in [
+            ("child.lm.embedding_size", run.child.lm.embedding_size, new.child.lm.embedding_size),
+            ("child.lm.hidden_size", run.child.lm.hidden_size, new.child.lm.hidden_size),
+            ("child.lm.layers", run.child.lm.layers, new.child.lm.layers),
+            ("child.lm.batch_size", run.child.lm.batch_size, new.child.lm.batch_size),
+        ] {
+            check(key, to_value(a)?, to_value(b)?);
+        }
+        check(
+            "child.lm.tied",
+            to_value(run.child.lm.tied)?,
+            to_value(new.child.lm.tied)?,
+        );
+    }
+    check(
         "controller.hidden_size",
         to_value(run.controller.hidden_size)?,
         to_value(new.controller.hidden_size)?,

@@ -17,6 +17,7 @@ mod post;
 mod proposer;
 mod reliability;
 mod repeats;
+mod shared;
 mod slurm;
 mod space;
 mod space_declared;

@@ -25,13 +25,13 @@ use crate::data::Corpus;
 use crate::space::CellArch;
 
 /// A batchified token stream on the device: `[batch, len]`.
-struct Stream {
+pub(crate) struct Stream {
     data: Tensor,
     len: usize,
 }
 
 impl Stream {
-    fn new(tokens: &[i64], batch: usize, device: Device) -> Result<Stream, ChildError> {
+    pub(crate) fn new(tokens: &[i64], batch: usize, device: Device) -> Result<Stream, ChildError> {
         let (flat, len) = lm::batchify(tokens, batch);
         let data = Tensor::f_from_slice(&flat)?
             .f_view([batch as i64, len as i64])?
@@ -40,7 +40,7 @@ impl Stream {
     }
 
     /// `(start, length)` of every BPTT segment; the targets are one token further.
-    fn segments(&self, bptt: usize) -> Vec<(usize, usize)> {
+    pub(crate) fn segments(&self, bptt: usize) -> Vec<(usize, usize)> {
         (0..self.len.saturating_sub(1))
             .step_by(bptt.max(1))
             .map(|s| (s, bptt.min(self.len - 1 - s)))
@@ -48,7 +48,7 @@ impl Stream {
     }
 
     /// Inputs and targets of a segment, time-major `[T, B]`.
-    fn segment(&self, start: usize, len: usize) -> Result<(Tensor, Tensor), ChildError> {
+    pub(crate) fn segment(&self, start: usize, len: usize) -> Result<(Tensor, Tensor), ChildError> {
         let x = self.data.f_narrow(1, start as i64, len as i64)?.f_tr()?;
         let y = self
             .data
@@ -59,7 +59,7 @@ impl Stream {
 }
 
 /// Why a corpus cannot train a model with batch size `batch`.
-fn check_corpus(corpus: &Corpus, batch: usize) -> Result<(), String> {
+pub(crate) fn check_corpus(corpus: &Corpus, batch: usize) -> Result<(), String> {
     let vocab = corpus.vocab.words.len() as i64;
     if vocab == 0 {
         return Err("the vocabulary is empty".into());

@@ -6,7 +6,7 @@
 mod cnn;
 pub(crate) use cnn::{image_tensors, score_batch};
 mod lm;
-pub(crate) use lm::token_loss;
+pub(crate) use lm::{check_corpus, token_loss, Stream};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
