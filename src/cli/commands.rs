@@ -26,7 +26,8 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             resume,
             stop_after,
             auto_resume,
-        } => run(&config, resume, auto_resume, stop_after),
+            dashboard,
+        } => run(&config, resume, auto_resume, stop_after, dashboard),
         Command::Sample {
             config,
             n,
@@ -52,6 +53,11 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
         } => super::post::retrain(&run_dir, top, config, force, device.as_deref()),
         Command::Report { run_dir } => super::post::report(&run_dir),
         Command::Compare { run_dirs, out } => super::post::compare(&run_dirs, &out),
+        Command::Serve {
+            run_dirs,
+            host,
+            port,
+        } => super::serve::serve(run_dirs, host, port),
         Command::Export {
             run_dir,
             top,
@@ -92,9 +98,13 @@ fn run(
     resume: bool,
     auto_resume: bool,
     stop_after: Option<usize>,
+    dashboard: Option<u16>,
 ) -> Result<(), CliError> {
     let config = load(path)?;
     let dir = config.experiment.output_dir.clone();
+    if let Some(port) = dashboard {
+        super::serve::dashboard(&dir, port)?;
+    }
     let resume = resume || (auto_resume && dir.exists());
     let interrupter = actors::Interrupter::new();
     install_ctrl_c(interrupter.clone());

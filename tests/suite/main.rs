@@ -15,6 +15,7 @@ mod orchestrator;
 mod post;
 mod proposer;
 mod reliability;
+mod serve;
 mod slurm;
 mod space;
 mod space_declared;

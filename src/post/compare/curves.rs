@@ -128,7 +128,8 @@ fn fingerprint(c: &Config) -> String {
     c.to_toml().unwrap_or_default()
 }
 
-fn label(c: &Config) -> String {
+/// The strategy of a config as the plots name it, e.g. `evolution + early stop`.
+pub fn label(c: &Config) -> String {
     let strategy = format!("{:?}", c.search.strategy).to_lowercase();
     let preset = c
         .controller

@@ -14,7 +14,7 @@ mod table;
 
 use std::path::{Path, PathBuf};
 
-pub use curves::{best_so_far, Axis, Curve, Group};
+pub use curves::{best_so_far, label as strategy_label, Axis, Curve, Group};
 
 use super::report::picture::save;
 use super::{PostError, RunView};
