@@ -45,8 +45,13 @@ pub fn dashboard(dir: &Path, port: u16) -> Result<(), CliError> {
     };
     let dashboard = Dashboard::bind(&options).map_err(start_error)?;
     say(&dashboard.lines());
-    dashboard
-        .spawn()
+    std::thread::Builder::new()
+        .name("dashboard".into())
+        .spawn(move || {
+            if let Err(e) = dashboard.run() {
+                eprintln!("warning: the dashboard stopped ({e}); the search goes on");
+            }
+        })
         .map_err(|e| CliError::runtime(format!("cannot start the dashboard thread: {e}")))?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nas_actor::store::{top_records, ChildRecord};
 
 use crate::common::{require, root};
-use crate::orchestrator::{read_jsonl, synthetic_config};
+use crate::orchestrator::read_jsonl;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -121,11 +121,22 @@ fn the_overview_in_headless_chromium_follows_a_running_search() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("run");
-    // 2 slots, 300 children of 60 ms: about 9 s of search.
-    let mut cfg = synthetic_config(&dir, 300, "[child.synthetic]\ndelay_ms = 60\nepochs = 3\n");
-    cfg.devices.cpu_workers = 2;
+    // configs/declared_synthetic.toml (a space too large for the cache to
+    // answer many children) on 2 slots: 300 children of 60 ms, about 9 s.
+    let text = std::fs::read_to_string(root().join("configs/declared_synthetic.toml"))
+        .expect("configs/declared_synthetic.toml");
+    let mut edited = text.clone();
+    for (from, to) in [
+        ("output_dir = \"runs/declared-synthetic\"".to_string(), format!("output_dir = {:?}", dir.display().to_string())),
+        ("budget = 960".into(), "budget = 300".into()),
+        ("cpu_workers = 8".into(), "cpu_workers = 2".into()),
+        ("delay_ms = 5".into(), "delay_ms = 60\nepochs = 3".into()),
+    ] {
+        assert!(edited.contains(&from), "declared_synthetic.toml has no `{from}`");
+        edited = edited.replace(&from, &to);
+    }
     let config_path = tmp.path().join("search.toml");
-    std::fs::write(&config_path, cfg.to_toml().expect("toml")).expect("write config");
+    std::fs::write(&config_path, edited).expect("write config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_nas-actor"))
         .args(["run", "--dashboard=0"])
         .arg(&config_path)
