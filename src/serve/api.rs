@@ -18,11 +18,10 @@ use serde_json::{json, Value};
 
 use super::guard::tail_inside;
 use super::runs::Run;
-use crate::child::ChildStatus;
 use crate::post::compare::{best_so_far, strategy_label};
 use crate::post::report::ChoicePicture;
-use crate::search::Compute;
-use crate::store::{top_records, ChildRecord};
+use super::tally::row;
+use crate::store::ChildRecord;
 
 /// Children over which the rate (and so the ETA) is measured.
 const RATE_WINDOW: usize = 50;
@@ -31,41 +30,7 @@ pub const LOG_TAIL: u64 = 16 * 1024;
 /// Children sent in one `children` answer at most (the client asks for the rest).
 pub const PAGE: usize = 20_000;
 
-/// The status of a record as the dashboard names it.
-pub fn status_name(s: ChildStatus) -> &'static str {
-    match s {
-        ChildStatus::Ok => "ok",
-        ChildStatus::Diverged => "diverged",
-        ChildStatus::Failed => "failed",
-        ChildStatus::Cached => "cached",
-        ChildStatus::Stopped => "stopped",
-    }
-}
-
-/// What kind of failure a failed or diverged child had: `diverged`,
-/// `out of memory`, `timeout`, `panic`, `exit status`, `cancelled`, or `other`.
-pub fn failure_kind(r: &ChildRecord) -> Option<&'static str> {
-    match r.status {
-        ChildStatus::Diverged => return Some("diverged"),
-        ChildStatus::Failed => {}
-        _ => return None,
-    }
-    let m = r.message.as_deref().unwrap_or("").to_lowercase();
-    let kind = if m.contains("out of memory") || m.contains("oom") {
-        "out of memory"
-    } else if m.contains("timed out") || m.contains("timeout") || m.contains("time limit") {
-        "timeout"
-    } else if m.contains("panic") {
-        "panic"
-    } else if m.contains("exit") || m.contains("signal") || m.contains("killed") {
-        "exit status"
-    } else if m == crate::child::CANCELLED {
-        "cancelled"
-    } else {
-        "other"
-    };
-    Some(kind)
-}
+pub use super::tally::{failure_kind, status_name};
 
 fn metric_json(run: &Run) -> Value {
     let m = run.metric();
@@ -109,14 +74,6 @@ pub fn overview(run: &Run, now: f64) -> Value {
     let metric = run.metric();
     let done = run.records.len();
     let budget = run.config.as_ref().map(|c| c.experiment.budget);
-    let mut statuses: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut failures: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in &run.records {
-        *statuses.entry(status_name(r.status)).or_default() += 1;
-        if let Some(k) = failure_kind(r) {
-            *failures.entry(k).or_default() += 1;
-        }
-    }
     let ended = run.summary.as_ref().is_some_and(|(_, e)| *e);
     let state = match (&run.config, &run.summary) {
         (None, _) => "waiting",
@@ -138,7 +95,7 @@ pub fn overview(run: &Run, now: f64) -> Value {
         ("going", _, _) => None,
         _ => Some(0.0),
     };
-    let best = top_records(&run.records, 1).first().map(|r| {
+    let best = run.tally.best.and_then(|i| run.records.get(i)).map(|r| {
         json!({
             "id": r.spec.id,
             "metric": r.metric,
@@ -148,7 +105,7 @@ pub fn overview(run: &Run, now: f64) -> Value {
         })
     });
     let epochs = run.config.as_ref().and_then(|c| c.child_epochs());
-    let compute = Compute::of(&run.records, epochs);
+    let compute = &run.tally.compute;
     let slots = slots(run, now);
     json!({
         "name": run.name(),
@@ -166,8 +123,8 @@ pub fn overview(run: &Run, now: f64) -> Value {
         "eta_seconds": eta,
         "last_child_age": finishes.last().map(|t| (now - t).max(0.0)),
         "best": best,
-        "statuses": statuses,
-        "failures": failures,
+        "statuses": run.tally.statuses,
+        "failures": run.tally.failures,
         "updates": run.updates.len(),
         "baseline": run.updates.last().and_then(|u| u.baseline),
         "child_epochs": epochs,
@@ -221,39 +178,20 @@ fn slots(run: &Run, now: f64) -> Value {
     json!({ "source": "log", "age": null, "ended": false, "slots": slots })
 }
 
-/// One row of the children table (and a point of every chart).
-fn row(r: &ChildRecord) -> Value {
-    json!({
-        "id": r.spec.id,
-        "status": status_name(r.status),
-        "reward": r.reward,
-        "metric": r.metric,
-        "slot": r.device,
-        "replica": r.spec.replica,
-        "version": r.spec.version,
-        "started": r.started,
-        "seconds": r.seconds,
-        "params": r.params,
-        "arch": r.spec.arch.describe(),
-        "curve": r.epochs.iter().map(|e| e.val_metric).collect::<Vec<_>>(),
-        "kind": failure_kind(r),
-    })
-}
-
-/// Children from log position `from` on (at most [`PAGE`]): `{generation,
-/// total, from, metric, children: [row]}`. A client keeps `from + children.len()`
+/// Children from log position `from` on (at most [`PAGE`]), as JSON text:
+/// `{generation, total, from, metric, children: [row]}`. A client keeps `from + children.len()`
 /// and asks for what follows; a new `generation` means start again from 0.
-pub fn children(run: &Run, from: usize) -> Value {
+pub fn children(run: &Run, from: usize) -> String {
     let total = run.records.len();
     let from = from.min(total);
-    let to = (from + PAGE).min(total);
-    json!({
-        "generation": run.generation,
-        "total": total,
-        "from": from,
-        "metric": metric_json(run),
-        "children": run.records[from..to].iter().map(row).collect::<Vec<_>>(),
-    })
+    let to = (from + PAGE).min(total).min(run.tally.rows.len());
+    // The rows are JSON text already.
+    format!(
+        "{{\"generation\":{},\"total\":{total},\"from\":{from},\"metric\":{},\"children\":[{}]}}",
+        run.generation,
+        metric_json(run),
+        run.tally.rows[from.min(to)..to].join(",")
+    )
 }
 
 /// The last record of child `id` (a child trained again after a resume

@@ -129,6 +129,13 @@ fn json(value: Value) -> HttpResponse {
         .body(value.to_string())
 }
 
+fn json_text(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
 fn not_found() -> HttpResponse {
     text(StatusCode::NOT_FOUND, "404: no such page or data")
 }
@@ -234,7 +241,7 @@ fn route(req: &HttpRequest, shared: &Shared) -> HttpResponse {
                 ["overview"] => json(api::overview(&run, crate::store::unix_now())),
                 ["children"] => {
                     let from = query(req.query_string(), "from").and_then(number).unwrap_or(0);
-                    json(api::children(&run, from as usize))
+                    json_text(api::children(&run, from as usize))
                 }
                 ["choices"] => json(api::choices(&run)),
                 ["children", id] => match number(id).and_then(|id| api::child(&run, id)) {

@@ -18,6 +18,7 @@ pub mod guard;
 pub mod http;
 pub mod runs;
 mod tail;
+pub mod tally;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};

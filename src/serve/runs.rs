@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::guard::{open_inside, read_inside};
 use super::tail::Tail;
+use super::tally::Tally;
 use crate::config::Config;
 use crate::post::UPDATES_FILE;
 use crate::store::{ChildRecord, SlotsFile, CHILDREN_FILE, CONFIG_FILE, SLOTS_FILE};
@@ -62,6 +63,8 @@ pub struct Run {
     pub summary: Option<(SummaryLine, bool)>,
     /// `slots.json`, when the run writes it.
     pub slots: Option<SlotsFile>,
+    /// Counts, the best child and table rows over `records`.
+    pub tally: Tally,
     /// What could not be read.
     pub notices: Vec<String>,
     /// Bumped whenever the records were read again from the start, so
@@ -85,6 +88,7 @@ impl Run {
             updates: Vec::new(),
             summary: None,
             slots: None,
+            tally: Tally::default(),
             notices: Vec::new(),
             generation: 0,
             children: Tail::new(root, CHILDREN_FILE),
@@ -119,13 +123,20 @@ impl Run {
         self.refreshed = Some(Instant::now());
         if self.config.is_none() {
             self.read_config();
+            if self.config.is_some() {
+                self.retally();
+            }
         }
         let grown = self.children.read::<ChildRecord>();
         if grown.restarted {
             self.records.clear();
             self.generation += 1;
+            self.retally();
         }
-        self.records.extend(grown.values);
+        for r in grown.values {
+            self.records.push(r);
+            self.tally.add(&self.records, self.records.len() - 1);
+        }
         for (line, why) in grown.bad {
             self.notice(format!("{CHILDREN_FILE}:{line}: not a child record ({why}); skipped"));
         }
@@ -150,6 +161,14 @@ impl Run {
         }
         if let Some(s) = self.reread::<SlotsFile>(SLOTS_FILE, Which::Slots) {
             self.slots = Some(s);
+        }
+    }
+
+    /// Count every record again (the epochs per child became known, or the log restarted).
+    fn retally(&mut self) {
+        self.tally = Tally::new(self.config.as_ref().and_then(|c| c.child_epochs()));
+        for i in 0..self.records.len() {
+            self.tally.add(&self.records, i);
         }
     }
 

@@ -395,8 +395,8 @@ function drawCurves() {
   g.fillText(S.metric.name, L, 12);
   const alpha = Math.max(0.05, Math.min(0.6, 30 / curves.length));
   for (const stopped of [false, true]) {
-    g.strokeStyle = stopped ? "rgba(230,120,20," + Math.max(alpha, 0.3) + ")" : "rgba(48,112,192," + alpha + ")";
-    g.fillStyle = "rgba(230,120,20,0.8)";
+    g.strokeStyle = stopped ? "rgba(230,120,20," + alpha + ")" : "rgba(48,112,192," + alpha + ")";
+    g.fillStyle = "rgba(230,120,20," + Math.min(1, 2 * alpha) + ")";
     for (const r of curves) {
       if ((r.status === "stopped") !== stopped) continue;
       g.beginPath();
@@ -408,7 +408,7 @@ function drawCurves() {
         last = [x, y];
       });
       g.stroke();
-      if (stopped && last) { g.beginPath(); g.arc(last[0], last[1], 3, 0, 2 * Math.PI); g.fill(); }
+      if (stopped && last) { g.beginPath(); g.arc(last[0], last[1], 2, 0, 2 * Math.PI); g.fill(); }
     }
   }
   cv.dataset.drawn = "1";
@@ -472,4 +472,6 @@ async function drawCompare() {
 window.addEventListener("hashchange", route);
 window.addEventListener("resize", () => { S.choicesAt = 0; S.compareAt = 0; draw(); });
 setupTable();
-loadRuns().then(() => { route(); poll(false); }).catch((e) => { $("live").textContent = "no answer: " + e.message; });
+loadRuns()
+  .then(async () => { await poll(true); route(); setTimeout(() => poll(false), POLL_MS); })
+  .catch((e) => { $("live").textContent = "no answer: " + e.message; });
