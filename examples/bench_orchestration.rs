@@ -10,6 +10,10 @@
 //! slots each [8], and prints utilisation, idle time per child, the mean
 //! staleness of the rewarded children and CPU per child.
 //!
+//! With `--dashboard [--clients N]` it runs the REINFORCE search at scale
+//! without the dashboard, with it serving N clients [20] that poll every
+//! second as the page does, and without again (BENCHMARKS.md §1d).
+//!
 //! Run: `cargo run --release --example bench_orchestration -- [--tiny]
 //! [--delay-ms D] [--budget N] [--long-delay-ms D2] [--long-budget N2]
 //! [--no-curve] [--run-root DIR]`.
@@ -32,9 +36,13 @@ pub mod bench_common;
 use std::path::Path;
 
 use anyhow::Context;
+use std::time::Duration;
+
+use bench_common::pollers::{Polled, Pollers};
 use bench_common::{arg, cpu_seconds, machine, peak_rss_mib, reset_peak_rss, table, Size};
 use nas_actor::actors::{run, RunOptions};
 use nas_actor::config::Config;
+use nas_actor::serve::{Dashboard, ServeOptions};
 
 /// One synthetic search to run.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +139,13 @@ dir = "data/cifar10"
 
 /// Run one synthetic search and measure it.
 pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
+    Ok(measure_with(setup, None)?.0)
+}
+
+/// Run one synthetic search and measure it; with `Some(n)`, while the
+/// dashboard serves its run directory (in this process, as `run
+/// --dashboard` does) to `n` clients polling every second.
+pub fn measure_with(setup: Setup, clients: Option<usize>) -> anyhow::Result<(OrchRow, Option<Polled>)> {
     // `--run-root DIR` puts the run directory there (e.g. /dev/shm, where fsync is free).
     let tmp = match arg::<String>("--run-root") {
         Some(root) => tempfile::tempdir_in(root),
@@ -140,14 +155,29 @@ pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
     let cfg = config(&tmp.path().join("run"), &setup)?;
     let reset = reset_peak_rss();
     let cpu0 = cpu_seconds();
+    let pollers = match clients {
+        Some(n) => {
+            let d = Dashboard::bind(&ServeOptions {
+                dirs: vec![tmp.path().join("run")],
+                host: "127.0.0.1".into(),
+                port: 0,
+                allow_missing: true,
+            })?;
+            let addr = d.addr();
+            d.spawn()?;
+            Some(Pollers::start(addr, n, Duration::from_secs(1)))
+        }
+        None => None,
+    };
     let s = run(cfg, &RunOptions::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let polled = pollers.map(Pollers::stop);
     let cpu = cpu_seconds() - cpu0;
     let wall = s.wall_seconds.max(1e-9);
     let slots = setup.slots as f64;
     let busy = s.slot_utilisation * slots * wall;
     let children = s.children.max(1) as f64;
     let child_staleness = child_staleness(&tmp.path().join("run/updates.jsonl"));
-    Ok(OrchRow {
+    let row = OrchRow {
         setup,
         children: s.children,
         wall_s: wall,
@@ -160,7 +190,8 @@ pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
         peak_rss_mib: if reset { peak_rss_mib() } else { 0.0 },
         child_staleness,
         child_s: busy / children,
-    })
+    };
+    Ok((row, polled))
 }
 
 /// The mean over the rewarded children of an updates log of each child's
@@ -266,8 +297,69 @@ pub fn bench(
     Ok(OrchReport { scale, curve })
 }
 
+/// `--dashboard [--clients N] [--budget B]`: the REINFORCE search at scale
+/// (800 slots, 2 s children; 4 × 2 slots, 20 ms with `--tiny`) without the
+/// dashboard, then with it serving the run to N clients [20] polling every
+/// second, then without again.
+fn dashboard_bench(size: Size) -> anyhow::Result<()> {
+    let (replicas, m) = size.pick((100, 8), (4, 2));
+    let setup = Setup {
+        strategy: "reinforce",
+        sampling: "refill",
+        spread: 1.0,
+        slots: replicas * m,
+        replicas,
+        m,
+        budget: arg("--budget").unwrap_or(size.pick(6_400, 32)),
+        delay_ms: arg("--delay-ms").unwrap_or(size.pick(2000.0, 20.0)),
+    };
+    let clients: usize = arg("--clients").unwrap_or(20);
+    println!("machine: {}", machine());
+    let mut rows = Vec::new();
+    for with in [None, Some(clients), None] {
+        let (r, polled) = measure_with(setup, with)?;
+        let p = polled.unwrap_or_default();
+        rows.push(vec![
+            with.map_or("none".into(), |n| format!("{n} clients")),
+            r.children.to_string(),
+            format!("{:.1}", r.wall_s),
+            format!("{:.2}%", r.utilisation * 100.0),
+            format!("{:.1}", r.idle_ms),
+            format!("{:.2}", r.cpu_ms),
+            format!("{:.1}", r.updates_per_s),
+            with.map_or("–".into(), |_| format!("{} ({} failed)", p.requests, p.failures)),
+            with.map_or("–".into(), |_| format!("{:.1} / {:.0}", p.mean_ms, p.max_ms)),
+        ]);
+    }
+    println!(
+        "\nREINFORCE, {} slots, {} ms children, {} children:",
+        setup.slots, setup.delay_ms, setup.budget
+    );
+    print!(
+        "{}",
+        table(
+            &[
+                "dashboard",
+                "children",
+                "wall s",
+                "utilisation",
+                "idle ms/child",
+                "CPU ms/child",
+                "updates/s",
+                "requests",
+                "latency ms mean / max",
+            ],
+            &rows,
+        )
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let size = Size::from_args();
+    if std::env::args().any(|a| a == "--dashboard") {
+        return dashboard_bench(size);
+    }
     if std::env::args().any(|a| a == "--hetero") {
         println!("machine: {}", machine());
         let waves = arg("--waves").unwrap_or(size.pick(8, 2));

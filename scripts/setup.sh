@@ -6,6 +6,7 @@
 #   /usr/share/datasets/fashion-mnist   Debian package dataset-fashion-mnist (when root)
 #   slurmctld slurmd slurm-client munge  Debian packages for the tests on a local Slurm
 #                      cluster (when root; the tests start and stop their own daemons)
+#   chromium           Debian package for the dashboard's browser test (when root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,5 +50,16 @@ if [ -n "$missing_slurm" ]; then
       || echo "setup: could not install$missing_slurm; the Slurm tests will be skipped"
   else
     echo "setup: Slurm missing ($missing_slurm); the Slurm tests need root and: sudo apt-get install$missing_slurm"
+  fi
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package chromium (the dashboard's browser test)"
+    (apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+      || echo "setup: could not install chromium; the dashboard's browser test will be skipped"
+  else
+    echo "setup: chromium missing; the dashboard's browser test needs: sudo apt-get install chromium"
   fi
 fi

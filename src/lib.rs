@@ -17,6 +17,7 @@ pub mod format;
 pub mod post;
 pub mod runner;
 pub mod search;
+pub mod serve;
 pub mod seed;
 pub mod space;
 pub mod store;

@@ -1,7 +1,10 @@
 //! Helpers shared by the `bench_*` examples (and the tests that run them in a
 //! tiny size): the size flag, memory readings from `/proc/self/status`, a
-//! description of the machine, and plain-text tables.
+//! description of the machine, plain-text tables, and clients polling the
+//! dashboard ([`pollers`]).
 #![allow(dead_code)]
+
+pub mod pollers;
 
 use std::fmt::Write as _;
 

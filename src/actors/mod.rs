@@ -323,6 +323,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             Some(n) => reporter.with_child_epochs(n),
             None => reporter,
         }
+        .with_status_file(config.experiment.output_dir.join(crate::store::SLOTS_FILE))
         .start();
         for n in &notices {
             reporter.do_send(Notice(n.clone()));

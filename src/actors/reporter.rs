@@ -11,8 +11,13 @@
 //! what a child and the rest of the budget will take on these slots
 //! ([`Pace`](crate::child::pace)); when the budget needs more than an hour, it
 //! suggests the quick start or a machine with GPUs.
+//!
+//! Given a run directory, it also rewrites `slots.json` there at every tick
+//! (and once at the end), so that readers of the directory (the dashboard)
+//! see where each slot is.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -22,6 +27,7 @@ use super::messages::{ChildRecorded, Notice, SlotEvent, Tally, UpdateApplied};
 use crate::child::pace::Pace;
 use crate::devices::{GpuMonitor, Slot};
 use crate::format::reward;
+use crate::store::{atomic_write, SlotStatus, SlotsFile};
 use crate::task::Metric;
 
 /// Slot lines drawn at most (the rest are summarised).
@@ -58,6 +64,12 @@ pub struct Reporter {
     /// Where each slot's current child runs (Slurm steps), once it said.
     slot_place: Vec<String>,
     pace: Pace,
+    /// Where to write `slots.json`, when the run has a directory.
+    status_path: Option<PathBuf>,
+    /// Each slot's state for `slots.json`.
+    slot_state: Vec<SlotStatus>,
+    /// Whether writing `slots.json` failed once (said once, then left alone).
+    status_failed: bool,
 }
 
 impl Reporter {
@@ -105,7 +117,6 @@ impl Reporter {
         Reporter {
             name: name.to_string(),
             budget,
-            slots,
             metric,
             bars,
             gpus: GpuMonitor::new(),
@@ -123,7 +134,20 @@ impl Reporter {
             gpu_line: String::new(),
             slot_text: vec!["idle".to_string(); slots_len],
             slot_place: vec![String::new(); slots_len],
+            slot_state: slots
+                .iter()
+                .map(|s| SlotStatus {
+                    label: s.label.clone(),
+                    state: "idle".into(),
+                    child: None,
+                    epoch: None,
+                    text: "idle".into(),
+                })
+                .collect(),
+            slots,
             pace: Pace::new(labels, None),
+            status_path: None,
+            status_failed: false,
         }
     }
 
@@ -148,6 +172,39 @@ impl Reporter {
             b.overall.set_position(tally.done as u64);
         }
         self
+    }
+
+    /// Rewrite `path` (a run directory's `slots.json`) at every tick.
+    pub fn with_status_file(mut self, path: PathBuf) -> Reporter {
+        self.status_path = Some(path);
+        self
+    }
+
+    /// Write `slots.json`; a failure is said once (the run goes on without it).
+    fn write_status(&mut self, ended: bool) {
+        let Some(path) = &self.status_path else {
+            return;
+        };
+        let file = SlotsFile {
+            written: crate::store::unix_now(),
+            done: self.done,
+            budget: self.budget,
+            child_epochs: self.child_epochs,
+            ended,
+            slots: self.slot_state.clone(),
+        };
+        let written = serde_json::to_vec_pretty(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| atomic_write(path, &bytes).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            if !self.status_failed {
+                self.status_failed = true;
+                self.notice(&format!(
+                    "warning: cannot write {} ({e}); the dashboard will not show the slots",
+                    path.display()
+                ));
+            }
+        }
     }
 
     /// Say `line` once: above the bars, or on stderr.
@@ -251,6 +308,15 @@ impl Reporter {
 
     /// Print the last state (called when the run ends).
     pub fn finish(&mut self) {
+        for s in &mut self.slot_state {
+            if s.state == "running" {
+                s.state = "idle".into();
+                s.text = "idle".into();
+                s.child = None;
+                s.epoch = None;
+            }
+        }
+        self.write_status(true);
         match &self.bars {
             Some(b) => {
                 b.status.set_message(self.status_text());
@@ -274,6 +340,7 @@ impl Actor for Reporter {
         }
         ctx.run_interval(self.interval, |act, _| {
             act.refresh_gpus();
+            act.write_status(false);
             match &act.bars {
                 Some(b) => b.status.set_message(act.status_text()),
                 None => act.plain_line(),
@@ -294,18 +361,21 @@ impl Handler<SlotEvent> for Reporter {
             Some(p) if !p.is_empty() => format!("  on {p}"),
             _ => String::new(),
         };
-        let (slot, text) = match msg {
+        // (slot, text, state, child, epoch) for the bars and `slots.json`.
+        let (slot, text, state, child, epoch) = match msg {
             SlotEvent::Started { slot, child } => {
                 if let Some(p) = self.slot_place.get_mut(slot) {
                     p.clear();
                 }
-                (slot, format!("child {child} starting"))
+                let text = format!("child {child} starting");
+                (slot, text, "running", Some(child), None)
             }
             SlotEvent::Placed { slot, child, at } => {
                 if let Some(p) = self.slot_place.get_mut(slot) {
                     p.clone_from(&at);
                 }
-                (slot, format!("child {child} running on {at}"))
+                let text = format!("child {child} running on {at}");
+                (slot, text, "running", Some(child), None)
             }
             SlotEvent::Batch {
                 slot,
@@ -326,13 +396,11 @@ impl Handler<SlotEvent> for Reporter {
                 } else {
                     format!("  loss {loss:.4}")
                 };
-                (
-                    slot,
-                    format!(
-                        "child {child}  epoch {epoch}  batch {batch}/{batches}{loss}{}",
-                        place(self, slot)
-                    ),
-                )
+                let text = format!(
+                    "child {child}  epoch {epoch}  batch {batch}/{batches}{loss}{}",
+                    place(self, slot)
+                );
+                (slot, text, "running", Some(child), Some(epoch))
             }
             SlotEvent::Epoch {
                 slot,
@@ -348,16 +416,24 @@ impl Handler<SlotEvent> for Reporter {
                     .metric
                     .show(metric)
                     .unwrap_or_else(|| format!("{} {metric:.4}", self.metric.name));
-                (
-                    slot,
-                    format!("child {child}  epoch {epoch}{total}  {value}"),
-                )
+                let text = format!("child {child}  epoch {epoch}{total}  {value}");
+                (slot, text, "running", Some(child), Some(epoch))
             }
-            SlotEvent::Idle { slot } => (slot, "idle".to_string()),
-            SlotEvent::Retired { slot, reason } => (slot, format!("retired ({reason})")),
+            SlotEvent::Idle { slot } => (slot, "idle".to_string(), "idle", None, None),
+            SlotEvent::Retired { slot, reason } => {
+                (slot, format!("retired ({reason})"), "retired", None, None)
+            }
         };
         if let Some(t) = self.slot_text.get_mut(slot) {
             t.clone_from(&text);
+        }
+        if let Some(s) = self.slot_state.get_mut(slot) {
+            s.state = state.into();
+            s.child = child;
+            if epoch.is_some() || child.is_none() {
+                s.epoch = epoch;
+            }
+            s.text.clone_from(&text);
         }
         let Some(b) = &self.bars else { return };
         if let (Some(bar), Some(s)) = (b.slots.get(slot), self.slots.get(slot)) {

@@ -26,7 +26,8 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             resume,
             stop_after,
             auto_resume,
-        } => run(&config, resume, auto_resume, stop_after),
+            dashboard,
+        } => run(&config, resume, auto_resume, stop_after, dashboard),
         Command::Sample {
             config,
             n,
@@ -56,6 +57,11 @@ pub fn dispatch(command: Command) -> Result<(), CliError> {
             out,
             group_by,
         } => super::post::compare(&run_dirs, &out, &group_by),
+        Command::Serve {
+            run_dirs,
+            host,
+            port,
+        } => super::serve::serve(run_dirs, host, port),
         Command::Export {
             run_dir,
             top,
@@ -96,9 +102,13 @@ fn run(
     resume: bool,
     auto_resume: bool,
     stop_after: Option<usize>,
+    dashboard: Option<u16>,
 ) -> Result<(), CliError> {
     let config = load(path)?;
     let dir = config.experiment.output_dir.clone();
+    if let Some(port) = dashboard {
+        super::serve::dashboard(&dir, port)?;
+    }
     let resume = resume || (auto_resume && dir.exists());
     let interrupter = actors::Interrupter::new();
     install_ctrl_c(interrupter.clone());

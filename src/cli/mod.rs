@@ -5,6 +5,7 @@ mod child;
 mod commands;
 mod device;
 mod post;
+mod serve;
 mod signals;
 mod slurm_script;
 
@@ -110,6 +111,11 @@ pub enum Command {
         /// (what a requeued Slurm batch job does).
         #[arg(long, conflicts_with = "resume")]
         auto_resume: bool,
+        /// Serve the live dashboard of this run on 127.0.0.1:PORT (8080 when
+        /// no port is given), as `nas-actor serve` does.
+        #[arg(long, value_name = "PORT", num_args = 0..=1, require_equals = true,
+              default_missing_value = "8080")]
+        dashboard: Option<u16>,
     },
     /// Print N architectures sampled by a fresh controller, as JSON lines.
     Sample {
@@ -195,6 +201,20 @@ pub enum Command {
         /// directory, paths in child.command.env).
         #[arg(long = "group-by", num_args = 1.., value_name = "strategy|config|KEY")]
         group_by: Vec<String>,
+    },
+    /// Serve a live dashboard of runs (going or finished) in the browser:
+    /// overview, rewards, children, learning curves, choices, compare.
+    Serve {
+        /// The run directories.
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// The address to listen on; any other than a loopback one needs the
+        /// access token printed at start.
+        #[arg(long, default_value = crate::serve::DEFAULT_HOST)]
+        host: String,
+        /// The port (0: a free one, printed).
+        #[arg(long, default_value_t = crate::serve::DEFAULT_PORT)]
+        port: u16,
     },
     /// Print (or write) the N-th best architecture as JSON or as a PyTorch module.
     Export {

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 pub use final_json::{
     FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation, FINAL_FILE,
 };
-pub use run::RunView;
+pub use run::{RunView, UPDATES_FILE};
 
 use crate::store::StoreError;
 

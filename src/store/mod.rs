@@ -10,6 +10,7 @@
 //! | `children.jsonl` | appended and fsynced before a reward is used (one fsync per group of children) | one [`ChildRecord`] per line |
 //! | `checkpoint/state.bin` | atomically, after controller updates | controller and optimizer state ([`checkpoint`] format) |
 //! | `best.json` | atomically | a JSON array of the best [`ChildRecord`]s, best first |
+//! | `slots.json` | atomically, every few seconds, by the reporter | where each trainer slot is ([`status`]) |
 //! | other `*.json` | atomically, by [`RunDir::write_json`] | e.g. `summary.json` |
 //!
 //! Every write either completes or leaves the previous content intact, so a
@@ -23,6 +24,7 @@ mod log;
 mod record;
 mod resume;
 mod updates;
+pub mod status;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -37,6 +39,7 @@ pub use lock::RunLock;
 pub use log::ChildLog;
 pub use record::{top_records, ChildRecord};
 pub use updates::{UpdateRecord, UPDATES_FILE};
+pub use status::{SlotStatus, SlotsFile, SLOTS_FILE};
 
 /// The resolved config of the run.
 pub const CONFIG_FILE: &str = "config.toml";

@@ -18,6 +18,7 @@ mod proposer;
 mod reliability;
 mod repeats;
 mod shared;
+mod serve;
 mod slurm;
 mod space;
 mod space_declared;

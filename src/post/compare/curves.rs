@@ -119,7 +119,8 @@ pub struct Group {
     pub runs: Vec<Curve>,
 }
 
-fn label(c: &Config) -> String {
+/// The strategy of a config as the plots name it, e.g. `evolution + early stop`.
+pub fn label(c: &Config) -> String {
     let strategy = format!("{:?}", c.search.strategy).to_lowercase();
     let preset = c
         .controller

@@ -18,7 +18,7 @@ mod table;
 
 use std::path::{Path, PathBuf};
 
-pub use curves::{best_so_far, Axis, Curve, Group, GroupBy};
+pub use curves::{best_so_far, label as strategy_label, Axis, Curve, Group, GroupBy};
 pub use picture::{LEGEND_MAX, Y_FROM};
 
 use super::report::picture::save;

@@ -56,6 +56,18 @@ pub fn save(picture: &impl Picture, dir: &Path, stem: &str) -> Result<Vec<PathBu
     Ok(vec![png, svg])
 }
 
+/// Draw `picture` as an SVG document in memory (the dashboard serves it).
+pub fn svg_string(picture: &impl Picture) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, picture.size()).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        picture.draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
 /// A plotters error as text.
 pub fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
