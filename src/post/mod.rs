@@ -23,7 +23,8 @@ use std::path::PathBuf;
 pub use final_json::{
     FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation, FINAL_FILE,
 };
-pub use run::{RunView, UPDATES_FILE};
+pub use crate::store::UPDATES_FILE;
+pub use run::RunView;
 
 use crate::store::StoreError;
 

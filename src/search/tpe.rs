@@ -10,7 +10,11 @@
 //! observations). `n_candidates` candidates are drawn from `l`, position by
 //! position, and the one with the highest `Σ log l(x) − log g(x)` is
 //! proposed (the first drawn among equals). Positions are independent, as
-//! in Optuna's default TPE.
+//! in Optuna's default TPE. A candidate already tried (or in flight) is
+//! passed over for the best new one: once l(x) has narrowed, most draws
+//! repeat the good children, so the draws go on, up to 8 × `n_candidates`,
+//! until one is new; only when none is does a repeat go out (a space
+//! smaller than the budget).
 //!
 //! It never waits: one child in flight per trainer slot. Its state is the
 //! log: a resumed run rebuilds the observations from `children.jsonl`, and
@@ -20,6 +24,8 @@
 //! position means the same decision in every layer count (layers are
 //! appended), so observations of fewer layers count where they have a token.
 
+use std::collections::HashSet;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,6 +33,10 @@ use super::config::TpeConfig;
 use super::{options, BuildContext, Proposal, Proposer, SearchError, Update};
 use crate::config::Config;
 use crate::space::{sample_uniform, Schema, SearchSpace};
+
+/// How many rounds of `n_candidates` draws may be spent looking for an
+/// architecture not tried yet.
+const UNSEEN_DRAWS: usize = 8;
 
 /// The TPE proposer.
 pub struct Tpe {
@@ -39,6 +49,9 @@ pub struct Tpe {
     ranked: Vec<usize>,
     /// Counts of every option at every position over all observations.
     totals: Vec<Vec<u32>>,
+    /// Token sequences observed or proposed and not yet observed: a
+    /// candidate among them is passed over while an unseen one is drawn.
+    seen: HashSet<Vec<usize>>,
 }
 
 impl Tpe {
@@ -60,11 +73,13 @@ impl Tpe {
             observed: Vec::new(),
             ranked: Vec::new(),
             totals: Vec::new(),
+            seen: HashSet::new(),
         }
     }
 
     /// One observation.
     pub fn add(&mut self, tokens: &[usize], reward: f64) {
+        self.seen.insert(tokens.to_vec());
         if !reward.is_finite() {
             return;
         }
@@ -96,7 +111,14 @@ impl Tpe {
     /// The next proposal for `schema`, from `rng`.
     pub fn suggest(&self, schema: &Schema, rng: &mut impl Rng) -> Vec<usize> {
         if self.observed.len() < self.cfg.n_startup.max(1) {
-            return sample_uniform(schema, rng);
+            let mut x = sample_uniform(schema, rng);
+            for _ in 1..self.cfg.n_candidates.max(1) * UNSEEN_DRAWS {
+                if !self.seen.contains(&x) {
+                    break;
+                }
+                x = sample_uniform(schema, rng);
+            }
+            return x;
         }
         let sizes = options(schema);
         let good: Vec<&[usize]> = self.ranked[..self.n_good().min(self.ranked.len())]
@@ -140,8 +162,16 @@ impl Tpe {
             log_l.push(l.iter().map(|p| p.ln()).collect());
             log_g.push(g.iter().map(|p| p.ln()).collect());
         }
+        // The best of `n_candidates` draws from l(x) by l(x)/g(x); once l(x)
+        // has narrowed, most draws are architectures already tried, so draws
+        // go on (up to 8 × n_candidates) until one of them is new.
         let mut best: Option<(f64, Vec<usize>)> = None;
-        for _ in 0..self.cfg.n_candidates.max(1) {
+        let mut best_new: Option<(f64, Vec<usize>)> = None;
+        let draws = self.cfg.n_candidates.max(1);
+        for i in 0..draws * UNSEEN_DRAWS {
+            if i >= draws && best_new.is_some() {
+                break;
+            }
             let mut cand = Vec::with_capacity(sizes.len());
             let mut score = 0.0;
             for pos in 0..sizes.len() {
@@ -153,11 +183,15 @@ impl Tpe {
                 score += log_l[pos][x] - log_g[pos][x];
                 cand.push(x);
             }
-            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            if !self.seen.contains(&cand) {
+                if best_new.as_ref().is_none_or(|(s, _)| score > *s) {
+                    best_new = Some((score, cand));
+                }
+            } else if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, cand));
             }
         }
-        match best {
+        match best_new.or(best) {
             Some((_, t)) => t,
             None => sample_uniform(schema, rng),
         }
@@ -179,10 +213,9 @@ impl Proposer for Tpe {
             .iter()
             .map(|&id| {
                 let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::proposal(self.seed, id));
-                Proposal {
-                    tokens: self.suggest(schema, &mut rng),
-                    version: 0,
-                }
+                let tokens = self.suggest(schema, &mut rng);
+                self.seen.insert(tokens.clone());
+                Proposal { tokens, version: 0 }
             })
             .collect())
     }
@@ -195,10 +228,9 @@ impl Proposer for Tpe {
         _space: &SearchSpace,
     ) -> Result<Proposal, SearchError> {
         let seed = crate::seed::redraw(crate::seed::proposal(self.seed, id), attempt);
-        Ok(Proposal {
-            tokens: self.suggest(schema, &mut ChaCha8Rng::seed_from_u64(seed)),
-            version: 0,
-        })
+        let tokens = self.suggest(schema, &mut ChaCha8Rng::seed_from_u64(seed));
+        self.seen.insert(tokens.clone());
+        Ok(Proposal { tokens, version: 0 })
     }
 
     fn observe(
@@ -261,6 +293,21 @@ mod tests {
         }
         // Uniformly: 1/8 of the proposals.
         assert!(hits > 60, "{hits} of 100 proposals at the optimum");
+    }
+
+    #[test]
+    fn no_architecture_is_proposed_twice_while_new_ones_are_drawn() {
+        let s = schema();
+        let mut t = Tpe::with_config(cfg(), 4, 1);
+        let space_size: usize = options(&s).iter().product();
+        let mut seen = HashSet::new();
+        for id in 0..space_size.min(40) as u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(id);
+            let x = t.suggest(&s, &mut rng);
+            assert!(seen.insert(x.clone()), "child {id} repeats {x:?}");
+            let r = if x.first() == Some(&0) { 1.0 } else { 0.1 };
+            t.add(&x, r);
+        }
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn read_omega(run_dir: &RunDir, steps: u64) -> Result<SupernetState, StoreEr
         source: e,
     })?;
     crate::store::checkpoint::decode(&bytes)
-        .map_err(|message| StoreError::CorruptCheckpoint { path, message })
+        .map_err(|source| StoreError::CorruptCheckpoint { path, source })
 }
 
 /// Best effort: a file left behind is removed by the next checkpoint.

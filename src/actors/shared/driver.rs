@@ -139,7 +139,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         counters.probe = Some((first_tokens(&schema, seed), 0.0));
     }
 
-    let updates_log = JsonlAppender::open(&run_dir.file(resume::UPDATES_FILE)).map_err(|source| {
+    let updates_log = JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE)).map_err(|source| {
         RunError::Write {
             what: "the controller update log",
             source,
@@ -413,8 +413,8 @@ impl Search<'_> {
                 let reward = crate::child::reward::perplexity_reward(ppl, &config.reward);
                 let epoch = EpochMetrics {
                     epoch: 1,
-                    train_loss: self.c.omega_loss,
-                    val_loss: loss,
+                    train_loss: Some(self.c.omega_loss).filter(|l| l.is_finite()),
+                    val_loss: Some(loss).filter(|l| l.is_finite()),
                     val_metric: ppl,
                     seconds,
                 };
@@ -554,8 +554,8 @@ impl Search<'_> {
                 metric: ok.then_some(ppl),
                 epochs: vec![EpochMetrics {
                     epoch: 1,
-                    train_loss: self.c.omega_loss,
-                    val_loss: loss,
+                    train_loss: Some(self.c.omega_loss).filter(|l| l.is_finite()),
+                    val_loss: Some(loss).filter(|l| l.is_finite()),
                     val_metric: ppl,
                     seconds,
                 }],
@@ -592,7 +592,12 @@ impl Search<'_> {
             failures: self
                 .records
                 .iter()
-                .filter(|r| matches!(r.status, ChildStatus::Failed | ChildStatus::Diverged))
+                .filter(|r| r.status == ChildStatus::Failed)
+                .count(),
+            diverged: self
+                .records
+                .iter()
+                .filter(|r| r.status == ChildStatus::Diverged)
                 .count(),
             cached: 0,
             best,
