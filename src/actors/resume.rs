@@ -135,14 +135,16 @@ pub(super) fn open_with<C>(
     })
 }
 
+/// What [`updates_until`] keeps: the bytes and dropped count when anything
+/// must be cut, and the baseline of the last update kept.
+type Kept = (Option<(Vec<u8>, usize)>, Option<f64>);
+
 /// The lines of `updates.jsonl` up to θ `version`, when anything must be cut:
 /// the bytes to keep and how many complete updates were dropped; and the
 /// baseline of the last update kept. Updates
 /// past the checkpoint were applied by a run killed before it wrote its
 /// checkpoint; a torn last line is dropped too. A line before the last that
 /// does not parse is an error (edited by hand).
-type Kept = (Option<(Vec<u8>, usize)>, Option<f64>);
-
 fn updates_until(path: &Path, version: u64) -> Result<Kept, RunError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,

@@ -23,7 +23,8 @@ use super::*;
 
 /// Check `property` on `cases` inputs drawn from `strategy` (shrinking a
 /// failure to a small input, which is then shown); returns how many inputs
-/// were tried.
+/// were tried. `PROPTEST_CASES` in the environment overrides `cases` (a
+/// longer hunt: `PROPTEST_CASES=2000 cargo test --test suite reliability::inputs`).
 pub(super) fn tried<S>(
     cases: u32,
     strategy: S,
@@ -34,6 +35,10 @@ where
     S::Value: Debug,
 {
     let count = AtomicUsize::new(0);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     let mut runner = TestRunner::new(PropConfig {
         cases,
         failure_persistence: None,

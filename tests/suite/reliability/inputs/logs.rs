@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nas_actor::actors::{run, RunOptions};
-use nas_actor::store::jsonl;
+use nas_actor::store::{jsonl, ChildRecord};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -166,8 +166,9 @@ fn hand_edited_or_cut_logs_resume_or_are_refused_with_the_line() {
             Ok(summary) => {
                 ok += 1;
                 prop_assert_eq!(summary.children, BUDGET);
-                // Nothing lost: every complete record before the damage is still there.
-                let read = jsonl::parse::<Value>(&children_before);
+                // Nothing lost: every record before the damage is still there
+                // (a damaged last line is dropped as a torn one, with a notice).
+                let read = jsonl::parse::<ChildRecord>(&children_before);
                 prop_assert!(read.bad.is_none());
                 let now = std::fs::read(dir.join("children.jsonl")).expect("children");
                 let kept = read.good_len as usize;
