@@ -1,8 +1,9 @@
 //! The Recorder's bookkeeping of recorded children, free of actors and I/O:
 //! the architecture cache (a repeated architecture is answered with the
-//! reward it got), the counts, the top list that best.json is written from,
-//! and the compute the children cost. The Recorder owns one; a resumed run
-//! replays its log into it.
+//! reward it got), the counts (with the repeats that spent no budget under
+//! `search.repeats = "free"`: the first `free_limit` in record order), the
+//! top list that best.json is written from, and the compute the children
+//! cost. The Recorder owns one; a resumed run replays its log into it.
 
 use std::collections::HashMap;
 

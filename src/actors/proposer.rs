@@ -5,6 +5,10 @@
 //! proposal when the strategy samples with θ, keep the children the
 //! proposer wants in flight (refilled as each one is recorded), push the
 //! updates it returns and take the θ they give back, and report its end.
+//! It also applies `search.repeats`: a proposal whose architecture was
+//! proposed before is drawn again (`"redraw"`), and a free repeat's place
+//! in the budget is handed back (`"free"`; the Recorder decides which
+//! repeats are free).
 //!
 //! Its peers are [`Recipient`]s ([`ProposerPeers`]), so a test drives it
 //! with fake ones (`tests/suite/proposer.rs`).

@@ -19,7 +19,7 @@ mod table;
 use std::path::{Path, PathBuf};
 
 pub use curves::{best_so_far, label as strategy_label, Axis, Curve, Group, GroupBy};
-pub use picture::{LEGEND_MAX, Y_FROM};
+pub use picture::{ComparePicture, LEGEND_MAX, Y_FROM};
 
 use super::report::picture::save;
 use super::{PostError, RunView};

@@ -60,7 +60,21 @@ impl ComparePicture {
         self.series.len().min(LEGEND_MAX)
     }
 
-    /// The y range: where the curves are once `Y_FROM` of the x-axis is spent.
+    /// The x-axis' end: the last point of any run (at least 1).
+    fn x_max(&self) -> f64 {
+        self.series
+            .iter()
+            .flat_map(|s| s.runs.iter().flatten())
+            .map(|p| p.0)
+            .fold(1.0, f64::max)
+    }
+
+    /// The y-axis' range: where the curves are once [`Y_FROM`] of the
+    /// x-axis is spent (all of them when none reaches it), padded by 5 %.
+    pub fn y_axis(&self) -> (f64, f64) {
+        self.y_range(self.x_max())
+    }
+
     fn y_range(&self, x_max: f64) -> (f64, f64) {
         let points = || self.series.iter().flat_map(|s| s.runs.iter().flatten());
         let late = points().filter(|p| p.0 >= Y_FROM * x_max).count();
@@ -117,8 +131,7 @@ impl Picture for ComparePicture {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let points = || self.series.iter().flat_map(|s| s.runs.iter().flatten());
-        let x_max = points().map(|p| p.0).fold(1.0, f64::max);
+        let x_max = self.x_max();
         let (y_lo, y_hi) = self.y_range(x_max);
         let clamp = move |(x, y): (f64, f64)| (x, y.clamp(y_lo, y_hi));
         let mut chart = ChartBuilder::on(root)

@@ -279,3 +279,33 @@ fn compare_groups_thirty_runs_into_three_and_its_legend_fits() {
     let (stdout, _) = text(&o);
     assert!(stdout.contains("2 group(s) of 3 run(s)"), "{stdout}");
 }
+
+#[test]
+fn the_y_axis_spans_where_the_curves_are_after_the_first_few_percent() {
+    use nas_actor::post::compare::{Axis, ComparePicture, Curve, Group};
+    // A first child at 0.37, then 99 children between 0.70 and 0.73.
+    let best: Vec<Option<f64>> = std::iter::once(0.37)
+        .chain((1..100).map(|k| 0.70 + 0.03 * k as f64 / 99.0))
+        .map(Some)
+        .collect();
+    let curve = Curve {
+        dir: "r".into(),
+        budget: 100,
+        epochs: vec![0.0; best.len()],
+        seconds: vec![0.0; best.len()],
+        best,
+    };
+    let groups = [Group {
+        label: "random".into(),
+        runs: vec![curve],
+    }];
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let metric = nas_actor::task::Metric::of(&synthetic_config(tmp.path(), 1, ""));
+    let pic = ComparePicture::new(&groups, Axis::Children, &metric);
+    let (lo, hi) = pic.y_axis();
+    assert!(
+        lo > 0.69 && lo < 0.71 && hi > 0.73 && hi < 0.74,
+        "{lo}..{hi}"
+    );
+    assert_eq!(pic.legend_entries(), 1);
+}
