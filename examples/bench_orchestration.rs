@@ -145,7 +145,10 @@ pub fn measure(setup: Setup) -> anyhow::Result<OrchRow> {
 /// Run one synthetic search and measure it; with `Some(n)`, while the
 /// dashboard serves its run directory (in this process, as `run
 /// --dashboard` does) to `n` clients polling every second.
-pub fn measure_with(setup: Setup, clients: Option<usize>) -> anyhow::Result<(OrchRow, Option<Polled>)> {
+pub fn measure_with(
+    setup: Setup,
+    clients: Option<usize>,
+) -> anyhow::Result<(OrchRow, Option<Polled>)> {
     // `--run-root DIR` puts the run directory there (e.g. /dev/shm, where fsync is free).
     let tmp = match arg::<String>("--run-root") {
         Some(root) => tempfile::tempdir_in(root),
@@ -327,8 +330,12 @@ fn dashboard_bench(size: Size) -> anyhow::Result<()> {
             format!("{:.1}", r.idle_ms),
             format!("{:.2}", r.cpu_ms),
             format!("{:.1}", r.updates_per_s),
-            with.map_or("–".into(), |_| format!("{} ({} failed)", p.requests, p.failures)),
-            with.map_or("–".into(), |_| format!("{:.1} / {:.0}", p.mean_ms, p.max_ms)),
+            with.map_or("–".into(), |_| {
+                format!("{} ({} failed)", p.requests, p.failures)
+            }),
+            with.map_or("–".into(), |_| {
+                format!("{:.1} / {:.0}", p.mean_ms, p.max_ms)
+            }),
         ]);
     }
     println!(

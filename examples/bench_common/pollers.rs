@@ -25,7 +25,10 @@ pub struct Polled {
 fn get(addr: SocketAddr, target: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", addr.port());
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+        addr.port()
+    );
     s.write_all(req.as_bytes()).ok()?;
     let mut bytes = Vec::new();
     s.read_to_end(&mut bytes).ok()?;
@@ -52,13 +55,18 @@ impl Pollers {
                     let (mut lat, mut failures, mut seen) = (Vec::new(), 0usize, 0usize);
                     while !stop.load(Ordering::Relaxed) {
                         let tick = Instant::now();
-                        for target in ["/api/runs/0/overview".to_string(), format!("/api/runs/0/children?from={seen}")] {
+                        for target in [
+                            "/api/runs/0/overview".to_string(),
+                            format!("/api/runs/0/children?from={seen}"),
+                        ] {
                             let t = Instant::now();
                             match get(addr, &target) {
                                 Some(body) => {
                                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                                     if target.contains("children") {
-                                        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+                                        if let Ok(v) =
+                                            serde_json::from_str::<serde_json::Value>(&body)
+                                        {
                                             let from = v["from"].as_u64().unwrap_or(0) as usize;
                                             let n = v["children"].as_array().map_or(0, Vec::len);
                                             seen = from + n;

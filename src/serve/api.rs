@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 
 use super::guard::tail_inside;
 use super::runs::Run;
+use super::tally::row;
 use crate::post::compare::{best_so_far, strategy_label};
 use crate::post::report::ChoicePicture;
-use super::tally::row;
 use crate::store::ChildRecord;
 
 /// Children over which the rate (and so the ETA) is measured.
@@ -205,9 +205,9 @@ pub fn find(run: &Run, id: u64) -> Option<&ChildRecord> {
 pub fn child(run: &Run, id: u64) -> Option<Value> {
     let r = find(run, id)?;
     let log_rel: PathBuf = ["children", &id.to_string(), "trial.log"].iter().collect();
-    let log = tail_inside(&run.root, &log_rel, LOG_TAIL)
-        .ok()
-        .map(|(text, cut)| json!({ "path": log_rel.display().to_string(), "text": text, "cut": cut }));
+    let log = tail_inside(&run.root, &log_rel, LOG_TAIL).ok().map(
+        |(text, cut)| json!({ "path": log_rel.display().to_string(), "text": text, "cut": cut }),
+    );
     let metric = run.metric();
     Some(json!({
         "id": id,

@@ -6,12 +6,36 @@
 
 /// `(name, content type, bytes)` of every embedded file.
 const FILES: [(&str, &str, &[u8]); 6] = [
-    ("index.html", "text/html; charset=utf-8", include_bytes!("assets/index.html")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("assets/app.js")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("assets/app.css")),
-    ("uPlot.iife.min.js", "text/javascript; charset=utf-8", include_bytes!("assets/uPlot.iife.min.js")),
-    ("uPlot.min.css", "text/css; charset=utf-8", include_bytes!("assets/uPlot.min.css")),
-    ("uPlot.LICENSE", "text/plain; charset=utf-8", include_bytes!("assets/uPlot.LICENSE")),
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("assets/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("assets/app.css"),
+    ),
+    (
+        "uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/uPlot.iife.min.js"),
+    ),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("assets/uPlot.min.css"),
+    ),
+    (
+        "uPlot.LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("assets/uPlot.LICENSE"),
+    ),
 ];
 
 /// The content type and bytes of the embedded file `name`.

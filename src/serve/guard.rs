@@ -26,8 +26,7 @@ pub enum GuardError {
 
 /// Open `rel` inside the canonical directory `root` for reading.
 pub fn open_inside(root: &Path, rel: &Path) -> Result<File, GuardError> {
-    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_)))
-    {
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(GuardError::NotPlain(rel.to_path_buf()));
     }
     let path = root.join(rel);

@@ -73,7 +73,11 @@ pub fn query<'a>(q: &'a str, key: &str) -> Option<&'a str> {
 /// The token a request carries: `Authorization: Bearer`, the cookie, or `?token=`.
 fn offered(req: &HttpRequest) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         if let Some(t) = v.strip_prefix("Bearer ") {
             out.push(t.trim().to_string());
         }
@@ -106,14 +110,21 @@ impl CookieValue for HttpRequest {
 /// Whether the `Host` header names this machine's loopback (a page of
 /// another site that a DNS trick points at 127.0.0.1 names its own host).
 fn loopback_host(req: &HttpRequest) -> bool {
-    let Some(host) = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
-    matches!(name.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "::1")
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "::1"
+    )
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
@@ -180,7 +191,10 @@ fn answer(req: &HttpRequest, shared: &Shared) -> HttpResponse {
         return text(StatusCode::PAYLOAD_TOO_LARGE, "413: requests carry no body");
     }
     if req.uri().to_string().len() > MAX_URI {
-        return text(StatusCode::URI_TOO_LONG, "414: the request target is too long");
+        return text(
+            StatusCode::URI_TOO_LONG,
+            "414: the request target is too long",
+        );
     }
     let mut set_cookie = None;
     match &shared.token {
@@ -193,7 +207,9 @@ fn answer(req: &HttpRequest, shared: &Shared) -> HttpResponse {
                     .body("401: this dashboard needs its access token: open the address `nas-actor serve` printed (it ends in ?token=…)");
             }
             if req.cookie_value(COOKIE).as_deref() != Some(token.as_str()) {
-                set_cookie = Some(format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"));
+                set_cookie = Some(format!(
+                    "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+                ));
             }
         }
         None => {
@@ -240,7 +256,9 @@ fn route(req: &HttpRequest, shared: &Shared) -> HttpResponse {
             match rest {
                 ["overview"] => json(api::overview(&run, crate::store::unix_now())),
                 ["children"] => {
-                    let from = query(req.query_string(), "from").and_then(number).unwrap_or(0);
+                    let from = query(req.query_string(), "from")
+                        .and_then(number)
+                        .unwrap_or(0);
                     json_text(api::children(&run, from as usize))
                 }
                 ["choices"] => json(api::choices(&run)),

@@ -103,16 +103,18 @@ impl Run {
     pub fn name(&self) -> String {
         match &self.config {
             Some(c) => c.experiment.name.clone(),
-            None => self
-                .shown
-                .file_name()
-                .map_or_else(|| self.shown.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            None => self.shown.file_name().map_or_else(
+                || self.shown.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
         }
     }
 
     /// The metric the run's children report (the synthetic one until the config is read).
     pub fn metric(&self) -> Metric {
-        self.config.as_ref().map_or_else(Metric::synthetic, Metric::of)
+        self.config
+            .as_ref()
+            .map_or_else(Metric::synthetic, Metric::of)
     }
 
     /// Read what changed on disk, unless that was done less than [`REFRESH`] ago.
@@ -138,7 +140,9 @@ impl Run {
             self.tally.add(&self.records, self.records.len() - 1);
         }
         for (line, why) in grown.bad {
-            self.notice(format!("{CHILDREN_FILE}:{line}: not a child record ({why}); skipped"));
+            self.notice(format!(
+                "{CHILDREN_FILE}:{line}: not a child record ({why}); skipped"
+            ));
         }
         let grown = self.updates_tail.read::<UpdateLine>();
         if grown.restarted {
@@ -146,7 +150,9 @@ impl Run {
         }
         self.updates.extend(grown.values);
         for (line, why) in grown.bad {
-            self.notice(format!("{UPDATES_FILE}:{line}: not an update record ({why}); skipped"));
+            self.notice(format!(
+                "{UPDATES_FILE}:{line}: not an update record ({why}); skipped"
+            ));
         }
         if let Some(s) = self.reread::<SummaryLine>(SUMMARY_FILE, Which::Summary) {
             self.summary = Some((s, false));

@@ -100,7 +100,8 @@ impl Tally {
             *self.failures.entry(k).or_default() += 1;
         }
         self.compute.add(r, self.epochs);
-        let good = matches!(r.status, ChildStatus::Ok | ChildStatus::Cached) && r.reward.is_finite();
+        let good =
+            matches!(r.status, ChildStatus::Ok | ChildStatus::Cached) && r.reward.is_finite();
         if good {
             let better = match self.best.and_then(|b| records.get(b)) {
                 None => true,

@@ -42,7 +42,8 @@ impl Answer {
 /// Send `request` (the whole request text) and read the answer.
 pub fn raw(addr: SocketAddr, request: &str) -> Answer {
     let mut s = TcpStream::connect(addr).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s.write_all(request.as_bytes()).expect("send");
     let mut bytes = Vec::new();
     let _ = s.read_to_end(&mut bytes);

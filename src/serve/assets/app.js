@@ -240,6 +240,7 @@ function metricChart(id, height, withReward) {
   const data = seriesData();
   if (!withReward) data.pop();
   const width = Math.max(300, box.clientWidth || 900);
+  const t0 = performance.now();
   let u = S.charts[id];
   if (!u) {
     const dot = { show: true, size: 3 };
@@ -259,7 +260,7 @@ function metricChart(id, height, withReward) {
       scales: { x: { time: false } },
       cursor: { points: { size: 6 } },
       plugins: withReward ? [tipPlugin()] : [],
-      hooks: { draw: [(u) => { box.dataset.drawn = "1"; box.dataset.points = u.data[0].length; }] },
+      hooks: { draw: [(u) => { box.dataset.drawn = "1"; box.dataset.points = u.data[0].length; box.dataset.drawMs = Math.round(performance.now() - t0); }] },
     };
     box.textContent = "";
     u = new uPlot(opts, data, box);

@@ -85,9 +85,15 @@ fn attribute(dom: &str, id: &str, name: &str) -> Option<String> {
 /// Check one dumped overview against the log; returns the child count it shows.
 fn check_overview(dom: &str, log: &Path) -> usize {
     let (done, _) = element(dom, "done");
-    let done: usize = done.trim().parse().unwrap_or_else(|_| panic!("#done is {done:?}"));
+    let done: usize = done
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("#done is {done:?}"));
     let records: Vec<ChildRecord> = read_jsonl(log);
-    assert!(records.len() >= done, "the page shows more children than the log has");
+    assert!(
+        records.len() >= done,
+        "the page shows more children than the log has"
+    );
     assert_eq!(
         attribute(dom, "overview-chart", "data-drawn").as_deref(),
         Some("1"),
@@ -104,7 +110,11 @@ fn check_overview(dom: &str, log: &Path) -> usize {
             .as_deref()
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("#best-metric has no number: {value:?}"));
-        assert_eq!(Some(shown), best.metric, "best metric of the first {done} children");
+        assert_eq!(
+            Some(shown),
+            best.metric,
+            "best metric of the first {done} children"
+        );
         let (id, _) = element(dom, "best-id");
         assert_eq!(id, best.spec.id.to_string());
     }
@@ -127,12 +137,18 @@ fn the_overview_in_headless_chromium_follows_a_running_search() {
         .expect("configs/declared_synthetic.toml");
     let mut edited = text.clone();
     for (from, to) in [
-        ("output_dir = \"runs/declared-synthetic\"".to_string(), format!("output_dir = {:?}", dir.display().to_string())),
+        (
+            "output_dir = \"runs/declared-synthetic\"".to_string(),
+            format!("output_dir = {:?}", dir.display().to_string()),
+        ),
         ("budget = 960".into(), "budget = 300".into()),
         ("cpu_workers = 8".into(), "cpu_workers = 2".into()),
         ("delay_ms = 5".into(), "delay_ms = 60\nepochs = 3".into()),
     ] {
-        assert!(edited.contains(&from), "declared_synthetic.toml has no `{from}`");
+        assert!(
+            edited.contains(&from),
+            "declared_synthetic.toml has no `{from}`"
+        );
         edited = edited.replace(&from, &to);
     }
     let config_path = tmp.path().join("search.toml");
@@ -163,7 +179,10 @@ fn the_overview_in_headless_chromium_follows_a_running_search() {
     let log = dir.join("children.jsonl");
     let t = Instant::now();
     while read_jsonl::<ChildRecord>(&log).len() < 5 {
-        assert!(t.elapsed() < Duration::from_secs(20), "the search records no children");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the search records no children"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -173,13 +192,19 @@ fn the_overview_in_headless_chromium_follows_a_running_search() {
     let shot = target().join("dashboard-overview.png");
     let dom = chromium(&url, "--dump-dom", 4000);
     let second = check_overview(&dom, &log);
-    assert!(second > first, "the count did not rise: {first} then {second}");
+    assert!(
+        second > first,
+        "the count did not rise: {first} then {second}"
+    );
     chromium(&url, &format!("--screenshot={}", shot.display()), 4000);
     let png = std::fs::read(&shot).expect("the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     chromium(
         &format!("{url}#children"),
-        &format!("--screenshot={}", target().join("dashboard-children.png").display()),
+        &format!(
+            "--screenshot={}",
+            target().join("dashboard-children.png").display()
+        ),
         4000,
     );
     drop(search);

@@ -25,8 +25,11 @@ fn every_endpoint_matches_the_logs_of_a_synthetic_run() {
     finished_run(&dir, 48);
     // A trial log for child 3, as a command trial writes it.
     std::fs::create_dir_all(dir.join("children/3")).expect("mkdir");
-    std::fs::write(dir.join("children/3/trial.log"), "epoch 1\nepoch 2\nlast line\n")
-        .expect("log");
+    std::fs::write(
+        dir.join("children/3/trial.log"),
+        "epoch 1\nepoch 2\nlast line\n",
+    )
+    .expect("log");
     let records: Vec<ChildRecord> = read_jsonl(&dir.join("children.jsonl"));
     let updates: Vec<Value> = read_jsonl(&dir.join("updates.jsonl"));
     let slots: SlotsFile =
@@ -73,7 +76,10 @@ fn every_endpoint_matches_the_logs_of_a_synthetic_run() {
     assert_eq!(o["slots"]["ended"], true);
     assert_eq!(o["slots"]["slots"].as_array().map(Vec::len), Some(2));
     assert_eq!(slots.slots.len(), 2);
-    let stopped = records.iter().filter(|r| status_name(r.status) == "stopped").count();
+    let stopped = records
+        .iter()
+        .filter(|r| status_name(r.status) == "stopped")
+        .count();
     assert_eq!(o["compute"]["stopped"], stopped);
 
     // Children: all, then from an offset; every number as logged.
@@ -121,7 +127,10 @@ fn every_endpoint_matches_the_logs_of_a_synthetic_run() {
     let config = nas_actor::config::Config::load(&dir.join("config.toml")).expect("config");
     let picture = ChoicePicture::new(&records, &config);
     let ch = get(addr, "/api/runs/0/choices").json();
-    assert_eq!(ch["panels"].as_array().map(Vec::len), Some(picture.panels.len()));
+    assert_eq!(
+        ch["panels"].as_array().map(Vec::len),
+        Some(picture.panels.len())
+    );
     assert_eq!(ch["panels"][0]["head"], picture.panels[0].head);
     let shares = ch["panels"][0]["shares"].as_array().expect("shares");
     let window0: f64 = shares.iter().filter_map(|s| s[0].as_f64()).sum();
@@ -179,7 +188,10 @@ fn a_run_that_grows_while_served_shows_the_new_children() {
     file.flush().expect("flush");
     let t = Instant::now();
     while total(addr) != 15 {
-        assert!(t.elapsed() < Duration::from_secs(2), "new children not shown within 2 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "new children not shown within 2 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let from = get(addr, "/api/runs/0/children?from=10").json();
@@ -188,7 +200,10 @@ fn a_run_that_grows_while_served_shows_the_new_children() {
     file.flush().expect("flush");
     let t = Instant::now();
     while total(addr) != 16 {
-        assert!(t.elapsed() < Duration::from_secs(2), "the completed line not shown");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the completed line not shown"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let r: ChildRecord = serde_json::from_str(lines[15]).expect("record");
@@ -198,11 +213,17 @@ fn a_run_that_grows_while_served_shows_the_new_children() {
     // The log replaced by a shorter one (a resume dropped a line): read again.
     let generation = get(addr, "/api/runs/0/overview").json()["generation"].clone();
     drop(file);
-    std::fs::write(dir.join("children.jsonl"), format!("{}\n", lines[..12].join("\n")))
-        .expect("rewrite");
+    std::fs::write(
+        dir.join("children.jsonl"),
+        format!("{}\n", lines[..12].join("\n")),
+    )
+    .expect("rewrite");
     let t = Instant::now();
     while total(addr) != 12 {
-        assert!(t.elapsed() < Duration::from_secs(2), "the shorter log not read again");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the shorter log not read again"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let now = get(addr, "/api/runs/0/overview").json()["generation"].clone();

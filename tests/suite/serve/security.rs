@@ -64,16 +64,27 @@ fn paths_outside_the_run_directories_are_refused() {
     // Through symlinks, a child's log is simply not there.
     for id in [2, 3] {
         let a = get(addr, &format!("/api/runs/0/children/{id}"));
-        assert!(!a.body.contains(SECRET), "child {id}'s symlinked log leaked");
+        assert!(
+            !a.body.contains(SECRET),
+            "child {id}'s symlinked log leaked"
+        );
         if a.status == 200 {
             assert!(a.json()["log"].is_null());
         }
     }
     // The guard itself.
     let root = dir.canonicalize().expect("root");
-    for bad in ["../secret.txt", "/etc/passwd", "children/../../secret.txt", ""] {
+    for bad in [
+        "../secret.txt",
+        "/etc/passwd",
+        "children/../../secret.txt",
+        "",
+    ] {
         assert!(
-            matches!(open_inside(&root, Path::new(bad)), Err(GuardError::NotPlain(_))),
+            matches!(
+                open_inside(&root, Path::new(bad)),
+                Err(GuardError::NotPlain(_))
+            ),
             "{bad}"
         );
     }
@@ -89,15 +100,29 @@ fn paths_outside_the_run_directories_are_refused() {
 
     // Only GET, no bodies, bounded targets, this machine's Host.
     let host = format!("Host: 127.0.0.1:{}\r\nConnection: close\r\n", addr.port());
-    let post = raw(addr, &format!("POST /api/runs HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n"));
+    let post = raw(
+        addr,
+        &format!("POST /api/runs HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n"),
+    );
     assert_eq!(post.status, 405);
     let del = raw(addr, &format!("DELETE /api/runs/0 HTTP/1.1\r\n{host}\r\n"));
     assert_eq!(del.status, 405);
-    let body = raw(addr, &format!("GET /api/runs HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nhello"));
+    let body = raw(
+        addr,
+        &format!("GET /api/runs HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nhello"),
+    );
     assert_eq!(body.status, 413);
     let long = get(addr, &format!("/api/runs?x={}", "a".repeat(5000)));
-    assert!(long.status == 414 || long.status == 431 || long.status == 400, "{}", long.status);
-    let huge_header = get_with(addr, "/api/runs", &format!("X-Big: {}\r\n", "b".repeat(200_000)));
+    assert!(
+        long.status == 414 || long.status == 431 || long.status == 400,
+        "{}",
+        long.status
+    );
+    let huge_header = get_with(
+        addr,
+        "/api/runs",
+        &format!("X-Big: {}\r\n", "b".repeat(200_000)),
+    );
     assert!(huge_header.status >= 400, "{}", huge_header.status);
     let foreign = raw(
         addr,
@@ -106,7 +131,10 @@ fn paths_outside_the_run_directories_are_refused() {
     assert_eq!(foreign.status, 403);
     let local = raw(
         addr,
-        &format!("GET /api/runs HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", addr.port()),
+        &format!(
+            "GET /api/runs HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+            addr.port()
+        ),
     );
     assert_eq!(local.status, 200);
 }
@@ -126,7 +154,11 @@ fn a_non_loopback_bind_needs_the_token() {
     }
     let wrong = get(addr, &format!("/api/runs?token={}", "0".repeat(32)));
     assert_eq!(wrong.status, 401);
-    let bearer = get_with(addr, "/api/runs", &format!("Authorization: Bearer {token}\r\n"));
+    let bearer = get_with(
+        addr,
+        "/api/runs",
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
     assert_eq!(bearer.json()[0]["done"], 8);
     // The address printed (…/?token=) opens the page and sets the cookie the page's requests carry.
     let page = get(addr, &format!("/?token={token}"));
@@ -154,7 +186,10 @@ fn serve_binary(args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .expect("run nas-actor serve");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -163,13 +198,19 @@ fn bad_input_to_serve_is_named_with_its_fix_and_exit_2() {
     let missing = tmp.path().join("no-such-run");
     let (code, err) = serve_binary(&[missing.to_str().expect("utf-8")]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("no-such-run") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("no-such-run") && err.contains("does not exist"),
+        "{err}"
+    );
 
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     let (code, err) = serve_binary(&[empty.to_str().expect("utf-8")]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("not a run directory") && err.contains("config.toml"), "{err}");
+    assert!(
+        err.contains("not a run directory") && err.contains("config.toml"),
+        "{err}"
+    );
 
     let dir = tmp.path().join("run");
     finished_run(&dir, 4);
@@ -177,7 +218,10 @@ fn bad_input_to_serve_is_named_with_its_fix_and_exit_2() {
     // An address of no interface here (TEST-NET-1).
     let (code, err) = serve_binary(&[d, "--host", "192.0.2.1", "--port", "0"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("192.0.2.1") && err.contains("check --host"), "{err}");
+    assert!(
+        err.contains("192.0.2.1") && err.contains("check --host"),
+        "{err}"
+    );
 
     let taken = TcpListener::bind("127.0.0.1:0").expect("a port");
     let port = taken.local_addr().expect("addr").port().to_string();
