@@ -452,6 +452,10 @@ fn best_json_of_a_shared_search_retrains_through_retrain() {
     assert_eq!(report.selected.child_id, Some(best[0].spec.id));
     assert!(report.baseline.is_some(), "the LSTM beside it");
     assert!(report.test.metric.is_finite() && report.test.metric > 1.0);
+    // `report` reads the run as any other.
+    let o = binary().arg("report").arg(&out).output().expect("report");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("report/report.md").is_file());
 }
 
 #[test]
