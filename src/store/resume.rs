@@ -26,10 +26,22 @@ pub(crate) fn space_differences(
     if new.search.weights == crate::config::Weights::Shared {
         // ω's shape: a checkpoint of another shape cannot be restored.
         for (key, a, b) in [
-            ("child.lm.embedding_size", run.child.lm.embedding_size, new.child.lm.embedding_size),
-            ("child.lm.hidden_size", run.child.lm.hidden_size, new.child.lm.hidden_size),
+            (
+                "child.lm.embedding_size",
+                run.child.lm.embedding_size,
+                new.child.lm.embedding_size,
+            ),
+            (
+                "child.lm.hidden_size",
+                run.child.lm.hidden_size,
+                new.child.lm.hidden_size,
+            ),
             ("child.lm.layers", run.child.lm.layers, new.child.lm.layers),
-            ("child.lm.batch_size", run.child.lm.batch_size, new.child.lm.batch_size),
+            (
+                "child.lm.batch_size",
+                run.child.lm.batch_size,
+                new.child.lm.batch_size,
+            ),
         ] {
             check(key, to_value(a)?, to_value(b)?);
         }

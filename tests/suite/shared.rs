@@ -30,14 +30,20 @@ fn toy_text(dir: &Path, train_words: usize) {
     let words: Vec<String> = (0..16).map(|i| format!("w{i}")).collect();
     let mut state: u64 = 12345;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as usize
     };
     let mut write = |name: &str, n: usize| {
         let mut cur = 0usize;
         let mut text = String::new();
         for i in 0..n {
-            cur = if next() % 10 < 9 { (cur * 5 + 3) % 16 } else { next() % 16 };
+            cur = if next() % 10 < 9 {
+                (cur * 5 + 3) % 16
+            } else {
+                next() % 16
+            };
             text += &words[cur];
             text += if i % 20 == 19 { "\n" } else { " " };
         }
@@ -124,7 +130,10 @@ fn cell(json: &str) -> CellArch {
 }
 
 fn bench_cell(name: &str) -> CellArch {
-    cell(&std::fs::read_to_string(common::root().join("bench/cells").join(name)).expect("bench cell"))
+    cell(
+        &std::fs::read_to_string(common::root().join("bench/cells").join(name))
+            .expect("bench cell"),
+    )
 }
 
 #[test]
@@ -147,22 +156,30 @@ fn a_cell_under_omega_equals_a_standalone_cell_with_the_same_weights() {
         .expect("supernet");
     // ω trains a few steps with both cells, so the weights are not the init.
     for k in 0..4 {
-        net.train_step(if k % 2 == 0 { &a } else { &b }).expect("ω step");
+        net.train_step(if k % 2 == 0 { &a } else { &b })
+            .expect("ω step");
     }
     let tokens = Tensor::from_slice(&[1i64, 4, 2, 9, 3, 3, 0, 5, 7, 1, 2, 8]).view([3, 4]);
     for arch in [&a, &b] {
         net.set_arch(arch).expect("same base");
         let state = net.model().zero_state(4);
-        let (shared, _) = net.model().forward_t(&tokens, &state, false).expect("forward");
+        let (shared, _) = net
+            .model()
+            .forward_t(&tokens, &state, false)
+            .expect("forward");
         let mut vs = tch::nn::VarStore::new(Device::Cpu);
         let standalone =
             WordLm::cell(&vs.root(), arch, corpus.vocab.words.len(), &lm).expect("standalone");
-        vs.copy(net.var_store()).expect("same variables, same shapes");
+        vs.copy(net.var_store())
+            .expect("same variables, same shapes");
         let (alone, _) = standalone
             .forward_t(&tokens, &standalone.zero_state(4), false)
             .expect("forward");
         let diff = (&shared - &alone).abs().max().double_value(&[]);
-        assert_eq!(diff, 0.0, "the cell under ω differs from the standalone cell");
+        assert_eq!(
+            diff, 0.0,
+            "the cell under ω differs from the standalone cell"
+        );
     }
     // The score of a cell is its loss under ω from a zero state.
     let first = net.score(&a, 0, 1).expect("score");
@@ -189,8 +206,9 @@ fn omega_training_loss_falls_on_real_ptb() {
     };
     // ENAS's ω optimizer: SGD with learning rate 20, gradient norm clipped at 0.25.
     let shared = SharedConfig::default();
-    let space = SearchSpace::from_config(&config(Path::new("/unused"), Path::new("/unused"), 1, ""))
-        .expect("space");
+    let space =
+        SearchSpace::from_config(&config(Path::new("/unused"), Path::new("/unused"), 1, ""))
+            .expect("space");
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let probe = bench_cell("b2-gated-sum-tanh.json");
@@ -206,7 +224,10 @@ fn omega_training_loss_falls_on_real_ptb() {
     }
     let after = net.score(&probe, 0, 10).expect("score");
     let median = |xs: &[f64]| {
-        let mut v: Vec<f64> = xs.iter().map(|x| if x.is_finite() { *x } else { f64::MAX }).collect();
+        let mut v: Vec<f64> = xs
+            .iter()
+            .map(|x| if x.is_finite() { *x } else { f64::MAX })
+            .collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
@@ -251,8 +272,20 @@ fn the_controller_learns_on_shared_weights() {
     };
     let mean = |rs: Vec<f64>| rs.iter().sum::<f64>() / rs.len().max(1) as f64;
     let early = &recs[..40];
-    let add_reward = mean(early.iter().filter(|r| adding(r)).map(|r| r.reward).collect());
-    let other_reward = mean(early.iter().filter(|r| !adding(r)).map(|r| r.reward).collect());
+    let add_reward = mean(
+        early
+            .iter()
+            .filter(|r| adding(r))
+            .map(|r| r.reward)
+            .collect(),
+    );
+    let other_reward = mean(
+        early
+            .iter()
+            .filter(|r| !adding(r))
+            .map(|r| r.reward)
+            .collect(),
+    );
     let better_is_add = add_reward > other_reward;
     let share = |rs: &[ChildRecord]| {
         rs.iter().filter(|r| adding(r) == better_is_add).count() as f64 / rs.len() as f64
@@ -301,7 +334,8 @@ fn kill_when(child: &mut Child, ready: impl Fn() -> bool) -> bool {
 
 fn checkpoint_counters(dir: &Path) -> Option<nas_actor::actors::shared::checkpoint::Counters> {
     let run = nas_actor::store::RunDir::open_read_only(dir).ok()?;
-    let ck: nas_actor::actors::shared::checkpoint::SharedCheckpoint = run.read_checkpoint().ok()??;
+    let ck: nas_actor::actors::shared::checkpoint::SharedCheckpoint =
+        run.read_checkpoint().ok()??;
     Some(ck.progress)
 }
 
@@ -322,17 +356,28 @@ fn kill_9_during_omega_and_controller_steps_then_resume_repeats_and_loses_nothin
     let err = |k: usize| tmp.path().join(format!("stderr-{k}.txt"));
     let mut child = start(&path_b, false, &err(0));
     let omega_started = || checkpoint_counters(&killed).is_some_and(|c| c.omega_in_round >= 5);
-    assert!(kill_when(&mut child, omega_started), "the run ended before kill 1");
+    assert!(
+        kill_when(&mut child, omega_started),
+        "the run ended before kill 1"
+    );
     let c = checkpoint_counters(&killed).expect("a checkpoint");
     assert_eq!(c.children, 0, "kill 1 landed in the ω phase");
     // Kill 2: in the controller phase, some children recorded.
     let mut child = start(&path_b, true, &err(1));
-    assert!(kill_when(&mut child, || records(&killed).len() >= 6), "ended before kill 2");
+    assert!(
+        kill_when(&mut child, || records(&killed).len() >= 6),
+        "ended before kill 2"
+    );
     // Kill 3: in round 2's ω phase.
     let mut child = start(&path_b, true, &err(2));
-    let round_two = || checkpoint_counters(&killed).is_some_and(|c| c.round >= 1 && c.omega_in_round >= 5);
+    let round_two =
+        || checkpoint_counters(&killed).is_some_and(|c| c.round >= 1 && c.omega_in_round >= 5);
     assert!(kill_when(&mut child, round_two), "ended before kill 3");
-    let o = binary().args(["run", "--resume"]).arg(&path_b).output().expect("resume");
+    let o = binary()
+        .args(["run", "--resume"])
+        .arg(&path_b)
+        .output()
+        .expect("resume");
     let last_err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{last_err}");
 
@@ -363,7 +408,10 @@ fn kill_9_during_omega_and_controller_steps_then_resume_repeats_and_loses_nothin
         assert_eq!(x.reward, y.reward, "child {}", x.spec.id);
     }
     let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).expect("file");
-    assert_eq!(read(&plain, "updates.jsonl"), read(&killed, "updates.jsonl"));
+    assert_eq!(
+        read(&plain, "updates.jsonl"),
+        read(&killed, "updates.jsonl")
+    );
     let ca = checkpoint_counters(&plain).expect("checkpoint");
     let cb = checkpoint_counters(&killed).expect("checkpoint");
     assert_eq!(ca, cb);
@@ -372,7 +420,8 @@ fn kill_9_during_omega_and_controller_steps_then_resume_repeats_and_loses_nothin
     };
     assert!(omega(&plain) == omega(&killed), "ω differs after the kills");
     let ranked = |d: &Path| {
-        let list: Vec<ChildRecord> = serde_json::from_str(&read(d, "best.json")).expect("best.json");
+        let list: Vec<ChildRecord> =
+            serde_json::from_str(&read(d, "best.json")).expect("best.json");
         list.into_iter()
             .map(|r| (r.spec.id, r.spec.tokens, r.reward))
             .collect::<Vec<_>>()
@@ -391,7 +440,10 @@ fn best_json_of_a_shared_search_retrains_through_retrain() {
         serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).expect("best.json"))
             .expect("records");
     assert!(!best.is_empty() && best.len() <= 3);
-    assert!(best.windows(2).all(|w| w[0].reward >= w[1].reward), "ranked");
+    assert!(
+        best.windows(2).all(|w| w[0].reward >= w[1].reward),
+        "ranked"
+    );
     let options = nas_actor::post::retrain::RetrainOptions {
         device: Some(Device::Cpu),
         ..Default::default()
@@ -400,17 +452,34 @@ fn best_json_of_a_shared_search_retrains_through_retrain() {
     assert_eq!(report.selected.child_id, Some(best[0].spec.id));
     assert!(report.baseline.is_some(), "the LSTM beside it");
     assert!(report.test.metric.is_finite() && report.test.metric > 1.0);
+    // `report` reads the run as any other.
+    let o = binary().arg("report").arg(&out).output().expect("report");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("report/report.md").is_file());
 }
-
 
 #[test]
 fn bad_shared_settings_are_refused_naming_the_key() {
-    let base = config(Path::new("/tmp/unused"), Path::new("/tmp/unused"), 4, "").to_toml().expect("toml");
+    let base = config(Path::new("/tmp/unused"), Path::new("/tmp/unused"), 4, "")
+        .to_toml()
+        .expect("toml");
     for (from, to, key) in [
-        ("omega_steps = 20", "omega_steps = 0", "search.shared.omega_steps"),
-        ("learning_rate = 1.0", "learning_rate = -1.0", "search.shared.learning_rate"),
+        (
+            "omega_steps = 20",
+            "omega_steps = 0",
+            "search.shared.omega_steps",
+        ),
+        (
+            "learning_rate = 1.0",
+            "learning_rate = -1.0",
+            "search.shared.learning_rate",
+        ),
         ("replicas = 1", "replicas = 2", "search.replicas"),
-        ("strategy = \"reinforce\"", "strategy = \"tpe\"", "search.strategy"),
+        (
+            "strategy = \"reinforce\"",
+            "strategy = \"tpe\"",
+            "search.strategy",
+        ),
         ("model = \"searched\"", "model = \"lstm\"", "child.model"),
     ] {
         assert!(base.contains(from), "{from} not in the config");
@@ -428,12 +497,27 @@ fn bad_shared_settings_are_refused_naming_the_key() {
 
 #[test]
 fn the_shared_configs_load_with_their_presets() {
-    let q = Config::load(&common::root().join("configs/quickstart_shared.toml")).expect("quickstart_shared");
+    let q = Config::load(&common::root().join("configs/quickstart_shared.toml"))
+        .expect("quickstart_shared");
     assert_eq!(q.search.weights, nas_actor::config::Weights::Shared);
-    assert_eq!((q.search.shared.learning_rate, q.search.shared.grad_clip), (20.0, 0.25));
+    assert_eq!(
+        (q.search.shared.learning_rate, q.search.shared.grad_clip),
+        (20.0, 0.25)
+    );
     let p = Config::load(&common::root().join("configs/ptb_shared.toml")).expect("ptb_shared");
     let (s, c) = (&p.search.shared, &p.controller);
-    assert_eq!((s.learning_rate, s.grad_clip, s.omega_steps, s.controller_samples), (20.0, 0.25, 400, 2000));
+    assert_eq!(
+        (
+            s.learning_rate,
+            s.grad_clip,
+            s.omega_steps,
+            s.controller_samples
+        ),
+        (20.0, 0.25, 400, 2000)
+    );
     assert_eq!(c.learning_rate, Some(3.5e-4));
-    assert_eq!((c.tanh_constant, c.temperature, c.entropy_weight), (Some(2.5), Some(5.0), 1e-4));
+    assert_eq!(
+        (c.tanh_constant, c.temperature, c.entropy_weight),
+        (Some(2.5), Some(5.0), 1e-4)
+    );
 }

@@ -97,8 +97,15 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::replica(seed, 0));
     let first = cell_of(&space, &sample_uniform(&schema, &mut rng.clone()))?;
-    let mut net = Supernet::new(&first, &corpus, &config.child.lm, &config.search.shared, device, seed)
-        .map_err(|e| RunError::Input(format!("cannot build the supernet: {e}")))?;
+    let mut net = Supernet::new(
+        &first,
+        &corpus,
+        &config.child.lm,
+        &config.search.shared,
+        device,
+        seed,
+    )
+    .map_err(|e| RunError::Input(format!("cannot build the supernet: {e}")))?;
     let mut counters = Counters {
         round: 0,
         omega_in_round: 0,
@@ -110,7 +117,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         probe: None,
     };
     if let Some(ck) = opened.checkpoint {
-        let omega = checkpoint::read_omega(&run_dir, ck.progress.omega_steps).map_err(RunError::RunDir)?;
+        let omega =
+            checkpoint::read_omega(&run_dir, ck.progress.omega_steps).map_err(RunError::RunDir)?;
         net.restore(&omega)
             .map_err(|e| RunError::Input(format!("cannot restore the supernet: {e}")))?;
         learner
@@ -139,14 +147,17 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         counters.probe = Some((first_tokens(&schema, seed), 0.0));
     }
 
-    let updates_log = JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE)).map_err(|source| {
-        RunError::Write {
+    let updates_log = JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE))
+        .map_err(|source| RunError::Write {
             what: "the controller update log",
             source,
-        }
-    })?;
+        })?;
     let budget = config.experiment.budget as u64;
-    let progress = Progress::new(&config.experiment.name, budget, counters.children.min(budget));
+    let progress = Progress::new(
+        &config.experiment.name,
+        budget,
+        counters.children.min(budget),
+    );
     for n in &notices {
         progress.notice(n);
     }
@@ -213,7 +224,9 @@ fn cell_of(space: &SearchSpace, tokens: &[usize]) -> Result<CellArch, RunError> 
         Ok(_) => Err(RunError::Input(
             "search.weights = \"shared\" needs the recurrent-cell space".into(),
         )),
-        Err(e) => Err(RunError::Runtime(format!("sampled tokens do not decode: {e}"))),
+        Err(e) => Err(RunError::Runtime(format!(
+            "sampled tokens do not decode: {e}"
+        ))),
     }
 }
 
@@ -249,7 +262,11 @@ impl Search<'_> {
     }
 
     fn check_stop(&self) -> Result<(), Stop> {
-        let asked = self.options.interrupter.as_ref().is_some_and(|i| i.requested());
+        let asked = self
+            .options
+            .interrupter
+            .as_ref()
+            .is_some_and(|i| i.requested());
         let enough = self
             .options
             .stop_after
@@ -285,7 +302,10 @@ impl Search<'_> {
             while self.c.omega_in_round < omega_steps {
                 self.check_stop()?;
                 self.omega_step()?;
-                if self.c.omega_in_round % shared.checkpoint_every as u64 == 0
+                if self
+                    .c
+                    .omega_in_round
+                    .is_multiple_of(shared.checkpoint_every as u64)
                     || self.c.omega_in_round == omega_steps
                 {
                     self.checkpoint(true)?;
@@ -357,7 +377,9 @@ impl Search<'_> {
             let stats = self
                 .learner
                 .update(&self.schema, &tokens, &rewards)
-                .map_err(|e| Stop::Error(RunError::Runtime(format!("the controller update: {e}"))))?;
+                .map_err(|e| {
+                    Stop::Error(RunError::Runtime(format!("the controller update: {e}")))
+                })?;
             self.c.updates += 1;
             let update = UpdateRecord {
                 version: self.c.updates,
@@ -390,12 +412,16 @@ impl Search<'_> {
         let config = self.config;
         let t = Instant::now();
         let started = crate::store::unix_now();
-        let arch = self
-            .space
-            .decode(&tokens)
-            .map_err(|e| Stop::Error(RunError::Runtime(format!("sampled tokens do not decode: {e}"))))?;
+        let arch = self.space.decode(&tokens).map_err(|e| {
+            Stop::Error(RunError::Runtime(format!(
+                "sampled tokens do not decode: {e}"
+            )))
+        })?;
         let Architecture::Cell(cell) = &arch else {
-            return Err(RunError::Input("search.weights = \"shared\" needs the recurrent-cell space".into()).into());
+            return Err(RunError::Input(
+                "search.weights = \"shared\" needs the recurrent-cell space".into(),
+            )
+            .into());
         };
         let hash = arch
             .hash()
@@ -435,7 +461,15 @@ impl Search<'_> {
                 Some(e.to_string()),
             ),
         };
-        let spec = ChildSpec::new(config.experiment.seed, id, 0, self.c.updates, tokens, arch.clone(), hash);
+        let spec = ChildSpec::new(
+            config.experiment.seed,
+            id,
+            0,
+            self.c.updates,
+            tokens,
+            arch.clone(),
+            hash,
+        );
         Ok(ChildRecord {
             spec,
             status,
@@ -475,7 +509,8 @@ impl Search<'_> {
             rng: self.rng.clone(),
             progress: self.c.clone(),
         };
-        checkpoint::write(&self.run_dir, &state, saved.as_ref()).map_err(write_error("the checkpoint"))
+        checkpoint::write(&self.run_dir, &state, saved.as_ref())
+            .map_err(write_error("the checkpoint"))
     }
 
     fn best_text(&self) -> String {
@@ -490,7 +525,8 @@ impl Search<'_> {
         let shared = &self.config.search.shared;
         let per_round = self.per_round().max(1);
         let rounds_left = budget.saturating_sub(self.c.children).div_ceil(per_round);
-        let omega_left = (rounds_left * shared.omega_steps as u64).saturating_sub(self.c.omega_in_round);
+        let omega_left =
+            (rounds_left * shared.omega_steps as u64).saturating_sub(self.c.omega_in_round);
         let final_batches = (shared.final_samples * self.net.valid_segments()) as u64;
         let left = self.pace.left(
             omega_left,
@@ -499,8 +535,13 @@ impl Search<'_> {
             shared.reward_batches as u64,
         );
         let best = self.best_text();
-        self.progress
-            .children(self.c.children.min(budget), budget, self.c.updates, &best, left);
+        self.progress.children(
+            self.c.children.min(budget),
+            budget,
+            self.c.updates,
+            &best,
+            left,
+        );
     }
 
     /// The end: k architectures scored on the whole validation split, ranked into best.json.
@@ -514,10 +555,11 @@ impl Search<'_> {
         let mut finals: Vec<ChildRecord> = Vec::new();
         for (i, tokens) in candidates.into_iter().enumerate() {
             self.check_stop()?;
-            let arch = self
-                .space
-                .decode(&tokens)
-                .map_err(|e| Stop::Error(RunError::Runtime(format!("sampled tokens do not decode: {e}"))))?;
+            let arch = self.space.decode(&tokens).map_err(|e| {
+                Stop::Error(RunError::Runtime(format!(
+                    "sampled tokens do not decode: {e}"
+                )))
+            })?;
             let hash = arch
                 .hash()
                 .map_err(|e| Stop::Error(RunError::Runtime(format!("cannot hash a child: {e}"))))?;
@@ -545,7 +587,11 @@ impl Search<'_> {
             );
             finals.push(ChildRecord {
                 spec,
-                status: if ok { ChildStatus::Ok } else { ChildStatus::Diverged },
+                status: if ok {
+                    ChildStatus::Ok
+                } else {
+                    ChildStatus::Diverged
+                },
                 reward: if ok {
                     crate::child::reward::perplexity_reward(ppl, &self.config.reward)
                 } else {
@@ -569,7 +615,10 @@ impl Search<'_> {
             self.progress.notice(&format!(
                 "  final {}/{k}: validation perplexity under ω {ppl:.2}: {}",
                 i + 1,
-                finals.last().map(|r| r.spec.arch.describe()).unwrap_or_default()
+                finals
+                    .last()
+                    .map(|r| r.spec.arch.describe())
+                    .unwrap_or_default()
             ));
         }
         finals.sort_by(|a, b| b.reward.total_cmp(&a.reward));

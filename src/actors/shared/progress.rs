@@ -26,7 +26,13 @@ impl Pace {
     /// Seconds left for `omega_steps` ω steps, `children` children and the
     /// final evaluation of `final_batches` validation batches in all;
     /// `None` until both kinds of work were measured.
-    pub fn left(&self, omega_steps: u64, children: u64, final_batches: u64, per_child: u64) -> Option<f64> {
+    pub fn left(
+        &self,
+        omega_steps: u64,
+        children: u64,
+        final_batches: u64,
+        per_child: u64,
+    ) -> Option<f64> {
         let o = Pace::mean(self.omega)?;
         let c = Pace::mean(self.child)?;
         let per_batch = c / per_child.max(1) as f64;
@@ -39,6 +45,9 @@ pub struct Progress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
     last_line: Option<Instant>,
     name: String,
+    /// The last ω line and children line (plain lines show both).
+    omega_text: String,
+    children_text: String,
 }
 
 /// `1h02m`, `3m05s`, `42s`.
@@ -75,6 +84,8 @@ impl Progress {
             bars,
             last_line: None,
             name: name.to_string(),
+            omega_text: String::new(),
+            children_text: String::new(),
         }
     }
 
@@ -98,24 +109,43 @@ impl Progress {
         due
     }
 
+    /// A plain line of both, at most one every few seconds.
+    fn plain(&mut self) {
+        if self.plain_due() {
+            eprintln!("{}: {}; {}", self.name, self.children_text, self.omega_text);
+        }
+    }
+
     /// ω's step: `round`, its 1-based epoch and batch of `batches`, the
     /// loss, and the step within the round's `of`.
-    pub fn omega(&mut self, round: u64, (epoch, batch, batches): (u64, usize, usize), loss: f64, (step, of): (u64, u64)) {
+    pub fn omega(
+        &mut self,
+        round: u64,
+        (epoch, batch, batches): (u64, usize, usize),
+        loss: f64,
+        (step, of): (u64, u64),
+    ) {
         let text = format!(
             "round {round}: ω epoch {epoch} batch {batch}/{batches} loss {loss:.3} (step {step}/{of} of the round)"
         );
         match &self.bars {
             Some((_, _, omega)) => omega.set_message(text),
             None => {
-                if self.plain_due() {
-                    eprintln!("{}: {text}", self.name);
-                }
+                self.omega_text = text;
+                self.plain();
             }
         }
     }
 
     /// Children scored, controller updates, the best so far and the time left.
-    pub fn children(&mut self, done: u64, budget: u64, updates: u64, best: &str, left: Option<f64>) {
+    pub fn children(
+        &mut self,
+        done: u64,
+        budget: u64,
+        updates: u64,
+        best: &str,
+        left: Option<f64>,
+    ) {
         let eta = left.map_or_else(|| "ETA …".to_string(), |s| format!("ETA {}", duration(s)));
         let text = format!("{updates} controller updates  best {best}  {eta}");
         match &self.bars {
@@ -124,9 +154,8 @@ impl Progress {
                 children.set_message(text);
             }
             None => {
-                if self.plain_due() {
-                    eprintln!("{}: {done}/{budget} children, {text}", self.name);
-                }
+                self.children_text = format!("{done}/{budget} children, {text}");
+                self.plain();
             }
         }
     }
