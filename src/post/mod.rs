@@ -20,10 +20,10 @@ mod run;
 
 use std::path::PathBuf;
 
+pub use crate::store::UPDATES_FILE;
 pub use final_json::{
     FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation, FINAL_FILE,
 };
-pub use crate::store::UPDATES_FILE;
 pub use run::RunView;
 
 use crate::store::StoreError;

@@ -23,8 +23,8 @@ mod lock;
 mod log;
 mod record;
 mod resume;
-mod updates;
 pub mod status;
+mod updates;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -38,8 +38,8 @@ pub use jsonl::JsonlAppender;
 pub use lock::RunLock;
 pub use log::ChildLog;
 pub use record::{top_records, ChildRecord};
-pub use updates::{UpdateRecord, UPDATES_FILE};
 pub use status::{SlotStatus, SlotsFile, SLOTS_FILE};
+pub use updates::{UpdateRecord, UPDATES_FILE};
 
 /// The resolved config of the run.
 pub const CONFIG_FILE: &str = "config.toml";

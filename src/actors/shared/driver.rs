@@ -147,10 +147,12 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         counters.probe = Some((first_tokens(&schema, seed), 0.0));
     }
 
-    let updates_log = JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE))
-        .map_err(|source| RunError::Write {
-            what: "the controller update log",
-            source,
+    let updates_log =
+        JsonlAppender::open(&run_dir.file(crate::store::UPDATES_FILE)).map_err(|source| {
+            RunError::Write {
+                what: "the controller update log",
+                source,
+            }
         })?;
     let budget = config.experiment.budget as u64;
     let progress = Progress::new(
