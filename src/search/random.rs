@@ -41,13 +41,7 @@ impl Proposer for Random {
     ) -> Result<Vec<Proposal>, SearchError> {
         Ok(ids
             .iter()
-            .map(|&id| {
-                let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::proposal(self.seed, id));
-                Proposal {
-                    tokens: sample_uniform(schema, &mut rng),
-                    version: 0,
-                }
-            })
+            .map(|&id| draw(crate::seed::proposal(self.seed, id), schema))
             .collect())
     }
 
@@ -59,10 +53,7 @@ impl Proposer for Random {
         _space: &SearchSpace,
     ) -> Result<Proposal, SearchError> {
         let seed = crate::seed::redraw(crate::seed::proposal(self.seed, id), attempt);
-        Ok(Proposal {
-            tokens: sample_uniform(schema, &mut ChaCha8Rng::seed_from_u64(seed)),
-            version: 0,
-        })
+        Ok(draw(seed, schema))
     }
 
     fn observe(
@@ -73,5 +64,13 @@ impl Proposer for Random {
         _schema: &Schema,
     ) -> Result<Option<Update>, SearchError> {
         Ok(None)
+    }
+}
+
+/// A uniform proposal drawn with `seed`.
+fn draw(seed: u64, schema: &Schema) -> Proposal {
+    Proposal {
+        tokens: sample_uniform(schema, &mut ChaCha8Rng::seed_from_u64(seed)),
+        version: 0,
     }
 }

@@ -108,6 +108,13 @@ impl Tpe {
         ((self.cfg.gamma * n).ceil() as usize).clamp(1, self.cfg.max_good.max(1))
     }
 
+    /// The proposal drawn with `seed`, remembered as tried.
+    fn draw(&mut self, seed: u64, schema: &Schema) -> Proposal {
+        let tokens = self.suggest(schema, &mut ChaCha8Rng::seed_from_u64(seed));
+        self.seen.insert(tokens.clone());
+        Proposal { tokens, version: 0 }
+    }
+
     /// The next proposal for `schema`, from `rng`.
     pub fn suggest(&self, schema: &Schema, rng: &mut impl Rng) -> Vec<usize> {
         if self.observed.len() < self.cfg.n_startup.max(1) {
@@ -211,12 +218,7 @@ impl Proposer for Tpe {
     ) -> Result<Vec<Proposal>, SearchError> {
         Ok(ids
             .iter()
-            .map(|&id| {
-                let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::proposal(self.seed, id));
-                let tokens = self.suggest(schema, &mut rng);
-                self.seen.insert(tokens.clone());
-                Proposal { tokens, version: 0 }
-            })
+            .map(|&id| self.draw(crate::seed::proposal(self.seed, id), schema))
             .collect())
     }
 
@@ -228,9 +230,7 @@ impl Proposer for Tpe {
         _space: &SearchSpace,
     ) -> Result<Proposal, SearchError> {
         let seed = crate::seed::redraw(crate::seed::proposal(self.seed, id), attempt);
-        let tokens = self.suggest(schema, &mut ChaCha8Rng::seed_from_u64(seed));
-        self.seen.insert(tokens.clone());
-        Ok(Proposal { tokens, version: 0 })
+        Ok(self.draw(seed, schema))
     }
 
     fn observe(
