@@ -22,6 +22,7 @@
 
 pub mod cell;
 pub mod cnn;
+pub mod config;
 pub mod final_eval;
 pub mod images;
 mod init;

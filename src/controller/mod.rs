@@ -44,6 +44,7 @@
 
 mod adam;
 mod baseline;
+pub mod config;
 mod dense;
 mod plan;
 mod policy;

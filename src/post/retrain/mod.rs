@@ -9,6 +9,7 @@
 //! evaluation is refused unless `force` is set; the new evaluation is then
 //! appended with `forced: true`.
 
+pub mod config;
 pub mod grid;
 mod workers;
 
