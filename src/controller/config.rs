@@ -95,9 +95,6 @@ impl ControllerPreset {
                 ("entropy_weight", |c| c.entropy_weight = 0.01),
                 ("learning_rate", |c| c.learning_rate = Some(0.03)),
                 ("baseline_decay", |c| c.baseline_decay = 0.95),
-                ("baseline_init", |c| {
-                    c.baseline_init = BaselineInit::FirstBatch
-                }),
                 ("grad_clip", |c| c.grad_clip = Some(5.0)),
                 ("replay_top", |c| c.replay_top = 10),
                 ("replay_weight", |c| c.replay_weight = 2.0),
