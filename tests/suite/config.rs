@@ -235,7 +235,7 @@ fn baseline_and_repeat_keys_parse_and_bad_values_name_the_key() {
     let c = Config::from_toml(
         &with(
             "repeats = \"free\"\nfree_limit = 3",
-            "preset = \"small-budget\"\nbaseline_init = \"zero\"",
+            "preset = \"small-budget\"\nbaseline_init = \"first_batch\"",
         ),
         Path::new("x.toml"),
     )
@@ -244,7 +244,7 @@ fn baseline_and_repeat_keys_parse_and_bad_values_name_the_key() {
     assert_eq!(c.search.free_repeats(2), 3);
     assert_eq!(
         c.controller.baseline_init,
-        BaselineInit::Zero,
+        BaselineInit::FirstBatch,
         "the file wins over the preset"
     );
     let c = Config::from_toml(
@@ -255,8 +255,8 @@ fn baseline_and_repeat_keys_parse_and_bad_values_name_the_key() {
     assert_eq!((c.search.redraws(), c.search.free_repeats(2)), (10, 0));
     assert_eq!(
         c.controller.baseline_init,
-        BaselineInit::FirstBatch,
-        "the preset's"
+        BaselineInit::Zero,
+        "the preset's: the baseline starts at 0"
     );
     let err = Config::from_toml(&with("repeats = \"sometimes\"", ""), Path::new("x.toml"))
         .expect_err("bad value");
