@@ -17,9 +17,8 @@ use super::messages::{
     Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, UpdateApplied,
 };
 use super::reporter::Reporter;
-pub use crate::search::{Checkpoint, Shard};
-use crate::store::JsonlAppender;
-pub use crate::store::UpdateRecord;
+use crate::search::Checkpoint;
+use crate::store::{JsonlAppender, UpdateRecord};
 
 /// The parameter-store actor.
 pub struct ParamStore {

@@ -20,7 +20,6 @@ mod run;
 
 use std::path::PathBuf;
 
-pub use crate::store::UPDATES_FILE;
 pub use final_json::{
     FinalReport, GridPoint, GridResult, Normalisation, TestEvaluation, FINAL_FILE,
 };

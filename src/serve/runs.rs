@@ -12,7 +12,7 @@ use super::guard::{open_inside, read_inside};
 use super::tail::Tail;
 use super::tally::Tally;
 use crate::config::Config;
-use crate::post::UPDATES_FILE;
+use crate::store::UPDATES_FILE;
 use crate::store::{ChildRecord, SlotsFile, CHILDREN_FILE, CONFIG_FILE, SLOTS_FILE};
 use crate::task::Metric;
 

@@ -140,7 +140,7 @@ fn free_repeats_spend_no_budget_and_their_rewards_still_reach_the_controller() {
         assert_eq!(recs.len() - c, 4);
     }
     // Every recorded child, repeats included, is part of an update (m = 2).
-    let updates: Vec<nas_actor::actors::param_store::UpdateRecord> =
+    let updates: Vec<nas_actor::store::UpdateRecord> =
         crate::orchestrator::read_jsonl(&dir.join("updates.jsonl"));
     let updated: usize = updates.iter().map(|u| u.children.len()).sum();
     assert_eq!(updated, recs.len());
@@ -203,7 +203,7 @@ fn redrawn_proposals_leave_no_repeat_while_new_architectures_are_left() {
 
 #[test]
 fn a_first_batch_baseline_is_checkpointed_and_survives_a_resume() {
-    use nas_actor::actors::param_store::Checkpoint;
+    use nas_actor::search::Checkpoint;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("run");
     let config = || {
@@ -238,7 +238,7 @@ fn a_first_batch_baseline_is_checkpointed_and_survives_a_resume() {
     let before = read().replicas[&0].baseline.clone();
     // The first update (m = 2) starts from the mean of its 2 rewards.
     let recs = records(&dir);
-    let updates: Vec<nas_actor::actors::param_store::UpdateRecord> =
+    let updates: Vec<nas_actor::store::UpdateRecord> =
         crate::orchestrator::read_jsonl(&dir.join("updates.jsonl"));
     // The first update (m = 2) starts from the mean of its rewards; the
     // log has the baseline after the update: fold the rewards into it.
@@ -262,7 +262,7 @@ fn a_first_batch_baseline_is_checkpointed_and_survives_a_resume() {
     )
     .expect("resume");
     let after = read().replicas[&0].baseline.clone();
-    let updates: Vec<nas_actor::actors::param_store::UpdateRecord> =
+    let updates: Vec<nas_actor::store::UpdateRecord> =
         crate::orchestrator::read_jsonl(&dir.join("updates.jsonl"));
     let rewards: usize = updates.iter().map(|u| u.rewards.len()).sum();
     assert_eq!(

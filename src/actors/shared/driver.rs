@@ -11,7 +11,6 @@ use tch::Device;
 
 use super::checkpoint::{self, Counters, SharedCheckpoint};
 use super::progress::{Pace, Progress};
-use crate::actors::param_store::UpdateRecord;
 use crate::actors::recorder::Summary;
 use crate::actors::{resume, RunError, RunOptions};
 use crate::child::supernet::Supernet;
@@ -22,6 +21,7 @@ use crate::data::{Corpus, TaskData};
 use crate::devices::SlotDevice;
 use crate::search::Compute;
 use crate::space::{sample_uniform, Architecture, CellArch, Schema, SearchSpace};
+use crate::store::UpdateRecord;
 use crate::store::{top_records, ChildRecord, JsonlAppender, RunDir, StoreError};
 
 /// How a run stops before its end.
