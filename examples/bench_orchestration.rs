@@ -80,6 +80,9 @@ pub struct OrchRow {
     /// Mean staleness of the rewarded children (θ updates between a
     /// child's sampling and the update it is part of), from updates.jsonl.
     pub child_staleness: f64,
+    /// The utilisation of a scheduler without overhead on the same
+    /// children's times ([`ideal_utilisation`]).
+    pub ideal_utilisation: f64,
     /// Mean child time, seconds (busy / children).
     pub child_s: f64,
 }
@@ -180,6 +183,7 @@ pub fn measure_with(
     let busy = s.slot_utilisation * slots * wall;
     let children = s.children.max(1) as f64;
     let child_staleness = child_staleness(&tmp.path().join("run/updates.jsonl"));
+    let ideal_utilisation = ideal_utilisation(&tmp.path().join("run/children.jsonl"), setup.slots);
     let row = OrchRow {
         setup,
         children: s.children,
@@ -192,9 +196,41 @@ pub fn measure_with(
         ideal_per_s: slots / (setup.delay_ms / 1000.0),
         peak_rss_mib: if reset { peak_rss_mib() } else { 0.0 },
         child_staleness,
+        ideal_utilisation,
         child_s: busy / children,
     };
     Ok((row, polled))
+}
+
+/// The utilisation of a scheduler with no overhead at all that starts the
+/// same children, in the order of their ids, each on the first free slot
+/// the moment one frees (greedy list scheduling of the recorded durations):
+/// what is left of 100 % is the end of the budget, which no scheduler that
+/// cannot know a child's time before training it avoids.
+fn ideal_utilisation(path: &Path, slots: usize) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut children: Vec<(u64, f64)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<nas_actor::store::ChildRecord>(l).ok())
+        .map(|r| (r.spec.id, r.seconds))
+        .collect();
+    children.sort_by_key(|c| c.0);
+    // Slot free times in microseconds (a min-heap).
+    let mut free: std::collections::BinaryHeap<std::cmp::Reverse<u64>> =
+        (0..slots.max(1)).map(|_| std::cmp::Reverse(0)).collect();
+    let mut busy = 0u64;
+    for (_, seconds) in &children {
+        let d = (seconds * 1e6).round() as u64;
+        busy += d;
+        if let Some(std::cmp::Reverse(t)) = free.pop() {
+            free.push(std::cmp::Reverse(t + d));
+        }
+    }
+    let makespan = free.iter().map(|r| r.0).max().unwrap_or(0);
+    if makespan == 0 {
+        return 0.0;
+    }
+    busy as f64 / (slots.max(1) as f64 * makespan as f64)
 }
 
 /// The mean over the rewarded children of an updates log of each child's
@@ -385,6 +421,7 @@ fn main() -> anyhow::Result<()> {
                     s.children.to_string(),
                     format!("{:.1}", s.wall_s),
                     format!("{:.2}%", s.utilisation * 100.0),
+                    format!("{:.2}%", s.ideal_utilisation * 100.0),
                     format!("{:.1}", s.idle_ms),
                     format!("{:.2}", s.child_staleness),
                     format!("{:.2}", s.cpu_ms),
@@ -402,6 +439,7 @@ fn main() -> anyhow::Result<()> {
                     "children",
                     "wall s",
                     "utilisation",
+                    "no-overhead bound",
                     "idle ms/child",
                     "staleness",
                     "CPU ms/child",

@@ -1,0 +1,334 @@
+//! How well shared weights rank cells (BENCHMARKS §9 (a)): train one
+//! supernet ω of the quick start's cell space on the whole Penn Treebank
+//! training text, one cell drawn uniformly per batch (ENAS's ω phase without
+//! a controller, i.e. random search with weight sharing), then score given
+//! cells on the whole validation text under ω, and compare their order with
+//! the cells' standalone training (the JSON lines `scripts/bench-cells.sh`
+//! writes): Spearman's ρ and Kendall's τ-b.
+//!
+//! ```sh
+//! cargo run --release --example bench_shared_ranking -- \
+//!     --steps 4000 --every 1000 --out target/bench-shared-ranking \
+//!     --standalone target/bench-cells-rank --standalone bench/results/quickstart/cells \
+//!     bench/cells/b2-*.json bench/cells/random/*.json
+//! ```
+//!
+//! Options: `--config FILE` (default `configs/quickstart.toml`: its `[child.lm]`
+//! sizes and seed; its data slices are dropped), `--steps N` ω steps,
+//! `--every K` score the cells every K steps, `--lr`, `--clip` (default ENAS's
+//! 20 and 0.25), `--threads T` (default 2), `--standalone DIR` (repeatable;
+//! a cell `NAME.json` is looked up as `DIR/NAME.json`,
+//! `DIR/NAME.epochs2.json` or `DIR/NAME.epochs4.json`), `--epoch E` (default
+//! 2: the standalone validation perplexity after E epochs is the reference;
+//! a run that diverged by then ranks last), `--out DIR` (a JSON line per cell
+//! and scoring).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use nas_actor::child::supernet::Supernet;
+use nas_actor::config::{Config, SharedConfig};
+use nas_actor::data::TaskData;
+use nas_actor::space::{sample_uniform, Architecture, CellArch, SearchSpace};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use tch::Device;
+
+struct Options {
+    config: PathBuf,
+    steps: u64,
+    every: u64,
+    lr: f64,
+    clip: f64,
+    threads: i32,
+    standalone: Vec<PathBuf>,
+    epoch: usize,
+    out: PathBuf,
+    cells: Vec<PathBuf>,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        config: "configs/quickstart.toml".into(),
+        steps: 4000,
+        every: 1000,
+        lr: 20.0,
+        clip: 0.25,
+        threads: 2,
+        standalone: Vec::new(),
+        epoch: 2,
+        out: "target/bench-shared-ranking".into(),
+        cells: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--config" => o.config = value()?.into(),
+            "--steps" => o.steps = value()?.parse().context("--steps")?,
+            "--every" => o.every = value()?.parse().context("--every")?,
+            "--lr" => o.lr = value()?.parse().context("--lr")?,
+            "--clip" => o.clip = value()?.parse().context("--clip")?,
+            "--threads" => o.threads = value()?.parse().context("--threads")?,
+            "--standalone" => o.standalone.push(value()?.into()),
+            "--epoch" => o.epoch = value()?.parse().context("--epoch")?,
+            "--out" => o.out = value()?.into(),
+            _ if a.starts_with("--") => bail!("unknown option {a}"),
+            _ => o.cells.push(a.into()),
+        }
+    }
+    if o.cells.len() < 3 {
+        bail!("give at least 3 cell files (JSON architectures of the config's base)");
+    }
+    if o.every == 0 || o.epoch == 0 {
+        bail!("--every and --epoch must be at least 1");
+    }
+    Ok(o)
+}
+
+struct Cell {
+    name: String,
+    arch: CellArch,
+    /// Standalone validation perplexity; None when diverged or not found.
+    reference: Option<f64>,
+    found: bool,
+}
+
+fn cell_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn read_cell(path: &Path, space: &SearchSpace) -> anyhow::Result<CellArch> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let arch: Architecture =
+        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    space
+        .check(&arch)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    match arch {
+        Architecture::Cell(c) => Ok(c),
+        _ => bail!("{}: not a cell", path.display()),
+    }
+}
+
+/// The standalone run's validation perplexity after `epoch` epochs:
+/// Some(Some(ppl)), Some(None) when it diverged by then, None when no run of
+/// that name (with that many epochs) is found.
+fn reference(dirs: &[PathBuf], name: &str, epoch: usize) -> anyhow::Result<Option<Option<f64>>> {
+    for dir in dirs {
+        for file in [
+            format!("{name}.json"),
+            format!("{name}.epochs2.json"),
+            format!("{name}.epochs4.json"),
+        ] {
+            let path = dir.join(file);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let v: serde_json::Value =
+                serde_json::from_str(text.trim()).with_context(|| format!("{}", path.display()))?;
+            let epochs = v["epochs"].as_array().cloned().unwrap_or_default();
+            let ppl = |e: &serde_json::Value| e["val_metric"].as_f64().filter(|p| p.is_finite());
+            if let Some(e) = epochs.get(epoch - 1) {
+                return Ok(Some(ppl(e)));
+            }
+            if epochs.last().is_some_and(|e| ppl(e).is_none()) {
+                return Ok(Some(None));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Ranks (1 = best = lowest), ties averaged; None (diverged) ranks last.
+fn ranks(values: &[Option<f64>]) -> Vec<f64> {
+    let key = |v: Option<f64>| v.filter(|x| x.is_finite()).unwrap_or(f64::INFINITY);
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| key(values[a]).total_cmp(&key(values[b])));
+    let mut r = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && key(values[order[j + 1]]) == key(values[order[i]]) {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            r[k] = mean;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+fn spearman(a: &[Option<f64>], b: &[Option<f64>]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Kendall's τ-b (ties in either order counted as in τ-b).
+fn kendall(a: &[Option<f64>], b: &[Option<f64>]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let (mut concordant, mut discordant, mut ties_a, mut ties_b) = (0.0f64, 0.0, 0.0, 0.0);
+    for i in 0..ra.len() {
+        for j in i + 1..ra.len() {
+            let (da, db) = (ra[i] - ra[j], rb[i] - rb[j]);
+            if da == 0.0 && db == 0.0 {
+                continue;
+            } else if da == 0.0 {
+                ties_a += 1.0;
+            } else if db == 0.0 {
+                ties_b += 1.0;
+            } else if da * db > 0.0 {
+                concordant += 1.0;
+            } else {
+                discordant += 1.0;
+            }
+        }
+    }
+    let n1 = concordant + discordant + ties_a;
+    let n2 = concordant + discordant + ties_b;
+    (concordant - discordant) / (n1 * n2).sqrt()
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    tch::set_num_threads(o.threads);
+    let mut config = Config::load(&o.config).with_context(|| format!("{}", o.config.display()))?;
+    config.data.train_limit = None;
+    config.data.val_limit = None;
+    let seed = config.experiment.seed;
+    let space = SearchSpace::from_config(&config)?;
+    let corpus = match nas_actor::data::load(&config.data, seed)? {
+        TaskData::Text(c) => c,
+        TaskData::Images(_) => bail!("the config's data are images; a cell space needs text"),
+    };
+    let mut cells = Vec::new();
+    for path in &o.cells {
+        let name = cell_name(path);
+        let found = reference(&o.standalone, &name, o.epoch)?;
+        cells.push(Cell {
+            arch: read_cell(path, &space)?,
+            reference: found.flatten(),
+            found: found.is_some(),
+            name,
+        });
+    }
+    let missing: Vec<&str> = cells
+        .iter()
+        .filter(|c| !c.found)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !o.standalone.is_empty() && !missing.is_empty() {
+        bail!("no standalone run for {missing:?} in {:?}", o.standalone);
+    }
+    let shared = SharedConfig {
+        learning_rate: o.lr,
+        grad_clip: o.clip,
+        ..SharedConfig::default()
+    };
+    let schema = space.schema(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut net = Supernet::new(
+        &cells[0].arch,
+        &corpus,
+        &config.child.lm,
+        &shared,
+        Device::Cpu,
+        seed,
+    )?;
+    std::fs::create_dir_all(&o.out)?;
+    let mut lines = String::new();
+    println!(
+        "ω: {} training segments per epoch, {} validation segments; {} cells",
+        net.train_segments(),
+        net.valid_segments(),
+        cells.len()
+    );
+    let started = Instant::now();
+    let (mut window, mut losses) = (0u64, 0.0);
+    for step in 1..=o.steps {
+        let arch = match space.decode(&sample_uniform(&schema, &mut rng))? {
+            Architecture::Cell(c) => c,
+            _ => bail!("the config's space is not the cell space"),
+        };
+        let loss = net.train_step(&arch)?;
+        if loss.is_finite() && loss < 20.0 {
+            losses += loss;
+            window += 1;
+        }
+        if step % o.every != 0 && step != o.steps {
+            continue;
+        }
+        let train_secs = started.elapsed().as_secs_f64();
+        let mut scores = Vec::new();
+        for c in &cells {
+            let loss = net.evaluate(&c.arch)?;
+            let ppl = loss.exp();
+            scores.push(Some(ppl).filter(|p| p.is_finite()));
+            lines += &format!(
+                "{}\n",
+                json!({"step": step, "cell": c.name, "omega_ppl": ppl, "standalone_ppl": c.reference})
+            );
+        }
+        let mean = if window > 0 { losses / window as f64 } else { f64::NAN };
+        print!(
+            "step {step} (ω epoch {:.2}, {:.0} s): mean training loss {mean:.3} over the last {window} finite steps, {} skipped",
+            step as f64 / net.train_segments() as f64,
+            train_secs,
+            net.skipped_steps()
+        );
+        (window, losses) = (0, 0.0);
+        if o.standalone.is_empty() {
+            println!();
+        } else {
+            let refs: Vec<Option<f64>> = cells.iter().map(|c| c.reference).collect();
+            let finite: Vec<usize> = (0..cells.len()).filter(|&i| refs[i].is_some()).collect();
+            let pick = |v: &[Option<f64>]| finite.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            println!(
+                "; all {}: Spearman {:.3}, Kendall {:.3}; the {} that trained standalone: Spearman {:.3}, Kendall {:.3}",
+                cells.len(),
+                spearman(&scores, &refs),
+                kendall(&scores, &refs),
+                finite.len(),
+                spearman(&pick(&scores), &pick(&refs)),
+                kendall(&pick(&scores), &pick(&refs)),
+            );
+        }
+        if step == o.steps {
+            println!("| cell | standalone ppl | ω ppl |\n|---|---:|---:|");
+            for (c, s) in cells.iter().zip(&scores) {
+                let show = |v: Option<f64>| v.map_or("diverged".to_string(), |p| format!("{p:.1}"));
+                println!("| {} | {} | {} |", c.name, show(c.reference), show(*s));
+            }
+        }
+    }
+    std::fs::write(o.out.join("scores.jsonl"), lines)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_statistics_match_hand_computed_values() {
+        let a = [Some(1.0), Some(2.0), Some(3.0), Some(4.0)];
+        let b = [Some(10.0), Some(30.0), Some(20.0), None];
+        assert_eq!(ranks(&b), vec![1.0, 3.0, 2.0, 4.0]);
+        // d = 0, 1, 1, 0: ρ = 1 − 6·2 / (4·15) = 0.8; τ = (5 − 1) / 6.
+        assert!((spearman(&a, &b) - 0.8).abs() < 1e-12);
+        assert!((kendall(&a, &b) - 4.0 / 6.0).abs() < 1e-12);
+        let tied = [Some(1.0), Some(1.0), None, None];
+        assert_eq!(ranks(&tied), vec![1.5, 1.5, 3.5, 3.5]);
+    }
+}
