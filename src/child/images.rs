@@ -172,6 +172,44 @@ mod tests {
         }
     }
 
+    fn data() -> ImageData {
+        ImageData {
+            train: set(),
+            valid: set(),
+            classes: 2,
+            mean: vec![0.0, 0.0],
+            std: vec![1.0, 1.0],
+        }
+    }
+
+    #[test]
+    fn check_names_the_split_and_the_value_that_is_wrong() {
+        assert_eq!(check(&data()), Ok(()));
+        let mut d = data();
+        d.valid.labels[1] = 7;
+        let e = check(&d).expect_err("a label outside the classes");
+        assert_eq!(
+            e,
+            ImageDataError::Label {
+                set: "validation",
+                label: 7,
+                classes: 2
+            }
+        );
+        assert_eq!(e.to_string(), "a validation label is 7, outside 0..2");
+        let mut d = data();
+        d.train.pixels.pop();
+        assert!(matches!(
+            check(&d),
+            Err(ImageDataError::PixelCount {
+                set: "training",
+                bytes: 59,
+                labels: 2,
+                shape: (2, 3, 5)
+            })
+        ));
+    }
+
     #[test]
     fn plain_batches_are_standardised_per_channel() {
         let s = set();

@@ -218,8 +218,44 @@ pub(super) fn train(
 
 #[cfg(test)]
 mod tests {
-    use super::learning_rate;
+    use super::{check_corpus, learning_rate, CorpusError};
     use crate::config::LmChildConfig;
+    use crate::data::{Corpus, Vocab};
+
+    #[test]
+    fn a_corpus_too_short_for_the_batch_names_the_split_and_the_fix() {
+        let corpus = Corpus {
+            vocab: Vocab {
+                words: vec!["a".into(), "b".into(), "c".into()],
+            },
+            train: vec![0, 1, 2, 0, 1, 2, 0, 1],
+            valid: vec![2, 1, 0],
+        };
+        assert_eq!(check_corpus(&corpus, 1), Ok(()));
+        let e = check_corpus(&corpus, 2).expect_err("too short");
+        assert_eq!(
+            e,
+            CorpusError::TooShort {
+                set: "validation",
+                tokens: 3,
+                batch: 2
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "the validation text has 3 tokens; child.lm.batch_size = 2 needs at least 4"
+        );
+        let mut bad = corpus.clone();
+        bad.valid = vec![0, 1, 3, 2];
+        assert_eq!(
+            check_corpus(&bad, 2),
+            Err(CorpusError::UnknownToken {
+                set: "validation",
+                token: 3,
+                vocab: 3
+            })
+        );
+    }
 
     #[test]
     fn learning_rate_decays_from_the_start_epoch() {

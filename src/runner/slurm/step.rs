@@ -319,3 +319,22 @@ impl ChildRunner for StepRunner {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LaunchFailed;
+
+    #[test]
+    fn a_launch_failure_lists_slurm_reasons_in_order() {
+        let e = LaunchFailed {
+            reasons: vec![
+                "srun: error: Unable to create step".into(),
+                "node failure on n3".into(),
+            ],
+        };
+        let text = "the step could not run (2 attempt(s)): srun: error: Unable to create step; node failure on n3";
+        assert_eq!(e.to_string(), text);
+        // Callers that still speak messages get the same text.
+        assert_eq!(String::from(e), text);
+    }
+}
