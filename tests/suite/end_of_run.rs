@@ -175,10 +175,12 @@ fn a_slow_flush_is_waited_for_and_a_failing_one_fails_the_run() {
                     .starts_with("cannot write run/checkpoint/state.bin"),
                 "{f}"
             );
-            // The cause is kept under the message: the store's error, then the I/O error.
-            let store = std::error::Error::source(&*f).expect("a cause");
-            let io = store.source().expect("the I/O cause");
-            let io = io.downcast_ref::<io::Error>().expect("an io::Error");
+            // The cause is kept under the message: the checkpoint's, the
+            // store's, then the I/O error at the bottom of the chain.
+            let mut chain = std::iter::successors(std::error::Error::source(&*f), |e| e.source());
+            let io = chain
+                .find_map(|e| e.downcast_ref::<io::Error>())
+                .expect("an io::Error among the causes");
             assert_eq!(io.kind(), io::ErrorKind::StorageFull);
         }
         other => panic!("expected a failed stop, got {other:?}"),
