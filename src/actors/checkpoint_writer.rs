@@ -10,9 +10,20 @@ use std::thread::JoinHandle;
 
 use actix::Recipient;
 
+use super::end::RunFailure;
 use super::messages::Fatal;
 use crate::search::Checkpoint;
-use crate::store::write_checkpoint_at;
+use crate::store::{write_checkpoint_at, StoreError};
+
+/// The checkpoint could not be written (its file is named in the cause).
+/// Shared: the first write error is answered to every later flush and is
+/// also the run's fatal error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{source}")]
+pub struct CheckpointWriteError {
+    #[source]
+    pub source: Arc<StoreError>,
+}
 
 /// What the writer thread and the ParamStore share.
 #[derive(Default)]
@@ -24,7 +35,7 @@ struct State {
     /// Number of the last checkpoint on disk.
     written: u64,
     /// The first write error; nothing more is written after it.
-    error: Option<String>,
+    error: Option<CheckpointWriteError>,
     closed: bool,
 }
 
@@ -66,7 +77,7 @@ impl CheckpointWriter {
     }
 
     /// Wait until the last submitted checkpoint is on disk (or a write failed).
-    pub fn flush(&self) -> Result<(), String> {
+    pub fn flush(&self) -> Result<(), CheckpointWriteError> {
         let (m, cv) = &*self.shared;
         let mut s = lock(m);
         loop {
@@ -115,12 +126,15 @@ fn write_loop(shared: &(Mutex<State>, Condvar), path: &std::path::Path, fatal: &
                 };
             }
         };
-        let written = write_checkpoint_at(path, &checkpoint).map_err(|e| e.to_string());
+        let written = write_checkpoint_at(path, &checkpoint);
         let mut s = lock(m);
         match written {
             Ok(()) => s.written = number,
             Err(e) => {
-                fatal.do_send(Fatal(e.clone()));
+                let e = CheckpointWriteError {
+                    source: Arc::new(e),
+                };
+                fatal.do_send(Fatal(RunFailure::Checkpoint(e.clone())));
                 s.error = Some(e);
                 s.closed = true;
                 cv.notify_all();
@@ -184,7 +198,15 @@ mod tests {
         let writer = CheckpointWriter::start(blocker.join("state.bin"), sink()).expect("start");
         writer.submit(checkpoint(1));
         let err = writer.flush().expect_err("the write fails");
-        assert!(err.contains("checkpoint"), "{err}");
+        assert!(err.to_string().contains("checkpoint"), "{err}");
+        // The cause is kept: the store's error naming the file, and the I/O error under it.
+        match &*err.source {
+            StoreError::Write { path, source } => {
+                assert!(path.starts_with(&blocker), "{}", path.display());
+                assert_eq!(source.kind(), std::io::ErrorKind::NotADirectory, "{source}");
+            }
+            other => panic!("expected a write error, got {other:?}"),
+        }
         // Later submissions do not hang flush.
         writer.submit(checkpoint(2));
         assert!(writer.flush().is_err());

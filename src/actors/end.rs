@@ -11,17 +11,81 @@
 //! after the end has begun change nothing.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::MailboxError;
+
+use super::checkpoint_writer::CheckpointWriteError;
+use super::param_store::ParamStoreError;
+use super::proposer::ProposeError;
+use super::recorder::RecordError;
+
+/// Why a run could not go on. Each message reads as the run's last error
+/// line; the cause it came from is its source.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    /// The child log or best.json could not be written.
+    #[error("{0}")]
+    Record(#[from] RecordError),
+    /// The controller's checkpoint could not be written.
+    #[error("{0}")]
+    Checkpoint(#[from] CheckpointWriteError),
+    /// The parameter store could not apply or log an update.
+    #[error("{0}")]
+    ParamStore(#[from] ParamStoreError),
+    /// A replica's proposer could not go on.
+    #[error("replica {replica}: {source}")]
+    Replica {
+        replica: usize,
+        #[source]
+        source: ProposeError,
+    },
+    /// The trainers' job queue is closed: no slot takes children any more.
+    #[error("every trainer slot has stopped")]
+    SlotsStopped,
+    /// The last slot retired after repeated child failures.
+    #[error("every trainer slot has retired after repeated failures")]
+    SlotsRetired,
+    /// The parameter store did not answer the final flush.
+    #[error("the parameter store did not answer: {0}")]
+    StoreUnreachable(#[source] MailboxError),
+    /// The final checkpoint was not written within the flush timeout.
+    #[error("the final checkpoint was not written within {:.0} s", .0.as_secs_f64())]
+    FlushTimedOut(Duration),
+}
+
 /// How the run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum RunEnd {
     /// Every replica finished: the budget is spent.
     Finished,
     /// Stopped by Ctrl-C (or `stop_after`); resume with `--resume`.
     Interrupted,
-    /// A fatal error (disk, every slot retired, …).
-    Failed(String),
+    /// A fatal error (disk, every slot retired, …); shared, as errors
+    /// cannot be cloned.
+    Failed(Arc<RunFailure>),
+}
+
+impl RunEnd {
+    /// A failed end.
+    pub fn failed(failure: RunFailure) -> RunEnd {
+        RunEnd::Failed(Arc::new(failure))
+    }
+}
+
+/// Two ends are equal when they are of the same kind and, if failed, say
+/// the same (errors have no equality of their own).
+impl PartialEq for RunEnd {
+    fn eq(&self, other: &RunEnd) -> bool {
+        match (self, other) {
+            (RunEnd::Finished, RunEnd::Finished) | (RunEnd::Interrupted, RunEnd::Interrupted) => {
+                true
+            }
+            (RunEnd::Failed(a), RunEnd::Failed(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
 }
 
 /// What the owner of the machine must do after an event.
@@ -148,8 +212,8 @@ impl EndOfRun {
     }
 
     /// The run cannot go on.
-    pub fn fatal(&mut self, message: String) -> Option<Step> {
-        self.begin(RunEnd::Failed(message), None)
+    pub fn fatal(&mut self, failure: RunFailure) -> Option<Step> {
+        self.begin(RunEnd::failed(failure), None)
     }
 
     fn begin(&mut self, end: RunEnd, forced: Option<String>) -> Option<Step> {
@@ -163,14 +227,16 @@ impl EndOfRun {
         Some(Step::Begin { end, forced })
     }
 
-    /// The final checkpoint flush answered: stop, unless already stopped.
-    pub fn flushed(&mut self, result: Result<(), String>) -> Option<Step> {
+    /// The final checkpoint flush answered (or what was written while
+    /// ending failed): stop, unless already stopped. A failed run stays
+    /// failed for its first cause.
+    pub fn flushed(&mut self, result: Result<(), RunFailure>) -> Option<Step> {
         let Phase::Flushing { end, .. } = &self.phase else {
             return None;
         };
         let end = match (end.clone(), result) {
-            (RunEnd::Failed(m), _) => RunEnd::Failed(m),
-            (_, Err(m)) => RunEnd::Failed(m),
+            (RunEnd::Failed(f), _) => RunEnd::Failed(f),
+            (_, Err(f)) => RunEnd::failed(f),
             (e, Ok(())) => e,
         };
         self.phase = Phase::Stopped;
@@ -206,20 +272,16 @@ impl EndOfRun {
                 if now.saturating_duration_since(*since) < self.flush_timeout {
                     return None;
                 }
-                let message = format!(
-                    "the final checkpoint was not written within {:.0} s",
-                    self.flush_timeout.as_secs_f64()
-                );
+                let timeout = RunFailure::FlushTimedOut(self.flush_timeout);
+                let forced = format!("{timeout}; stopping (this is a bug, please report it)");
                 let end = match end {
-                    RunEnd::Failed(m) => RunEnd::Failed(m.clone()),
-                    _ => RunEnd::Failed(message.clone()),
+                    RunEnd::Failed(f) => RunEnd::Failed(f.clone()),
+                    _ => RunEnd::failed(timeout),
                 };
                 self.phase = Phase::Stopped;
                 Some(Step::Stop {
                     end,
-                    forced: Some(format!(
-                        "{message}; stopping (this is a bug, please report it)"
-                    )),
+                    forced: Some(forced),
                 })
             }
             Phase::Stopped => None,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::checkpoint_writer::CheckpointWriteError;
+use super::end::RunFailure;
 use crate::child::{ChildSpec, ChildStatus};
 use crate::store::ChildRecord;
 
@@ -52,7 +54,7 @@ pub struct Pushed {
 
 /// Recorder → ParamStore (at the end of the run): write the checkpoint now if anything changed, and answer once it is on disk.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), CheckpointWriteError>")]
 pub struct FlushCheckpoint;
 
 /// Controller replica → Recorder: train this architecture (or reuse a cached reward).
@@ -104,7 +106,7 @@ pub struct ReplicaLost {
 /// Anyone → Recorder: the run cannot go on (disk error, every slot retired, …).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Fatal(pub String);
+pub struct Fatal(pub RunFailure);
 
 /// Trainer → Reporter: where a slot is.
 #[derive(Message, Debug, Clone)]

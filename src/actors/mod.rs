@@ -22,6 +22,8 @@ mod resume;
 pub mod shared;
 pub mod trainer;
 
+pub use checkpoint_writer::CheckpointWriteError;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -78,6 +80,9 @@ pub enum RunError {
     /// The run failed while going (disk, every slot retired; exit code 1).
     #[error("{0}")]
     Runtime(String),
+    /// The run failed while going, for this cause (exit code 1).
+    #[error("{0}")]
+    Failed(#[source] Arc<end::RunFailure>),
     /// Stopped by Ctrl-C; the checkpoint is written (exit code 130).
     #[error("interrupted; continue with `nas-actor run CONFIG --resume`")]
     Interrupted(Box<Summary>),
@@ -491,7 +496,7 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
     match end {
         Some(RunEnd::Finished) => Ok(summary),
         Some(RunEnd::Interrupted) => Err(RunError::Interrupted(Box::new(summary))),
-        Some(RunEnd::Failed(m)) => Err(RunError::Runtime(m)),
+        Some(RunEnd::Failed(f)) => Err(RunError::Failed(f)),
         None => Err(RunError::Runtime(
             "the actor system stopped before the run ended".into(),
         )),

@@ -12,13 +12,29 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde::Serialize;
 
-use super::checkpoint_writer::CheckpointWriter;
+use super::checkpoint_writer::{CheckpointWriteError, CheckpointWriter};
+use super::end::RunFailure;
 use super::messages::{
     Fatal, FlushCheckpoint, Params, PullParams, PushGradient, Pushed, UpdateApplied,
 };
 use super::reporter::Reporter;
 use crate::search::Checkpoint;
-use crate::store::{JsonlAppender, UpdateRecord};
+use crate::store::{JsonlAppender, StoreError, UpdateRecord};
+
+/// Why the parameter store cannot go on (the run ends with it).
+#[derive(Debug, thiserror::Error)]
+pub enum ParamStoreError {
+    /// A replica pushed a gradient that does not have θ's layout (a bug).
+    #[error("replica {replica} pushed a gradient of {got} values for {expected} parameters")]
+    GradientSize {
+        replica: usize,
+        got: usize,
+        expected: usize,
+    },
+    /// An applied update could not be appended to the update log.
+    #[error("{0}")]
+    UpdateLog(#[source] StoreError),
+}
 
 /// The parameter-store actor.
 pub struct ParamStore {
@@ -68,8 +84,8 @@ impl ParamStore {
         }
     }
 
-    fn fail(&self, message: String) {
-        self.fatal.do_send(Fatal(message));
+    fn fail(&self, error: ParamStoreError) {
+        self.fatal.do_send(Fatal(RunFailure::ParamStore(error)));
     }
 }
 
@@ -101,12 +117,11 @@ impl Handler<PushGradient> for ParamStore {
     fn handle(&mut self, msg: PushGradient, ctx: &mut Context<Self>) -> Pushed {
         let n = self.state.weights.len();
         if msg.grad.len() != n {
-            self.fail(format!(
-                "replica {} pushed a gradient of {} values for {} parameters",
-                msg.replica,
-                msg.grad.len(),
-                n
-            ));
+            self.fail(ParamStoreError::GradientSize {
+                replica: msg.replica,
+                got: msg.grad.len(),
+                expected: n,
+            });
             return Pushed {
                 params: self.params(),
                 staleness: 0,
@@ -150,7 +165,7 @@ impl Handler<PushGradient> for ParamStore {
             grad_norm: msg.grad_norm,
         };
         if let Err(e) = self.updates_log.append(&record) {
-            self.fail(e.to_string());
+            self.fail(ParamStoreError::UpdateLog(e));
         }
         self.reporter.do_send(UpdateApplied {
             updates: self.state.version,
@@ -190,9 +205,13 @@ impl Handler<WriteCheckpoint> for ParamStore {
 }
 
 impl Handler<FlushCheckpoint> for ParamStore {
-    type Result = Result<(), String>;
+    type Result = Result<(), CheckpointWriteError>;
     /// Write the checkpoint if anything changed, and wait until it is on disk.
-    fn handle(&mut self, _: FlushCheckpoint, _: &mut Context<Self>) -> Result<(), String> {
+    fn handle(
+        &mut self,
+        _: FlushCheckpoint,
+        _: &mut Context<Self>,
+    ) -> Result<(), CheckpointWriteError> {
         self.submit_checkpoint();
         self.writer.flush()
     }

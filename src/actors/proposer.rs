@@ -19,13 +19,31 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 
+use super::end::RunFailure;
 use super::messages::{
     ChildResult, Fatal, Params, PullParams, PushGradient, Pushed, ReplicaDone, ReplicaLost,
     TrainChild,
 };
 use crate::child::ChildSpec;
-use crate::search::{Proposer, Update};
-use crate::space::SearchSpace;
+use crate::search::{Proposer, SearchError, Update};
+use crate::space::{SearchSpace, SpaceError};
+
+/// Why a proposer actor cannot go on (the run ends with it, naming the replica).
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// The strategy failed to propose, observe, redraw, finish or take θ.
+    #[error("{}", error_chain(.0))]
+    Strategy(#[from] SearchError),
+    /// The strategy proposed tokens that are not an architecture of the space (a bug).
+    #[error("proposed tokens do not decode: {0}")]
+    Decode(#[source] SpaceError),
+    /// A proposed architecture could not be hashed.
+    #[error("{0}")]
+    Hash(#[source] SpaceError),
+    /// The parameter store did not answer a pull or a push.
+    #[error("parameter store unreachable: {0}")]
+    StoreUnreachable(#[source] MailboxError),
+}
 
 /// The children budget, shared by the proposers: ids are handed out once.
 ///
@@ -153,10 +171,11 @@ impl ProposerActor {
         }
     }
 
-    fn fatal(&mut self, message: String, ctx: &mut Context<Self>) {
-        self.peers
-            .fatal
-            .do_send(Fatal(format!("replica {}: {message}", self.replica)));
+    fn fatal(&mut self, error: impl Into<ProposeError>, ctx: &mut Context<Self>) {
+        self.peers.fatal.do_send(Fatal(RunFailure::Replica {
+            replica: self.replica,
+            source: error.into(),
+        }));
         self.stop_reported(ctx);
     }
 
@@ -192,13 +211,13 @@ impl ProposerActor {
                     });
                     self.stop_reported(ctx);
                 }
-                Err(e) => self.fatal(error_chain(&e), ctx),
+                Err(e) => self.fatal(e, ctx),
             }
         }
     }
 
     /// Propose what the proposer wants in flight now, while budget remains.
-    fn refill(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
+    fn refill(&mut self, ctx: &mut Context<Self>) -> Result<(), ProposeError> {
         if self.exhausted {
             return Ok(());
         }
@@ -222,14 +241,11 @@ impl ProposerActor {
     }
 
     /// Propose children `ids` and send them to be trained.
-    fn dispatch(&mut self, ids: &[u64], ctx: &mut Context<Self>) -> Result<(), String> {
+    fn dispatch(&mut self, ids: &[u64], ctx: &mut Context<Self>) -> Result<(), ProposeError> {
         let sampled = self.shared.sampled.fetch_add(ids.len(), Ordering::SeqCst);
         let space = &self.shared.space;
         let schema = space.schema(sampled);
-        let proposals = self
-            .proposer
-            .propose(ids, &schema, space)
-            .map_err(|e| error_chain(&e))?;
+        let proposals = self.proposer.propose(ids, &schema, space)?;
         let reply = ctx.address().recipient::<ChildResult>();
         for (id, p) in ids.iter().zip(proposals) {
             let (p, arch, hash) = self.redraw_repeats(*id, p)?;
@@ -257,14 +273,12 @@ impl ProposerActor {
         &mut self,
         id: u64,
         mut p: crate::search::Proposal,
-    ) -> Result<(crate::search::Proposal, crate::space::Architecture, String), String> {
+    ) -> Result<(crate::search::Proposal, crate::space::Architecture, String), ProposeError> {
         let space = self.shared.space.clone();
         let mut redrawn = 0;
         loop {
-            let arch = space
-                .decode(&p.tokens)
-                .map_err(|e| format!("proposed tokens do not decode: {e}"))?;
-            let hash = arch.hash().map_err(|e| e.to_string())?;
+            let arch = space.decode(&p.tokens).map_err(ProposeError::Decode)?;
+            let hash = arch.hash().map_err(ProposeError::Hash)?;
             if self.shared.redraws == 0 {
                 return Ok((p, arch, hash));
             }
@@ -278,10 +292,7 @@ impl ProposerActor {
             drop(proposed);
             redrawn += 1;
             let schema = self.schema_now();
-            p = self
-                .proposer
-                .redraw(id, redrawn, &schema, &space)
-                .map_err(|e| error_chain(&e))?;
+            p = self.proposer.redraw(id, redrawn, &schema, &space)?;
         }
     }
 
@@ -305,7 +316,7 @@ impl ProposerActor {
                 act.pushing = false;
                 match res {
                     Ok(p) => act.take_params(p.params, ctx),
-                    Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
+                    Err(e) => act.fatal(ProposeError::StoreUnreachable(e), ctx),
                 }
             },
         ));
@@ -314,13 +325,14 @@ impl ProposerActor {
     /// θ arrived (pulled, or after a push): hand it over and go on proposing.
     fn take_params(&mut self, p: Params, ctx: &mut Context<Self>) {
         if let Err(e) = self.proposer.set_params(p.version, &p.weights) {
-            return self.fatal(error_chain(&e), ctx);
+            return self.fatal(e, ctx);
         }
         self.fill(ctx);
     }
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line (a strategy's errors say little
+/// without their causes).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
@@ -343,7 +355,7 @@ impl Actor for ProposerActor {
         ctx.wait(self.peers.pull.send(PullParams).into_actor(self).map(
             |res, act, ctx| match res {
                 Ok(p) => act.take_params(p, ctx),
-                Err(e) => act.fatal(format!("parameter store unreachable: {e}"), ctx),
+                Err(e) => act.fatal(ProposeError::StoreUnreachable(e), ctx),
             },
         ));
     }
@@ -381,7 +393,7 @@ impl Handler<ChildResult> for ProposerActor {
                 Err(e) => self.fatal(e, ctx),
             },
             Ok(None) => self.fill(ctx),
-            Err(e) => self.fatal(error_chain(&e), ctx),
+            Err(e) => self.fatal(e, ctx),
         }
     }
 }

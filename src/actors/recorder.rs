@@ -18,7 +18,7 @@ use crossbeam_channel::Sender;
 use serde::Serialize;
 
 pub use super::end::RunEnd;
-use super::end::{EndOfRun, Step};
+use super::end::{EndOfRun, RunFailure, Step};
 use super::ledger::Ledger;
 use super::messages::{
     ChildFinished, ChildRecorded, ChildResult, Fatal, FlushCheckpoint, Notice, ReplicaDone,
@@ -28,7 +28,21 @@ use super::param_store::{GetStats, ParamStore, StoreStats};
 use super::reporter::Reporter;
 
 use crate::search::Compute;
-use crate::store::{ChildRecord, RunDir};
+use crate::store::{ChildRecord, RunDir, StoreError};
+
+/// Why the Recorder could not keep the run directory current.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Finished children could not be appended to the child log.
+    #[error("{0}")]
+    Children(#[source] StoreError),
+    /// best.json could not be written.
+    #[error("{0}")]
+    Best(#[source] StoreError),
+    /// A thread panicked while holding the run directory.
+    #[error("the run directory handle is poisoned")]
+    Poisoned,
+}
 
 /// A job on the trainers' shared queue.
 pub struct Job {
@@ -106,7 +120,7 @@ pub struct Recorder {
     /// Where the run stands on its way to its end.
     end: EndOfRun,
     /// An error met while ending (it turns the end into a failure).
-    end_error: Option<String>,
+    end_error: Option<RecordError>,
     /// Stop (as if interrupted) after this many children recorded by this process.
     stop_after: Option<usize>,
     recorded_here: usize,
@@ -176,14 +190,14 @@ impl Recorder {
             return;
         }
         if let Err(e) = self.write_pending(ctx) {
-            let step = self.end.fatal(e);
+            let step = self.end.fatal(e.into());
             self.apply(step, ctx);
         }
     }
 
     /// Write the records waiting for the group commit, count them and
     /// answer their replicas (also while the run is ending).
-    fn write_pending(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
+    fn write_pending(&mut self, ctx: &mut Context<Self>) -> Result<(), RecordError> {
         let mut records = std::mem::take(&mut self.pending);
         let mut replies = std::mem::take(&mut self.pending_replies);
         if records.is_empty() {
@@ -198,8 +212,10 @@ impl Recorder {
             replies.truncate(keep);
         }
         match self.run.lock() {
-            Ok(mut run) => run.append_children(&records).map_err(|e| e.to_string())?,
-            Err(_) => return Err("the run directory handle is poisoned".to_string()),
+            Ok(mut run) => run
+                .append_children(&records)
+                .map_err(RecordError::Children)?,
+            Err(_) => return Err(RecordError::Poisoned),
         }
         self.recorded_here += records.len();
         let mut top_changed = false;
@@ -260,8 +276,8 @@ impl Recorder {
         }
         self.stop.store(true, Ordering::SeqCst);
         self.jobs = None; // trainers see a closed queue once it drains
-        if let RunEnd::Failed(m) = &end {
-            self.reporter.do_send(Notice(format!("error: {m}")));
+        if let RunEnd::Failed(f) = &end {
+            self.reporter.do_send(Notice(format!("error: {f}")));
         }
         if let Err(e) = self.write_best() {
             self.end_error.get_or_insert(e);
@@ -278,8 +294,8 @@ impl Recorder {
         ctx.spawn(
             async move {
                 let flushed = match store.send(FlushCheckpoint).await {
-                    Ok(r) => r,
-                    Err(e) => Err(format!("the parameter store did not answer: {e}")),
+                    Ok(r) => r.map_err(RunFailure::Checkpoint),
+                    Err(e) => Err(RunFailure::StoreUnreachable(e)),
                 };
                 let stats = store.send(GetStats).await.ok();
                 (flushed, stats)
@@ -290,7 +306,7 @@ impl Recorder {
                     o.stats = stats;
                 }
                 let flushed = match act.end_error.take() {
-                    Some(e) => Err(e),
+                    Some(e) => Err(e.into()),
                     None => flushed,
                 };
                 let step = act.end.flushed(flushed);
@@ -317,12 +333,12 @@ impl Recorder {
         }
     }
 
-    fn write_best(&self) -> Result<(), String> {
+    fn write_best(&self) -> Result<(), RecordError> {
         match self.run.lock() {
             Ok(run) => run
                 .write_best(self.ledger.top(), self.ledger.top_len())
-                .map_err(|e| e.to_string()),
-            Err(_) => Err("the run directory handle is poisoned".to_string()),
+                .map_err(RecordError::Best),
+            Err(_) => Err(RecordError::Poisoned),
         }
     }
 
@@ -364,7 +380,7 @@ impl Handler<TrainChild> for Recorder {
             .as_ref()
             .map(|j| j.send(Job { child: msg }).is_ok());
         if sent == Some(false) {
-            let step = self.end.fatal("every trainer slot has stopped".into());
+            let step = self.end.fatal(RunFailure::SlotsStopped);
             self.apply(step, ctx);
         }
     }

@@ -21,6 +21,7 @@ use std::time::Instant;
 use actix::{Addr, Recipient};
 use crossbeam_channel::Receiver;
 
+use super::end::RunFailure;
 use super::messages::{ChildFinished, Fatal, Notice, SlotEvent};
 use super::recorder::{unix_now, Job, Recorder};
 use super::reporter::Reporter;
@@ -237,9 +238,7 @@ impl Trainer {
         });
         self.retired = true;
         if shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            shared.peers.fatal.do_send(Fatal(
-                "every trainer slot has retired after repeated failures".into(),
-            ));
+            shared.peers.fatal.do_send(Fatal(RunFailure::SlotsRetired));
         }
     }
 }

@@ -52,26 +52,50 @@ pub fn activate(a: Activation, x: &Tensor) -> Result<Tensor, TchError> {
     }
 }
 
+/// Why a cell architecture cannot be built, or cannot take a cell's weights.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CellError {
+    /// The base (leaves of the tree) is not a power of two of at least 2.
+    #[error("cell base {base} is not a power of two ≥ 2")]
+    Base { base: usize },
+    /// The node list does not have the base's node count.
+    #[error("a base-{base} cell has {expected} nodes, the architecture lists {got}")]
+    NodeCount {
+        base: usize,
+        expected: usize,
+        got: usize,
+    },
+    /// The inject node or the cell-state node is not a node of the tree.
+    #[error("inject_node {inject_node} / cell_node {cell_node} outside the nodes 0..{last}")]
+    NodeOutOfRange {
+        inject_node: usize,
+        cell_node: usize,
+        last: usize,
+    },
+    /// Weight sharing asked across bases: the leaves' projections differ in shape.
+    #[error("a base-{base} cell cannot take the weights of a base-{weights} cell")]
+    OtherBase { base: usize, weights: usize },
+}
+
 /// Why a cell architecture cannot be built.
-pub fn check(arch: &CellArch) -> Result<(), String> {
+pub fn check(arch: &CellArch) -> Result<(), CellError> {
     if arch.base < 2 || !arch.base.is_power_of_two() {
-        return Err(format!("cell base {} is not a power of two ≥ 2", arch.base));
+        return Err(CellError::Base { base: arch.base });
     }
     let n = num_nodes(arch.base);
     if arch.nodes.len() != n {
-        return Err(format!(
-            "a base-{} cell has {n} nodes, the architecture lists {}",
-            arch.base,
-            arch.nodes.len()
-        ));
+        return Err(CellError::NodeCount {
+            base: arch.base,
+            expected: n,
+            got: arch.nodes.len(),
+        });
     }
     if arch.inject_node >= n || arch.cell_node >= n {
-        return Err(format!(
-            "inject_node {} / cell_node {} outside the nodes 0..{}",
-            arch.inject_node,
-            arch.cell_node,
-            n - 1
-        ));
+        return Err(CellError::NodeOutOfRange {
+            inject_node: arch.inject_node,
+            cell_node: arch.cell_node,
+            last: n - 1,
+        });
     }
     Ok(())
 }
@@ -95,7 +119,7 @@ impl FastCell {
         arch: &CellArch,
         input_size: usize,
         hidden_size: usize,
-    ) -> Result<FastCell, String> {
+    ) -> Result<FastCell, CellError> {
         check(arch)?;
         let width = (arch.base * hidden_size) as i64;
         let init = nn::Init::Uniform { lo: -0.1, up: 0.1 };
@@ -115,13 +139,13 @@ impl FastCell {
     /// Evaluate another architecture of the same base with the same weights
     /// (in the cell space every cell of a base has the same variables: the
     /// leaves' projections; the tree's nodes have none). Weight sharing.
-    pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), String> {
+    pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), CellError> {
         check(arch)?;
         if arch.base != self.arch.base {
-            return Err(format!(
-                "a base-{} cell cannot take the weights of a base-{} cell",
-                arch.base, self.arch.base
-            ));
+            return Err(CellError::OtherBase {
+                base: arch.base,
+                weights: self.arch.base,
+            });
         }
         self.arch = arch.clone();
         Ok(())

@@ -74,7 +74,7 @@ impl TrainedModel {
                         ChildModel::Searched => WordLm::cell(&vs.root(), a, vocab, cfg),
                         ChildModel::Lstm => WordLm::lstm(&vs.root(), vocab, cfg),
                     };
-                    Net::Lm(model.map_err(ChildError::Invalid)?)
+                    Net::Lm(model?)
                 }
                 _ => return Err(ChildError::Invalid(
                     "the architecture's space does not match the data (CNN ↔ images, cell ↔ text)"

@@ -11,51 +11,99 @@ use crate::data::{ImageData, ImageSet};
 /// Pixels of padding before the random crop.
 pub const AUGMENT_PAD: usize = 4;
 
+/// Why an image data set cannot train a CNN child. `set` names the split
+/// (`training` or `validation`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageDataError {
+    /// The standardisation statistics do not have one value per channel.
+    #[error("the image statistics have {means} means and {stds} standard deviations for {channels} channels")]
+    Statistics {
+        means: usize,
+        stds: usize,
+        channels: usize,
+    },
+    /// No classes to predict.
+    #[error("the image data has 0 classes")]
+    NoClasses,
+    /// A split has no images.
+    #[error("the {set} images are empty")]
+    Empty { set: &'static str },
+    /// A split's image shape differs from the training images'.
+    #[error("the {set} images are {}×{}×{}, the training images {}×{}×{}", .shape.0, .shape.1, .shape.2, .training.0, .training.1, .training.2)]
+    Shape {
+        set: &'static str,
+        /// Channels, height, width.
+        shape: (usize, usize, usize),
+        training: (usize, usize, usize),
+    },
+    /// A split's images have a zero channel count, height or width.
+    #[error("the {set} images have a zero dimension")]
+    ZeroDimension { set: &'static str },
+    /// A split's pixel bytes do not match its labels and image shape.
+    #[error("the {set} set has {bytes} pixel bytes for {labels} labels of {}×{}×{} images", .shape.0, .shape.1, .shape.2)]
+    PixelCount {
+        set: &'static str,
+        bytes: usize,
+        labels: usize,
+        shape: (usize, usize, usize),
+    },
+    /// A label is not a class.
+    #[error("a {set} label is {label}, outside 0..{classes}")]
+    Label {
+        set: &'static str,
+        label: i64,
+        classes: usize,
+    },
+}
+
 /// Why an image data set cannot be used.
-pub fn check(data: &ImageData) -> Result<(), String> {
+pub fn check(data: &ImageData) -> Result<(), ImageDataError> {
     let c = data.train.channels;
     if data.mean.len() != c || data.std.len() != c {
-        return Err(format!(
-            "the image statistics have {} means and {} standard deviations for {c} channels",
-            data.mean.len(),
-            data.std.len()
-        ));
+        return Err(ImageDataError::Statistics {
+            means: data.mean.len(),
+            stds: data.std.len(),
+            channels: c,
+        });
     }
     if data.classes == 0 {
-        return Err("the image data has 0 classes".into());
+        return Err(ImageDataError::NoClasses);
     }
-    for (what, set) in [("training", &data.train), ("validation", &data.valid)] {
-        let n = set.labels.len();
+    let training = (c, data.train.height, data.train.width);
+    for (set, images) in [("training", &data.train), ("validation", &data.valid)] {
+        let n = images.labels.len();
         if n == 0 {
-            return Err(format!("the {what} images are empty"));
+            return Err(ImageDataError::Empty { set });
         }
-        if (set.channels, set.height, set.width) != (c, data.train.height, data.train.width) {
-            return Err(format!(
-                "the {what} images are {}×{}×{}, the training images {c}×{}×{}",
-                set.channels, set.height, set.width, data.train.height, data.train.width
-            ));
+        let shape = (images.channels, images.height, images.width);
+        if shape != training {
+            return Err(ImageDataError::Shape {
+                set,
+                shape,
+                training,
+            });
         }
-        if set.channels * set.height * set.width == 0 {
-            return Err(format!("the {what} images have a zero dimension"));
+        if images.channels * images.height * images.width == 0 {
+            return Err(ImageDataError::ZeroDimension { set });
         }
-        if set.pixels.len() != n * set.channels * set.height * set.width {
-            return Err(format!(
-                "the {what} set has {} pixel bytes for {n} labels of {}×{}×{} images",
-                set.pixels.len(),
-                set.channels,
-                set.height,
-                set.width
-            ));
+        if images.pixels.len() != n * images.channels * images.height * images.width {
+            return Err(ImageDataError::PixelCount {
+                set,
+                bytes: images.pixels.len(),
+                labels: n,
+                shape,
+            });
         }
-        if let Some(bad) = set
+        if let Some(&bad) = images
             .labels
             .iter()
             .find(|&&l| l < 0 || l as usize >= data.classes)
         {
-            return Err(format!(
-                "a {what} label is {bad}, outside 0..{}",
-                data.classes
-            ));
+            return Err(ImageDataError::Label {
+                set,
+                label: bad,
+                classes: data.classes,
+            });
         }
     }
     Ok(())
@@ -122,6 +170,44 @@ mod tests {
             height: 3,
             width: 5,
         }
+    }
+
+    fn data() -> ImageData {
+        ImageData {
+            train: set(),
+            valid: set(),
+            classes: 2,
+            mean: vec![0.0, 0.0],
+            std: vec![1.0, 1.0],
+        }
+    }
+
+    #[test]
+    fn check_names_the_split_and_the_value_that_is_wrong() {
+        assert_eq!(check(&data()), Ok(()));
+        let mut d = data();
+        d.valid.labels[1] = 7;
+        let e = check(&d).expect_err("a label outside the classes");
+        assert_eq!(
+            e,
+            ImageDataError::Label {
+                set: "validation",
+                label: 7,
+                classes: 2
+            }
+        );
+        assert_eq!(e.to_string(), "a validation label is 7, outside 0..2");
+        let mut d = data();
+        d.train.pixels.pop();
+        assert!(matches!(
+            check(&d),
+            Err(ImageDataError::PixelCount {
+                set: "training",
+                bytes: 59,
+                labels: 2,
+                shape: (2, 3, 5)
+            })
+        ));
     }
 
     #[test]

@@ -7,9 +7,28 @@
 
 use tch::{nn, nn::RNN, Kind, TchError, Tensor};
 
-use super::cell::{self, CellState, FastCell};
+use super::cell::{self, CellError, CellState, FastCell};
 use crate::config::LmChildConfig;
 use crate::space::CellArch;
+
+/// Why a language model cannot be built, or cannot switch its cell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LmError {
+    /// Tied embeddings need the embedding and hidden sizes to agree.
+    #[error(
+        "child.lm.tied needs embedding_size == hidden_size, got {embedding_size} and {hidden_size}"
+    )]
+    Untied {
+        embedding_size: usize,
+        hidden_size: usize,
+    },
+    /// The searched cell cannot be built or switched to.
+    #[error("{0}")]
+    Cell(#[from] CellError),
+    /// The LSTM baseline has no searched cell whose architecture could change.
+    #[error("the LSTM baseline has no cell to switch")]
+    NoCell,
+}
 
 /// One recurrent layer.
 #[derive(Debug)]
@@ -74,7 +93,7 @@ impl WordLm {
         arch: &CellArch,
         vocab: usize,
         cfg: &LmChildConfig,
-    ) -> Result<WordLm, String> {
+    ) -> Result<WordLm, LmError> {
         check_tied(cfg)?;
         let layers = (0..cfg.layers)
             .map(|l| {
@@ -92,7 +111,7 @@ impl WordLm {
 
     /// The LSTM baseline: `cfg.layers` layers of tch's LSTM (with biases). Variables:
     /// `encoder`, `layer{l}.{weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0}`, decoder.
-    pub fn lstm(p: &nn::Path, vocab: usize, cfg: &LmChildConfig) -> Result<WordLm, String> {
+    pub fn lstm(p: &nn::Path, vocab: usize, cfg: &LmChildConfig) -> Result<WordLm, LmError> {
         check_tied(cfg)?;
         let rnn = nn::RNNConfig {
             batch_first: false,
@@ -131,11 +150,11 @@ impl WordLm {
     /// Switch every cell layer to `arch` (same base), keeping the weights:
     /// the supernet of a shared-weights search evaluates each child this
     /// way. Errors for the LSTM or another base.
-    pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), String> {
+    pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), LmError> {
         for layer in &mut self.layers {
             match layer {
                 Recurrent::Cell(cell) => cell.set_arch(arch)?,
-                Recurrent::Lstm(_) => return Err("the LSTM baseline has no cell to switch".into()),
+                Recurrent::Lstm(_) => return Err(LmError::NoCell),
             }
         }
         Ok(())
@@ -196,12 +215,12 @@ impl WordLm {
     }
 }
 
-fn check_tied(cfg: &LmChildConfig) -> Result<(), String> {
+fn check_tied(cfg: &LmChildConfig) -> Result<(), LmError> {
     if cfg.tied && cfg.embedding_size != cfg.hidden_size {
-        return Err(format!(
-            "child.lm.tied needs embedding_size == hidden_size, got {} and {}",
-            cfg.embedding_size, cfg.hidden_size
-        ));
+        return Err(LmError::Untied {
+            embedding_size: cfg.embedding_size,
+            hidden_size: cfg.hidden_size,
+        });
     }
     Ok(())
 }

@@ -44,4 +44,4 @@ pub use outcome::{
     CANCELLED,
 };
 pub use spec::ChildSpec;
-pub use train::{param_count, train, train_keeping, ChildError};
+pub use train::{param_count, train, train_keeping, ChildError, CorpusError};

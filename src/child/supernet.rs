@@ -75,10 +75,10 @@ impl Supernet {
         seed: u64,
     ) -> Result<Supernet, ChildError> {
         let batch = lm.batch_size.max(1);
-        check_corpus(corpus, batch).map_err(ChildError::Invalid)?;
+        check_corpus(corpus, batch)?;
         let vocab = corpus.vocab.words.len();
         let vs = nn::VarStore::new(device);
-        let model = WordLm::cell(&vs.root(), arch, vocab, lm).map_err(ChildError::Invalid)?;
+        let model = WordLm::cell(&vs.root(), arch, vocab, lm)?;
         init_lm_params(&vs, lm.init_range, seed)?;
         let opt = nn::Sgd::default().build(&vs, shared.learning_rate)?;
         let train = Stream::new(&corpus.train, batch, device)?;
@@ -121,7 +121,7 @@ impl Supernet {
 
     /// Evaluate `arch` from now on (same base as ω's).
     pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), ChildError> {
-        self.model.set_arch(arch).map_err(ChildError::Invalid)
+        Ok(self.model.set_arch(arch)?)
     }
 
     /// Words in the vocabulary.

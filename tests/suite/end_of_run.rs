@@ -3,15 +3,17 @@
 //! whole synthetic searches (in this process and as separate processes) that
 //! must each end.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use nas_actor::actors::end::{EndOfRun, RunEnd, Step};
+use nas_actor::actors::end::{EndOfRun, RunEnd, RunFailure, Step};
+use nas_actor::actors::CheckpointWriteError;
 use nas_actor::actors::{run, RunOptions};
 use nas_actor::config::Config;
-use nas_actor::store::ChildRecord;
+use nas_actor::store::{ChildRecord, StoreError};
 
 const GRACE: Duration = Duration::from_secs(10);
 const FLUSH: Duration = Duration::from_secs(60);
@@ -90,7 +92,7 @@ fn end_begins_once_whatever_the_order_of_last_results_and_replica_ends() {
         // Late events change nothing.
         assert_eq!(m.replica_done(0, false), None);
         assert_eq!(m.interrupt(), None);
-        assert_eq!(m.fatal("late".into()), None);
+        assert_eq!(m.fatal(RunFailure::SlotsStopped), None);
         assert_eq!(
             m.flushed(Ok(())),
             Some(Step::Stop {
@@ -129,18 +131,29 @@ fn interrupt_and_fatal_begin_the_end_at_once_and_only_once() {
 
     let mut m = EndOfRun::new(2, 100, 0, GRACE, FLUSH);
     assert_eq!(
-        begins(&m.fatal("disk full".into())),
-        Some(RunEnd::Failed("disk full".into()))
+        begins(&m.fatal(RunFailure::SlotsRetired)),
+        Some(RunEnd::failed(RunFailure::SlotsRetired))
     );
     assert_eq!(m.interrupt(), None);
-    // A failed run stays failed even when the checkpoint is written.
+    // A failed run stays failed, for its first cause, even when the
+    // checkpoint is written or its flush fails too.
     assert_eq!(
-        m.flushed(Ok(())),
+        m.flushed(Err(disk_full())),
         Some(Step::Stop {
-            end: RunEnd::Failed("disk full".into()),
+            end: RunEnd::failed(RunFailure::SlotsRetired),
             forced: None
         })
     );
+}
+
+/// The checkpoint's write failing for a full disk.
+fn disk_full() -> RunFailure {
+    RunFailure::Checkpoint(CheckpointWriteError {
+        source: Arc::new(StoreError::Write {
+            path: PathBuf::from("run/checkpoint/state.bin"),
+            source: io::Error::from(io::ErrorKind::StorageFull),
+        }),
+    })
 }
 
 #[test]
@@ -152,13 +165,26 @@ fn a_slow_flush_is_waited_for_and_a_failing_one_fails_the_run() {
     for s in [1, 10, 59] {
         assert_eq!(m.tick(now + Duration::from_secs(s)), None);
     }
-    assert_eq!(
-        m.flushed(Err("cannot write state.bin: disk full".into())),
+    match m.flushed(Err(disk_full())) {
         Some(Step::Stop {
-            end: RunEnd::Failed("cannot write state.bin: disk full".into()),
-            forced: None
-        })
-    );
+            end: RunEnd::Failed(f),
+            forced: None,
+        }) => {
+            assert!(
+                f.to_string()
+                    .starts_with("cannot write run/checkpoint/state.bin"),
+                "{f}"
+            );
+            // The cause is kept under the message: the checkpoint's, the
+            // store's, then the I/O error at the bottom of the chain.
+            let mut chain = std::iter::successors(std::error::Error::source(&*f), |e| e.source());
+            let io = chain
+                .find_map(|e| e.downcast_ref::<io::Error>())
+                .expect("an io::Error among the causes");
+            assert_eq!(io.kind(), io::ErrorKind::StorageFull);
+        }
+        other => panic!("expected a failed stop, got {other:?}"),
+    }
     assert_eq!(m.tick(now + FLUSH * 2), None);
 }
 
@@ -169,9 +195,14 @@ fn a_flush_that_never_answers_stops_the_run_after_its_timeout_and_says_so() {
     assert!(begins(&m.replica_done(0, false)).is_some());
     match m.tick(now + FLUSH + Duration::from_secs(1)) {
         Some(Step::Stop {
-            end: RunEnd::Failed(msg),
+            end: RunEnd::Failed(failure),
             forced: Some(f),
         }) => {
+            assert!(
+                matches!(*failure, RunFailure::FlushTimedOut(d) if d == FLUSH),
+                "{failure:?}"
+            );
+            let msg = failure.to_string();
             assert!(msg.contains("not written within 60 s"), "{msg}");
             assert!(f.contains("bug"), "{f}");
         }

@@ -344,7 +344,7 @@ impl Handler<Fatal> for FakeRecorder {
     type Result = ();
     fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
         if let Ok(mut s) = self.seen.lock() {
-            s.fatal.push(msg.0);
+            s.fatal.push(msg.0.to_string());
         }
         System::current().stop();
     }

@@ -10,8 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nas_actor::actors::{self, RunOptions};
+use nas_actor::child::cell::CellError;
+use nas_actor::child::lm::LmError;
 use nas_actor::child::supernet::Supernet;
-use nas_actor::child::WordLm;
+use nas_actor::child::{ChildError, WordLm};
 use nas_actor::config::{Config, LmChildConfig, SharedConfig};
 use nas_actor::data::load_ptb;
 use nas_actor::space::{Architecture, CellArch, SearchSpace};
@@ -184,9 +186,23 @@ fn a_cell_under_omega_equals_a_standalone_cell_with_the_same_weights() {
     // The score of a cell is its loss under ω from a zero state.
     let first = net.score(&a, 0, 1).expect("score");
     assert!(first.is_finite() && first > 0.0);
-    // A cell of another base cannot take ω's weights.
+    // A cell of another base cannot take ω's weights, and says which bases.
     let b4 = bench_cell("b4-lstm-linear-output.json");
-    assert!(net.set_arch(&b4).is_err());
+    let err = net.set_arch(&b4).expect_err("another base");
+    assert!(
+        matches!(
+            err,
+            ChildError::Model(LmError::Cell(CellError::OtherBase {
+                base: 4,
+                weights: 2
+            }))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "a base-4 cell cannot take the weights of a base-2 cell"
+    );
 }
 
 #[test]

@@ -48,7 +48,7 @@ impl Handler<Fatal> for Fake {
     type Result = ();
     fn handle(&mut self, m: Fatal, _: &mut Context<Self>) {
         if let Ok(mut s) = self.0.lock() {
-            s.fatal.push(m.0);
+            s.fatal.push(m.0.to_string());
         }
     }
 }

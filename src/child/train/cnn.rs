@@ -106,7 +106,7 @@ pub(super) fn train(
     arch: &CnnArch,
     data: &ImageData,
 ) -> Result<Finished, ChildError> {
-    images::check(data).map_err(ChildError::Invalid)?;
+    images::check(data)?;
     check_arch(arch)?;
     let config = run.config;
     let cfg = &config.child.cnn;

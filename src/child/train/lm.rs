@@ -58,24 +58,45 @@ impl Stream {
     }
 }
 
+/// Why a corpus cannot train a language model. `set` names the split
+/// (`training` or `validation`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CorpusError {
+    /// The vocabulary has no words.
+    #[error("the vocabulary is empty")]
+    EmptyVocabulary,
+    /// A split is too short for two tokens per batch row.
+    #[error("the {set} text has {tokens} tokens; child.lm.batch_size = {batch} needs at least {}", 2 * .batch)]
+    TooShort {
+        set: &'static str,
+        tokens: usize,
+        batch: usize,
+    },
+    /// A split holds a token id that is not a word of the vocabulary.
+    #[error("the {set} text has token id {token}, outside the vocabulary 0..{vocab}")]
+    UnknownToken {
+        set: &'static str,
+        token: i64,
+        vocab: i64,
+    },
+}
+
 /// Why a corpus cannot train a model with batch size `batch`.
-pub(crate) fn check_corpus(corpus: &Corpus, batch: usize) -> Result<(), String> {
+pub(crate) fn check_corpus(corpus: &Corpus, batch: usize) -> Result<(), CorpusError> {
     let vocab = corpus.vocab.words.len() as i64;
     if vocab == 0 {
-        return Err("the vocabulary is empty".into());
+        return Err(CorpusError::EmptyVocabulary);
     }
-    for (what, tokens) in [("training", &corpus.train), ("validation", &corpus.valid)] {
+    for (set, tokens) in [("training", &corpus.train), ("validation", &corpus.valid)] {
         if tokens.len() < 2 * batch {
-            return Err(format!(
-                "the {what} text has {} tokens; child.lm.batch_size = {batch} needs at least {}",
-                tokens.len(),
-                2 * batch
-            ));
+            return Err(CorpusError::TooShort {
+                set,
+                tokens: tokens.len(),
+                batch,
+            });
         }
-        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t >= vocab) {
-            return Err(format!(
-                "the {what} text has token id {t}, outside the vocabulary 0..{vocab}"
-            ));
+        if let Some(&token) = tokens.iter().find(|&&t| t < 0 || t >= vocab) {
+            return Err(CorpusError::UnknownToken { set, token, vocab });
         }
     }
     Ok(())
@@ -138,14 +159,13 @@ pub(super) fn train(
     let config = run.config;
     let cfg = &config.child.lm;
     let batch = cfg.batch_size.max(1);
-    check_corpus(corpus, batch).map_err(ChildError::Invalid)?;
+    check_corpus(corpus, batch)?;
     let vocab = corpus.vocab.words.len();
     let vs = nn::VarStore::new(run.device);
     let model = match config.child.model {
         ChildModel::Searched => WordLm::cell(&vs.root(), arch, vocab, cfg),
         ChildModel::Lstm => WordLm::lstm(&vs.root(), vocab, cfg),
-    }
-    .map_err(ChildError::Invalid)?;
+    }?;
     init_lm_params(&vs, cfg.init_range, run.seed)?;
     let mut opt = nn::Sgd::default().build(&vs, cfg.learning_rate)?;
     let train = Stream::new(&corpus.train, batch, run.device)?;
@@ -198,8 +218,44 @@ pub(super) fn train(
 
 #[cfg(test)]
 mod tests {
-    use super::learning_rate;
+    use super::{check_corpus, learning_rate, CorpusError};
     use crate::config::LmChildConfig;
+    use crate::data::{Corpus, Vocab};
+
+    #[test]
+    fn a_corpus_too_short_for_the_batch_names_the_split_and_the_fix() {
+        let corpus = Corpus {
+            vocab: Vocab {
+                words: vec!["a".into(), "b".into(), "c".into()],
+            },
+            train: vec![0, 1, 2, 0, 1, 2, 0, 1],
+            valid: vec![2, 1, 0],
+        };
+        assert_eq!(check_corpus(&corpus, 1), Ok(()));
+        let e = check_corpus(&corpus, 2).expect_err("too short");
+        assert_eq!(
+            e,
+            CorpusError::TooShort {
+                set: "validation",
+                tokens: 3,
+                batch: 2
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "the validation text has 3 tokens; child.lm.batch_size = 2 needs at least 4"
+        );
+        let mut bad = corpus.clone();
+        bad.valid = vec![0, 1, 3, 2];
+        assert_eq!(
+            check_corpus(&bad, 2),
+            Err(CorpusError::UnknownToken {
+                set: "validation",
+                token: 3,
+                vocab: 3
+            })
+        );
+    }
 
     #[test]
     fn learning_rate_decays_from_the_start_epoch() {

@@ -6,6 +6,7 @@
 mod cnn;
 pub(crate) use cnn::{image_tensors, score_batch};
 mod lm;
+pub use lm::CorpusError;
 pub(crate) use lm::{check_corpus, token_loss, Stream};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -44,6 +45,15 @@ pub enum ChildError {
     /// The architecture, the data or the config cannot make a child.
     #[error("{0}")]
     Invalid(String),
+    /// The image data cannot train a CNN child.
+    #[error("{0}")]
+    Images(#[from] crate::child::images::ImageDataError),
+    /// The text corpus cannot train a language model.
+    #[error("{0}")]
+    Corpus(#[from] lm::CorpusError),
+    /// The language model cannot be built for this architecture and config.
+    #[error("{0}")]
+    Model(#[from] crate::child::lm::LmError),
     /// Training code panicked.
     #[error("panic while training: {0}")]
     Panic(String),

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::curves::{Axis, Group};
-use crate::post::report::picture::{colour, err, legend, range};
+use crate::post::report::picture::{colour, legend, range, DrawError};
 use crate::post::report::Picture;
 use crate::task::Metric;
 
@@ -130,7 +130,7 @@ impl Picture for ComparePicture {
         (1000, 560)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError<DB>> {
         let x_max = self.x_max();
         let (y_lo, y_hi) = self.y_range(x_max);
         let clamp = move |(x, y): (f64, f64)| (x, y.clamp(y_lo, y_hi));
@@ -142,8 +142,7 @@ impl Picture for ComparePicture {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)
-            .map_err(err)?;
+            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)?;
         chart
             .configure_mesh()
             .x_desc(self.axis.label())
@@ -151,31 +150,24 @@ impl Picture for ComparePicture {
             .y_desc(format!("best {}", self.metric))
             .y_label_formatter(&|y| format!("{y:.3}"))
             .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+            .draw()?;
         for (i, s) in self.series.iter().enumerate() {
             let c = colour(i);
             if s.mean.len() > 1 {
                 let mut band: Vec<(f64, f64)> = s.mean.iter().map(|p| clamp((p.0, p.3))).collect();
                 band.extend(s.mean.iter().rev().map(|p| clamp((p.0, p.2))));
-                chart
-                    .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
-                    .map_err(err)?;
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))?;
             }
             for run in &s.runs {
-                chart
-                    .draw_series(LineSeries::new(
-                        run.iter().copied().map(clamp),
-                        c.mix(0.35).stroke_width(1),
-                    ))
-                    .map_err(err)?;
+                chart.draw_series(LineSeries::new(
+                    run.iter().copied().map(clamp),
+                    c.mix(0.35).stroke_width(1),
+                ))?;
             }
-            let mean = chart
-                .draw_series(LineSeries::new(
-                    s.mean.iter().map(|p| clamp((p.0, p.1))),
-                    c.stroke_width(3),
-                ))
-                .map_err(err)?;
+            let mean = chart.draw_series(LineSeries::new(
+                s.mean.iter().map(|p| clamp((p.0, p.1))),
+                c.stroke_width(3),
+            ))?;
             if i < LEGEND_MAX {
                 mean.label(s.label.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))

@@ -6,7 +6,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::picture::{colour, err, Picture};
+use super::picture::{colour, DrawError, Picture};
 use crate::config::Config;
 use crate::space::{SearchSpace, Step};
 use crate::store::ChildRecord;
@@ -124,21 +124,17 @@ impl Picture for ChoicePicture {
         (2 * PANEL.0, rows * PANEL.1 + 40)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let root = root
-            .titled(
-                "Share of each option per decision type, over the run",
-                ("sans-serif", 22),
-            )
-            .map_err(err)?;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError<DB>> {
+        let root = root.titled(
+            "Share of each option per decision type, over the run",
+            ("sans-serif", 22),
+        )?;
         if self.panels.is_empty() {
-            return root
-                .draw(&Text::new(
-                    "no children recorded yet",
-                    (20, 20),
-                    ("sans-serif", 18),
-                ))
-                .map_err(err);
+            return root.draw(&Text::new(
+                "no children recorded yet",
+                (20, 20),
+                ("sans-serif", 18),
+            ));
         }
         let rows = self.panels.len().div_ceil(2);
         let areas = root.split_evenly((rows, 2));
@@ -149,15 +145,13 @@ impl Picture for ChoicePicture {
                 .margin(8)
                 .x_label_area_size(28)
                 .y_label_area_size(40)
-                .build_cartesian_2d(0.0..x_max, 0.0..1.0)
-                .map_err(err)?;
+                .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
             chart
                 .configure_mesh()
                 .label_style(("sans-serif", 11))
                 .x_desc("child index")
                 .x_label_formatter(&|x| format!("{x:.0}"))
-                .draw()
-                .map_err(err)?;
+                .draw()?;
             for (o, (label, shares)) in panel.options.iter().zip(&panel.shares).enumerate() {
                 let c = colour(o);
                 let points: Vec<(f64, f64)> = self
@@ -168,8 +162,7 @@ impl Picture for ChoicePicture {
                     .map(|(&x, &s)| (x, s))
                     .collect();
                 chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(err)?
+                    .draw_series(LineSeries::new(points, c.stroke_width(2)))?
                     .label(label.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
@@ -181,8 +174,7 @@ impl Picture for ChoicePicture {
                 .border_style(BLACK)
                 .label_font(("sans-serif", 10))
                 .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(err)?;
+                .draw()?;
         }
         Ok(())
     }

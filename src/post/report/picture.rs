@@ -15,12 +15,19 @@ use plotters::style::{register_font, FontStyle};
 
 use crate::post::PostError;
 
+/// Why drawing onto backend `DB` failed: plotters' own error, which keeps
+/// the backend's cause (an I/O error for SVG, an image error for PNG).
+pub type DrawError<DB> = DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>;
+
+/// Why an SVG could not be drawn in memory ([`svg_string`]).
+pub type SvgError = DrawError<SVGBackend<'static>>;
+
 /// Something drawn the same way into a PNG and an SVG.
 pub trait Picture {
     /// Width and height in pixels.
     fn size(&self) -> (u32, u32);
     /// Draw onto `root` (already white).
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError<DB>>;
 }
 
 static FONTS: Once = Once::new();
@@ -57,26 +64,21 @@ pub fn save(picture: &impl Picture, dir: &Path, stem: &str) -> Result<Vec<PathBu
 }
 
 /// Draw `picture` as an SVG document in memory (the dashboard serves it).
-pub fn svg_string(picture: &impl Picture) -> Result<String, String> {
+pub fn svg_string(picture: &impl Picture) -> Result<String, SvgError> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, picture.size()).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+        root.fill(&WHITE)?;
         picture.draw(&root)?;
-        root.present().map_err(err)?;
+        root.present()?;
     }
     Ok(out)
-}
-
-/// A plotters error as text.
-pub fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 /// The legend of a line chart: lower right, on a pale background.
 pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
-) -> Result<(), String> {
+) -> Result<(), DrawError<DB>> {
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -84,7 +86,6 @@ pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .label_font(("sans-serif", 14))
         .position(SeriesLabelPosition::LowerRight)
         .draw()
-        .map_err(err)
 }
 
 /// A distinct colour for series `i`.

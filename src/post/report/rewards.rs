@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::picture::{colour, err, legend, range, Picture};
+use super::picture::{colour, legend, range, DrawError, Picture};
 use crate::child::ChildStatus;
 use crate::store::ChildRecord;
 
@@ -76,7 +76,7 @@ impl Picture for RewardPicture {
         (1000, 560)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError<DB>> {
         let x_max = self.points.last().map_or(1, |p| p.0 + 1) as f64;
         let (y_lo, y_hi) = self.y_range();
         let mut chart = ChartBuilder::on(root)
@@ -84,8 +84,7 @@ impl Picture for RewardPicture {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)
-            .map_err(err)?;
+            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)?;
         chart
             .configure_mesh()
             .x_desc("child index")
@@ -93,19 +92,16 @@ impl Picture for RewardPicture {
             .y_desc("reward")
             .y_label_formatter(&|y| crate::format::reward(*y))
             .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
+            .draw()?;
         let replicas = self.points.iter().map(|p| p.1 + 1).max().unwrap_or(0);
         for replica in 0..replicas {
             let c = colour(replica);
-            let series = chart
-                .draw_series(
-                    self.points
-                        .iter()
-                        .filter(|p| p.1 == replica && !p.3)
-                        .map(|p| Circle::new((p.0 as f64, p.2), 3, c.mix(0.7).filled())),
-                )
-                .map_err(err)?;
+            let series = chart.draw_series(
+                self.points
+                    .iter()
+                    .filter(|p| p.1 == replica && !p.3)
+                    .map(|p| Circle::new((p.0 as f64, p.2), 3, c.mix(0.7).filled())),
+            )?;
             if replicas <= LEGEND_REPLICAS {
                 series
                     .label(format!("replica {replica}"))
@@ -120,8 +116,7 @@ impl Picture for RewardPicture {
                     failed
                         .iter()
                         .map(|p| Cross::new((p.0 as f64, p.2), 4, grey.stroke_width(2))),
-                )
-                .map_err(err)?
+                )?
                 .label("failed / diverged")
                 .legend(move |(x, y)| Cross::new((x + 10, y), 4, grey.stroke_width(2)));
         }
@@ -130,8 +125,7 @@ impl Picture for RewardPicture {
             .draw_series(LineSeries::new(
                 ma.iter().map(|&(x, y)| (x as f64, y)),
                 BLACK.stroke_width(2),
-            ))
-            .map_err(err)?
+            ))?
             .label(format!("moving average ({})", self.window))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         let red = RGBColor(200, 30, 30);
@@ -139,8 +133,7 @@ impl Picture for RewardPicture {
             .draw_series(LineSeries::new(
                 self.best_so_far().iter().map(|&(x, y)| (x as f64, y)),
                 red.stroke_width(2),
-            ))
-            .map_err(err)?
+            ))?
             .label("best so far")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
         legend(&mut chart)

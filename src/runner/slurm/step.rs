@@ -167,30 +167,44 @@ pub fn run_process(
     process::run(&mut command, watch, progress)
 }
 
+/// Every launch of a step failed: it could not launch or its node failed,
+/// each time (or the run stopped between two launches). The reasons are
+/// what Slurm said of each launch, in order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the step could not run ({} attempt(s)): {}", .reasons.len(), .reasons.join("; "))]
+pub struct LaunchFailed {
+    pub reasons: Vec<String>,
+}
+
+/// For callers whose attempts still fail with a message (the trial
+/// command's runner): the launch failure as that message.
+impl From<LaunchFailed> for String {
+    fn from(e: LaunchFailed) -> String {
+        e.to_string()
+    }
+}
+
 /// Run a step with `attempt` until it launches: a step that could not
 /// launch or whose node failed is launched again, up to
 /// `launcher.slurm.retries` times (each counted), unless the run is
 /// stopping. The step that launched (or was stopped) is the caller's to
-/// judge; Err when every launch failed, or `attempt` could not start one.
-pub fn launched(
+/// judge; Err when `attempt` could not start one (its own error), or when
+/// every launch failed ([`LaunchFailed`], converted into the caller's error).
+pub fn launched<E: From<LaunchFailed>>(
     launcher: &SlurmLauncher,
     progress: &mut dyn Progress,
-    mut attempt: impl FnMut(&mut dyn Progress) -> Result<StepRun, String>,
-) -> Result<StepRun, String> {
+    mut attempt: impl FnMut(&mut dyn Progress) -> Result<StepRun, E>,
+) -> Result<StepRun, E> {
     let retries = launcher.config().launcher.slurm.retries;
-    let mut failures = Vec::new();
+    let mut reasons = Vec::new();
     loop {
         let run = attempt(progress)?;
         match (run.stopped, slurm_end(&run)) {
-            (None, Some(StepEnd::Launch(why))) => failures.push(why),
+            (None, Some(StepEnd::Launch(why))) => reasons.push(why),
             _ => return Ok(run),
         }
-        if failures.len() > retries || progress.cancelled() {
-            return Err(format!(
-                "the step could not run ({} attempt(s)): {}",
-                failures.len(),
-                failures.join("; ")
-            ));
+        if reasons.len() > retries || progress.cancelled() {
+            return Err(LaunchFailed { reasons }.into());
         }
         launcher.count_retry();
     }
@@ -286,9 +300,11 @@ impl ChildRunner for StepRunner {
             .timeout_s
             .map(|t| Duration::from_secs_f64(t) + Duration::from_secs(60));
         let started = Instant::now();
-        let attempt = |p: &mut dyn Progress| Ok(run_process(&argv, p, timeout, launcher.reaper()));
+        let attempt = |p: &mut dyn Progress| {
+            Ok::<_, LaunchFailed>(run_process(&argv, p, timeout, launcher.reaper()))
+        };
         let outcome = match launched(launcher, progress, attempt) {
-            Err(why) => failure(why),
+            Err(e) => failure(e.to_string()),
             Ok(run) => match classify(&run) {
                 StepEnd::Finished => self.finished(run, started),
                 StepEnd::ChildFailed(why) | StepEnd::Launch(why) => {
@@ -301,5 +317,24 @@ impl ChildRunner for StepRunner {
         };
         let _ = std::fs::remove_file(&path);
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LaunchFailed;
+
+    #[test]
+    fn a_launch_failure_lists_slurm_reasons_in_order() {
+        let e = LaunchFailed {
+            reasons: vec![
+                "srun: error: Unable to create step".into(),
+                "node failure on n3".into(),
+            ],
+        };
+        let text = "the step could not run (2 attempt(s)): srun: error: Unable to create step; node failure on n3";
+        assert_eq!(e.to_string(), text);
+        // Callers that still speak messages get the same text.
+        assert_eq!(String::from(e), text);
     }
 }

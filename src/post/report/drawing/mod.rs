@@ -15,7 +15,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::picture::{err, Picture};
+use super::picture::{DrawError, Picture};
 use crate::space::Architecture;
 
 /// The palette both drawings share.
@@ -104,29 +104,25 @@ impl Picture for Scene {
         (self.width, self.height)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError<DB>> {
         let title =
             TextStyle::from(("sans-serif", 20).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(
             self.title.clone(),
             (self.width as i32 / 2, 8),
             title,
-        ))
-        .map_err(err)?;
+        ))?;
         for a in &self.arrows {
             let style = a.colour.stroke_width(2);
             if a.dashed {
                 for seg in dashes(&a.points, 6.0) {
-                    root.draw(&PathElement::new(seg.to_vec(), style))
-                        .map_err(err)?;
+                    root.draw(&PathElement::new(seg.to_vec(), style))?;
                 }
             } else {
-                root.draw(&PathElement::new(a.points.clone(), style))
-                    .map_err(err)?;
+                root.draw(&PathElement::new(a.points.clone(), style))?;
             }
             if let [.., from, to] = a.points.as_slice() {
-                root.draw(&Polygon::new(arrow_head(*from, *to), a.colour.filled()))
-                    .map_err(err)?;
+                root.draw(&Polygon::new(arrow_head(*from, *to), a.colour.filled()))?;
             }
         }
         let text = TextStyle::from(("sans-serif", 14).into_font())
@@ -134,23 +130,19 @@ impl Picture for Scene {
         for n in &self.nodes {
             let (x0, y0) = (n.x - n.w / 2, n.y - n.h / 2);
             let (x1, y1) = (n.x + n.w / 2, n.y + n.h / 2);
-            root.draw(&Rectangle::new([(x0, y0), (x1, y1)], n.fill.filled()))
-                .map_err(err)?;
+            root.draw(&Rectangle::new([(x0, y0), (x1, y1)], n.fill.filled()))?;
             let outline = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)];
             if n.dashed {
                 for seg in dashes(&outline, 5.0) {
-                    root.draw(&PathElement::new(seg.to_vec(), BLACK.stroke_width(2)))
-                        .map_err(err)?;
+                    root.draw(&PathElement::new(seg.to_vec(), BLACK.stroke_width(2)))?;
                 }
             } else {
-                root.draw(&PathElement::new(outline.to_vec(), BLACK.stroke_width(1)))
-                    .map_err(err)?;
+                root.draw(&PathElement::new(outline.to_vec(), BLACK.stroke_width(1)))?;
             }
             let lines = n.lines.len() as i32;
             for (i, line) in n.lines.iter().enumerate() {
                 let y = n.y + (2 * i as i32 - (lines - 1)) * 9;
-                root.draw(&Text::new(line.clone(), (n.x, y), text.clone()))
-                    .map_err(err)?;
+                root.draw(&Text::new(line.clone(), (n.x, y), text.clone()))?;
             }
         }
         Ok(())
