@@ -455,3 +455,79 @@ fn persistent_trials_are_refused_where_they_cannot_work() {
     // The same config with the threads launcher is valid.
     Config::from_toml(&text, Path::new("c.toml")).expect("valid");
 }
+
+/// The helper's loop on its own: one `Request` per stdin line, its
+/// reports (and the module's, inside the loop) tagged with its child's
+/// id, a request left without a final report answered with NaN, the end
+/// of stdin the end of the loop.
+#[test]
+fn the_helpers_request_loop_tags_every_report() {
+    use nas_actor::runner::protocol::{parse_tagged, Line};
+    use std::io::Write as _;
+    let script = r#"
+import nas_trial as trial
+for req in trial.requests():
+    print("serving", req.child_id, req.seed, req.epochs(9), trial.child_id(), trial.architecture()["k"])
+    req.progress(1, 2, 4, loss=0.5)
+    req.report(1, 0.25)
+    trial.report(2, 0.5)
+    if req.child_id == 4:
+        trial.final(0.75, params=10)
+print("loop ended")
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONPATH", crate::common::root().join("python"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"{\"child\": 4, \"architecture\": {\"k\": 3}, \"seed\": 7, \"epochs\": 2}\n\n{\"child\": 5, \"architecture\": {\"k\": 5}, \"seed\": 8}\n",
+        )
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 11, "{stdout}");
+    assert_eq!(lines[0], "serving 4 7 2 4 3");
+    assert_eq!(lines[5], "serving 5 8 9 5 5");
+    assert_eq!(lines[10], "loop ended");
+    for (i, id) in [
+        (1, 4),
+        (2, 4),
+        (3, 4),
+        (4, 4),
+        (6, 5),
+        (7, 5),
+        (8, 5),
+        (9, 5),
+    ] {
+        let (tag, line) = parse_tagged(lines[i]);
+        assert_eq!(tag, Some(id), "{}", lines[i]);
+        assert!(
+            !matches!(line, Line::Log | Line::Invalid(_)),
+            "{}",
+            lines[i]
+        );
+    }
+    assert!(
+        matches!(parse_tagged(lines[4]), (Some(4), Line::Final(f)) if f.metric == 0.75 && f.params == Some(10))
+    );
+    // Child 5 got no final report: the loop answers NaN for it and says why.
+    assert!(
+        matches!(parse_tagged(lines[9]), (Some(5), Line::Final(f)) if f.metric.is_nan()),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("child 5 ended without a final report"));
+}
