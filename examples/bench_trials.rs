@@ -9,11 +9,17 @@
 //!
 //! Run: `cargo run --release --example bench_trials -- [--tiny] [--children N]`
 //! (default 2,000 children per search; random search and REINFORCE, 1 and 2 slots).
+//!
+//! With `--persistent [--python PATH] [--children N]` it measures instead
+//! what a persistent trial (`child.command.persistent = true`) saves per
+//! child: Python trials that train nothing, one importing nothing and one
+//! importing torch, each run once per child and as one persistent process,
+//! on one slot (default `.venv/bin/python`, 30 children per search).
 
 #[path = "bench_common/mod.rs"]
 pub mod bench_common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -133,8 +139,155 @@ pub fn bench(size: Size, children: usize) -> anyhow::Result<TrialBench> {
     })
 }
 
+/// One search of the start-up comparison.
+#[derive(Debug, Clone)]
+pub struct StartupRow {
+    /// What the trial imports: "nothing" or "torch".
+    pub imports: &'static str,
+    pub persistent: bool,
+    pub children: usize,
+    pub trained: usize,
+    pub wall_s: f64,
+    /// Wall time per trained child on the one slot.
+    pub ms_per_child: f64,
+}
+
+/// A Python trial that imports `imports` (if anything), then reports a
+/// metric: once (a trial per child), or for every request (persistent).
+fn python_trial(imports: &str, persistent: bool) -> String {
+    let import = match imports {
+        "nothing" => String::new(),
+        m => format!("import {m}\n"),
+    };
+    if persistent {
+        format!("{import}import nas_trial\nfor req in nas_trial.requests():\n    req.final(0.5)\n")
+    } else {
+        format!("{import}import nas_trial\nnas_trial.final(0.5)\n")
+    }
+}
+
+/// Searches of `children` children on one slot with a Python trial that
+/// trains nothing, per child and persistent, importing nothing and (unless
+/// `torch` is false) torch.
+pub fn persistent_bench(
+    python: &Path,
+    children: usize,
+    torch: bool,
+) -> anyhow::Result<Vec<StartupRow>> {
+    let tmp = tempfile::tempdir()?;
+    let imports: &[&'static str] = if torch {
+        &["nothing", "torch"]
+    } else {
+        &["nothing"]
+    };
+    let mut rows = Vec::new();
+    for &imports in imports {
+        for persistent in [false, true] {
+            let name = format!(
+                "{imports}-{}",
+                if persistent {
+                    "persistent"
+                } else {
+                    "per-child"
+                }
+            );
+            let script = tmp.path().join(format!("{name}.py"));
+            std::fs::write(&script, python_trial(imports, persistent))?;
+            let text = config_text(tmp.path(), children, "random", 1)
+                .replace("run-random-1", &format!("run-{name}"))
+                .replace(
+                    &format!("argv = [\"{ECHO}\", '{REPORT}']"),
+                    &format!(
+                        "argv = [{:?}, {:?}]\npersistent = {persistent}",
+                        python.display().to_string(),
+                        script.display().to_string()
+                    ),
+                );
+            let path = tmp.path().join(format!("{name}.toml"));
+            std::fs::write(&path, text)?;
+            let config = Config::load(&path)?;
+            let t0 = Instant::now();
+            let summary =
+                run(config, &RunOptions::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let wall_s = t0.elapsed().as_secs_f64();
+            anyhow::ensure!(
+                summary.failures == 0,
+                "{name}: {} trials failed",
+                summary.failures
+            );
+            let trained = summary.children - summary.cached;
+            rows.push(StartupRow {
+                imports,
+                persistent,
+                children: summary.children,
+                trained,
+                wall_s,
+                ms_per_child: wall_s * 1e3 / trained.max(1) as f64,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// `--persistent`: the start-up comparison, printed.
+fn main_persistent(size: Size) -> anyhow::Result<()> {
+    let python = arg::<PathBuf>("--python").unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
+    let python = std::path::absolute(&python)?;
+    let children = arg("--children").unwrap_or(size.pick(30, 6));
+    let rows = persistent_bench(&python, children, true)?;
+    println!("{}", machine());
+    println!("python: {}", python.display());
+    let per_child = |imports: &str| {
+        rows.iter()
+            .find(|r| r.imports == imports && !r.persistent)
+            .map_or(f64::NAN, |r| r.ms_per_child)
+    };
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.imports.to_string(),
+                if r.persistent {
+                    "persistent"
+                } else {
+                    "per child"
+                }
+                .to_string(),
+                r.children.to_string(),
+                r.trained.to_string(),
+                format!("{:.2}", r.wall_s),
+                format!("{:.1}", r.ms_per_child),
+                if r.persistent {
+                    format!("{:.1}", per_child(r.imports) - r.ms_per_child)
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "trial imports",
+                "process",
+                "children",
+                "trained",
+                "wall s",
+                "ms / child",
+                "saved ms / child"
+            ],
+            &table_rows
+        )
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let size = Size::from_args();
+    if std::env::args().any(|a| a == "--persistent") {
+        return main_persistent(size);
+    }
     let children = arg("--children").unwrap_or(size.pick(2000, 40));
     let r = bench(size, children)?;
     println!("{}", machine());

@@ -122,25 +122,34 @@ def accuracy(model, x, y, batch):
     return correct / max(1, len(x))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(doc):
+    """The command line both trials share (the persistent one:
+    fashion_mnist_cnn_persistent.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--epochs", type=int, default=trial.epochs(3))
     ap.add_argument("--train-limit", type=int, default=50000)
     ap.add_argument("--val-limit", type=int, default=10000)
     ap.add_argument("--batch-size", type=int, default=128)
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    arch = trial.architecture()
-    seed = trial.seed()
+
+def device():
+    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def load_on(args, dev):
+    """The data of ``args`` on ``dev``: (train images, train labels, val images, val labels)."""
+    return tuple(t.to(dev) for t in load(args.data, args.train_limit, args.val_limit, 0))
+
+
+def train_child(arch, seed, epochs, data, batch_size, dev):
+    """Train the child ``arch`` for ``epochs`` on ``data`` and report it
+    through ``nas_trial`` (its epochs, then its best accuracy); returns
+    nothing."""
+    xtr, ytr, xva, yva = data
     torch.manual_seed(seed)
-    device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    xtr, ytr, xva, yva = load(args.data, args.train_limit, args.val_limit, seed)
-    xtr, ytr, xva, yva = (t.to(device) for t in (xtr, ytr, xva, yva))
-    print("child %d: %d train / %d val images on %s, %d threads"
-          % (trial.child_id(), len(xtr), len(xva), device, torch.get_num_threads()))
-
-    model = Net(arch["layer"]).to(device)
+    model = Net(arch["layer"]).to(dev)
     params = sum(p.numel() for p in model.parameters())
     lr = float(arch.get("lr", 0.05))
     if arch.get("optimizer", "sgd") == "adam":
@@ -149,14 +158,14 @@ def main():
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
     best = 0.0
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(1, epochs + 1):
         t0 = time.time()
         model.train()
-        order = torch.randperm(len(xtr), generator=gen).to(device)
+        order = torch.randperm(len(xtr), generator=gen).to(dev)
         total, batches = 0.0, 0
-        n_batches = (len(xtr) + args.batch_size - 1) // args.batch_size
+        n_batches = (len(xtr) + batch_size - 1) // batch_size
         for b in range(n_batches):
-            idx = order[b * args.batch_size : (b + 1) * args.batch_size]
+            idx = order[b * batch_size : (b + 1) * batch_size]
             loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
             opt.zero_grad()
             loss.backward()
@@ -165,7 +174,7 @@ def main():
             if not torch.isfinite(loss):
                 print("loss is %s at epoch %d batch %d" % (loss.item(), epoch, b), file=sys.stderr)
                 trial.final(float("nan"))
-                return 0
+                return
             if b % 20 == 0:
                 trial.progress(epoch, b + 1, n_batches, loss.item())
         acc = accuracy(model, xva, yva, 512)
@@ -173,6 +182,15 @@ def main():
         trial.report(epoch, acc, train_loss=total / max(1, batches), seconds=time.time() - t0)
     torch.save(model.state_dict(), os.path.join(trial.output_dir(), "model.pt"))
     trial.final(best, params=params)
+
+
+def main():
+    args = arguments(__doc__)
+    dev = device()
+    data = load_on(args, dev)
+    print("child %d: %d train / %d val images on %s, %d threads"
+          % (trial.child_id(), len(data[0]), len(data[2]), dev, torch.get_num_threads()))
+    train_child(trial.architecture(), trial.seed(), args.epochs, data, args.batch_size, dev)
     return 0
 
 

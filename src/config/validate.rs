@@ -1,7 +1,8 @@
 //! Semantic checks of a parsed config.
 
 use super::{
-    Backend, ChildModel, CommandReward, Config, Dataset, GpuSelection, SpaceKind, Strategy, Weights,
+    Backend, ChildModel, CommandReward, Config, Dataset, GpuSelection, LauncherKind, SpaceKind,
+    Strategy, Weights,
 };
 
 /// A failed check: the dotted key and what is wrong with it.
@@ -465,6 +466,12 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
 fn validate_command(c: &Config) -> Result<(), Invalid> {
     let cmd = &c.child.command;
     if c.child.backend != Backend::Command {
+        if cmd.persistent {
+            return Err(bad(
+                "child.command.persistent",
+                "is set but child.backend is not \"command\"; set child.backend = \"command\" or remove it",
+            ));
+        }
         if !cmd.argv.is_empty() {
             return Err(bad(
                 "child.command.argv",
@@ -515,6 +522,12 @@ fn validate_command(c: &Config) -> Result<(), Invalid> {
         return Err(bad(
             "child.command.reward",
             format!("\"negated\" gives every trained child a negative reward, so a failed child's reward.failure = {} would beat them all; set reward.failure below every -metric (e.g. -1e3), or use reward = \"inverse\"", c.reward.failure),
+        ));
+    }
+    if cmd.persistent && c.launcher.kind == LauncherKind::Slurm {
+        return Err(bad(
+            "child.command.persistent",
+            "is not supported with launcher.kind = \"slurm\" (each child runs as a job step of its own there); set persistent = false, or launcher.kind = \"threads\" to keep one trial process per slot",
         ));
     }
     non_negative_f("child.command.kill_grace_s", cmd.kill_grace_s)

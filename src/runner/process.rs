@@ -22,10 +22,10 @@ use crate::child::{EpochMetrics, Placement, Progress};
 
 /// How long a process's pipes may stay open after its main process exited
 /// (something it started still holds them) before its group is killed.
-const LINGER: Duration = Duration::from_secs(1);
+pub(super) const LINGER: Duration = Duration::from_secs(1);
 
 /// How often a running process's stop flag and time limit are checked.
-const TICK: Duration = Duration::from_millis(50);
+pub(super) const TICK: Duration = Duration::from_millis(50);
 
 /// The longest line of a child's stdout or stderr that is read whole: 1 MiB.
 /// A longer line is cut there: its first MiB goes to the log with a note,
@@ -97,7 +97,7 @@ pub struct Watch<'a> {
 }
 
 /// One of a process's output pipes, read without blocking.
-struct Pipe<R> {
+pub(super) struct Pipe<R> {
     reader: Option<R>,
     partial: Vec<u8>,
     /// The current line passed [`MAX_LINE_BYTES`]: the rest of it is skipped.
@@ -107,13 +107,13 @@ struct Pipe<R> {
 /// A piece of a pipe's output: a whole line, or the first
 /// [`MAX_LINE_BYTES`] of a longer one.
 #[derive(Clone, Copy, PartialEq)]
-enum Piece {
+pub(super) enum Piece {
     Whole,
     Cut,
 }
 
 impl<R: Read + AsRawFd> Pipe<R> {
-    fn new(reader: Option<R>) -> Pipe<R> {
+    pub(super) fn new(reader: Option<R>) -> Pipe<R> {
         if let Some(r) = &reader {
             // SAFETY: fcntl on a descriptor we own.
             unsafe {
@@ -129,7 +129,7 @@ impl<R: Read + AsRawFd> Pipe<R> {
         }
     }
 
-    fn fd(&self) -> Option<libc::c_int> {
+    pub(super) fn fd(&self) -> Option<libc::c_int> {
         self.reader.as_ref().map(|r| r.as_raw_fd())
     }
 
@@ -138,7 +138,7 @@ impl<R: Read + AsRawFd> Pipe<R> {
     /// [`MAX_LINE_BYTES`] as its first MiB, marked [`Piece::Cut`]. At end
     /// of file the last line goes too, with or without its newline, and the
     /// pipe closes.
-    fn drain(&mut self, mut line: impl FnMut(&str, Piece)) {
+    pub(super) fn drain(&mut self, mut line: impl FnMut(&str, Piece)) {
         let Some(mut r) = self.reader.take() else {
             return;
         };
@@ -203,7 +203,7 @@ impl<R: Read + AsRawFd> Pipe<R> {
 }
 
 /// Signal process group `pgid`.
-fn signal(pgid: u32, sig: libc::c_int) {
+pub(super) fn signal(pgid: u32, sig: libc::c_int) {
     // SAFETY: kill(2) on a process group we started; its leader is not
     // reaped yet, so the group id cannot have been reused.
     unsafe { libc::kill(-(pgid as libc::pid_t), sig) };
@@ -211,7 +211,7 @@ fn signal(pgid: u32, sig: libc::c_int) {
 
 /// Whether process `pid` has exited, without reaping it (its process
 /// group id stays reserved until it is reaped).
-fn exited(pid: u32) -> bool {
+pub(super) fn exited(pid: u32) -> bool {
     // SAFETY: waitid with WNOWAIT only inspects our own child.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
@@ -344,21 +344,7 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
             }
         });
         err.drain(|line, piece| {
-            if let Some(l) = log.as_mut() {
-                let _ = writeln!(l, "{line}");
-                if piece == Piece::Cut {
-                    let _ = writeln!(
-                        l,
-                        "# nas-actor: stderr line cut at {MAX_LINE_BYTES} bytes; the rest of it was skipped"
-                    );
-                }
-            }
-            if stderr_tail > 0 && !line.trim().is_empty() {
-                if tail.len() == stderr_tail {
-                    tail.pop_front();
-                }
-                tail.push_back(clip(line));
-            }
+            stderr_line(line, piece, log.as_deref_mut(), &mut tail, stderr_tail)
         });
         if exited_at.is_none() && exited(pgid) {
             exited_at = Some(Instant::now());
@@ -405,6 +391,31 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
     run.stderr = tail.into_iter().collect();
     run.stopped = stop.map(|(s, _)| s);
     run
+}
+
+/// A line of stderr: to the log, and the last `keep` non-empty ones to `tail`.
+pub(super) fn stderr_line<W: Write + ?Sized>(
+    line: &str,
+    piece: Piece,
+    log: Option<&mut W>,
+    tail: &mut VecDeque<String>,
+    keep: usize,
+) {
+    if let Some(l) = log {
+        let _ = writeln!(l, "{line}");
+        if piece == Piece::Cut {
+            let _ = writeln!(
+                l,
+                "# nas-actor: stderr line cut at {MAX_LINE_BYTES} bytes; the rest of it was skipped"
+            );
+        }
+    }
+    if keep > 0 && !line.trim().is_empty() {
+        if tail.len() == keep {
+            tail.pop_front();
+        }
+        tail.push_back(clip(line));
+    }
 }
 
 /// A line cut to a readable length.

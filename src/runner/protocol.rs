@@ -17,6 +17,12 @@
 //! A line that is a JSON object with a `"metric"`, `"reward"` or `"epoch"` key
 //! but cannot be read as a report is [`Line::Invalid`]: an error of the child,
 //! never silently taken for a log line.
+//!
+//! A persistent trial process (`child.command.persistent`) serves many
+//! children and tags each report with the child it is for: `"child": ID`
+//! in the same object ([`parse_tagged`]).
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -51,9 +57,42 @@ pub enum Line {
     /// A reward on its own line.
     Reward(f64),
     /// Meant as a report but unreadable: why.
-    Invalid(String),
+    Invalid(ReportError),
     /// Anything else: a log line.
     Log,
+}
+
+/// Why a line meant as a report cannot be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReportError {
+    #[error("not valid JSON ({0})")]
+    NotJson(#[source] Arc<serde_json::Error>),
+    #[error("\"{key}\" is {value}, not a number")]
+    NotANumber { key: &'static str, value: Value },
+    #[error("\"{key}\" must be a whole number ≥ 0, got {value}")]
+    NotACount { key: &'static str, value: Value },
+    #[error("\"epoch\" counts from 1")]
+    EpochFromZero,
+    #[error("an epoch report needs \"metric\"")]
+    EpochWithoutMetric,
+    #[error("a report needs \"metric\" or \"reward\"")]
+    NoMetricOrReward,
+    #[error("\"status\" is {value}, not a child status")]
+    NotAStatus {
+        value: Value,
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    #[error("\"child\" is {0}, not a child id")]
+    NotAChildId(Value),
+}
+
+/// Errors are equal when they say the same (the JSON errors they keep
+/// compare by message).
+impl PartialEq for ReportError {
+    fn eq(&self, other: &ReportError) -> bool {
+        self.to_string() == other.to_string()
+    }
 }
 
 /// Replace bare `NaN`, `Infinity` and `-Infinity` (outside strings) by strings
@@ -110,22 +149,26 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-fn float(o: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
+fn float(o: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, ReportError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => number(v)
-            .map(Some)
-            .ok_or_else(|| format!("\"{key}\" is {v}, not a number")),
+        Some(v) => number(v).map(Some).ok_or_else(|| ReportError::NotANumber {
+            key,
+            value: v.clone(),
+        }),
     }
 }
 
-fn count(o: &Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
+fn count(o: &Map<String, Value>, key: &'static str) -> Result<Option<usize>, ReportError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_u64()
             .map(|n| Some(n as usize))
-            .ok_or_else(|| format!("\"{key}\" must be a whole number ≥ 0, got {v}")),
+            .ok_or_else(|| ReportError::NotACount {
+                key,
+                value: v.clone(),
+            }),
     }
 }
 
@@ -135,22 +178,26 @@ fn mentions_report_key(text: &str) -> bool {
         .any(|k| text.contains(k))
 }
 
-/// Read one line of a child's stdout.
-pub fn parse(line: &str) -> Line {
+/// The JSON object of a line, or what the line is when it is none.
+fn object(line: &str) -> Result<Map<String, Value>, Line> {
     let text = line.trim();
     if !text.starts_with('{') {
-        return Line::Log;
+        return Err(Line::Log);
     }
-    let object = match serde_json::from_str::<Map<String, Value>>(text) {
-        Ok(o) => o,
+    match serde_json::from_str::<Map<String, Value>>(text) {
+        Ok(o) => Ok(o),
         Err(e) => match serde_json::from_str::<Map<String, Value>>(&quote_non_finite(text)) {
-            Ok(o) => o,
+            Ok(o) => Ok(o),
             Err(_) if mentions_report_key(text) => {
-                return Line::Invalid(format!("not valid JSON ({e})"))
+                Err(Line::Invalid(ReportError::NotJson(Arc::new(e))))
             }
-            Err(_) => return Line::Log,
+            Err(_) => Err(Line::Log),
         },
-    };
+    }
+}
+
+/// The line an object is.
+fn line_of(object: &Map<String, Value>) -> Line {
     if let Some(node) = object.get("node").and_then(Value::as_str) {
         let gpus = object
             .get("gpus")
@@ -167,13 +214,37 @@ pub fn parse(line: &str) -> Line {
     {
         return Line::Log;
     }
-    report(&object).unwrap_or_else(Line::Invalid)
+    report(object).unwrap_or_else(Line::Invalid)
 }
 
-fn report(o: &Map<String, Value>) -> Result<Line, String> {
+/// Read one line of a child's stdout.
+pub fn parse(line: &str) -> Line {
+    object(line).map_or_else(|l| l, |o| line_of(&o))
+}
+
+/// Read one line of a persistent trial process's stdout: the line, and the
+/// child it is tagged for (`"child": ID`; None when untagged). A tag that is
+/// not a child id makes a report line [`Line::Invalid`].
+pub fn parse_tagged(line: &str) -> (Option<u64>, Line) {
+    let o = match object(line) {
+        Ok(o) => o,
+        Err(l) => return (None, l),
+    };
+    let line = line_of(&o);
+    match o.get("child") {
+        None | Some(Value::Null) => (None, line),
+        Some(v) => match v.as_u64() {
+            Some(id) => (Some(id), line),
+            None if matches!(line, Line::Log) => (None, line),
+            None => (None, Line::Invalid(ReportError::NotAChildId(v.clone()))),
+        },
+    }
+}
+
+fn report(o: &Map<String, Value>) -> Result<Line, ReportError> {
     let metric = float(o, "metric")?;
     match count(o, "epoch")? {
-        Some(0) => Err("\"epoch\" counts from 1".into()),
+        Some(0) => Err(ReportError::EpochFromZero),
         Some(epoch) if o.contains_key("batch") => Ok(Line::Batch {
             epoch,
             batch: count(o, "batch")?.unwrap_or(0),
@@ -181,7 +252,7 @@ fn report(o: &Map<String, Value>) -> Result<Line, String> {
             loss: float(o, "loss")?.unwrap_or(f64::NAN),
         }),
         Some(epoch) => {
-            let metric = metric.ok_or("an epoch report needs \"metric\"")?;
+            let metric = metric.ok_or(ReportError::EpochWithoutMetric)?;
             let train_loss = match float(o, "train_loss")? {
                 Some(l) => Some(l),
                 None => float(o, "loss")?,
@@ -203,16 +274,18 @@ fn report(o: &Map<String, Value>) -> Result<Line, String> {
                     params: count(o, "params")?,
                     status: match o.get("status") {
                         None | Some(Value::Null) => None,
-                        Some(s) => Some(
-                            serde_json::from_value(s.clone())
-                                .map_err(|_| format!("\"status\" is {s}, not a child status"))?,
-                        ),
+                        Some(s) => Some(serde_json::from_value(s.clone()).map_err(|e| {
+                            ReportError::NotAStatus {
+                                value: s.clone(),
+                                source: Arc::new(e),
+                            }
+                        })?),
                     },
                     message: o.get("message").and_then(Value::as_str).map(str::to_string),
                 })),
                 None => reward
                     .map(Line::Reward)
-                    .ok_or_else(|| "a report needs \"metric\" or \"reward\"".into()),
+                    .ok_or(ReportError::NoMetricOrReward),
             }
         }
     }
@@ -363,6 +436,32 @@ mod tests {
         ] {
             assert!(matches!(parse(bad), Line::Invalid(_)), "{bad}");
         }
+    }
+
+    #[test]
+    fn tagged_lines_say_whose_they_are() {
+        assert!(matches!(
+            parse_tagged(r#"{"child": 7, "epoch": 1, "metric": 0.5}"#),
+            (Some(7), Line::Epoch(_))
+        ));
+        assert!(matches!(
+            parse_tagged(r#"{"metric": 0.5}"#),
+            (None, Line::Final(_))
+        ));
+        assert_eq!(
+            parse_tagged(r#"{"child": "seven", "metric": 0.5}"#).1,
+            Line::Invalid(ReportError::NotAChildId(Value::from("seven")))
+        );
+        assert_eq!(
+            parse_tagged(r#"{"child": 3, "pid": 12}"#),
+            (Some(3), Line::Log)
+        );
+        assert_eq!(parse_tagged("plain text"), (None, Line::Log));
+        // The tag is no report key: an ordinary trial's line reads as before.
+        assert!(matches!(
+            parse(r#"{"child": 7, "metric": 0.5}"#),
+            Line::Final(_)
+        ));
     }
 
     #[test]

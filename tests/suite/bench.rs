@@ -180,3 +180,17 @@ fn trials_bench_measures_the_command_runners_overhead() {
         );
     }
 }
+
+/// The persistent-trial comparison in its tiny size, with the system's
+/// `python3` (no torch needed: only the trial that imports nothing).
+#[test]
+fn trials_bench_compares_persistent_trials_with_a_process_per_child() {
+    let rows = trials::persistent_bench(std::path::Path::new("python3"), 6, false)
+        .expect("the persistent trials benchmark");
+    let setups: Vec<(&str, bool)> = rows.iter().map(|r| (r.imports, r.persistent)).collect();
+    assert_eq!(setups, [("nothing", false), ("nothing", true)]);
+    for r in &rows {
+        assert_eq!(r.children, 6, "{r:?}");
+        assert!(r.trained > 0 && r.ms_per_child > 0.0, "{r:?}");
+    }
+}

@@ -9,11 +9,18 @@
 //! - `processes`: no trial process outlives Ctrl-C or a SIGKILL of
 //!   nas-actor, and resume completes with every child id once; the
 //!   environment each kind of slot gives a trial;
-//! - `torch`: the PyTorch Fashion-MNIST example on tiny settings.
+//! - `persistent`: one long-lived trial process per slot
+//!   (`child.command.persistent`): one process serves many children, a
+//!   process that dies, times out or breaks the protocol is started again,
+//!   none outlives the run; the Slurm launcher refuses it;
+//! - `torch`: the PyTorch Fashion-MNIST example on tiny settings, per
+//!   child and persistent.
 //!
-//! The trials are small shell scripts written by the tests.
+//! The trials are small shell scripts (Python programs for persistent
+//! trials) written by the tests.
 
 mod failures;
+mod persistent;
 mod processes;
 mod success;
 mod torch;

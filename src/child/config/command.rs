@@ -1,5 +1,6 @@
 //! `[child.command]`: children that are the user's own program (a trial
-//! command), run once per sampled architecture by
+//! command), run once per sampled architecture, or as one long-lived
+//! process per slot that serves a child per request (`persistent`), by
 //! [`crate::runner::CommandRunner`].
 
 use std::collections::BTreeMap;
@@ -59,6 +60,12 @@ pub struct CommandConfig {
     pub epochs: Option<usize>,
     /// Seconds between SIGTERM and SIGKILL when a trial is stopped. Default 10.
     pub kill_grace_s: f64,
+    /// One long-lived trial process per slot instead of one per child: it
+    /// is started on the slot's first child, reads one request per child as
+    /// a JSON line on stdin and answers with the usual report lines, each
+    /// tagged with the child's id (`nas_trial.requests()`). Default false.
+    /// Not with `launcher.kind = "slurm"`.
+    pub persistent: bool,
 }
 
 impl Default for CommandConfig {
@@ -72,6 +79,7 @@ impl Default for CommandConfig {
             reward: None,
             epochs: None,
             kill_grace_s: 10.0,
+            persistent: false,
         }
     }
 }

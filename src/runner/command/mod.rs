@@ -28,17 +28,24 @@
 //! (the process handling is [`super::process`]). With the Slurm launcher
 //! each trial is a job step instead ([`CommandRunner::in_steps_of`]), and
 //! Slurm sets its `CUDA_VISIBLE_DEVICES`.
+//!
+//! With `child.command.persistent = true` a slot's children are served by
+//! one long-lived trial process instead, a request per child on its stdin
+//! ([`persistent`]).
+
+mod persistent;
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use self::persistent::Persistent;
 use super::process::{self, signal_name, ProcessRun, Stop, Watch};
 use super::reaper::Reaper;
 use super::slurm::step::{launched, slurm_end, StepEnd};
@@ -62,6 +69,67 @@ const STDERR_TAIL: usize = 5;
 pub struct PreflightError {
     pub key: &'static str,
     pub message: String,
+}
+
+/// Why a child's trial could not be started: its files could not be
+/// written, or its persistent process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    #[error("cannot create {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot write the architecture as JSON: {0}")]
+    ArchitectureJson(#[source] serde_json::Error),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot open {path}: {source}")]
+    OpenLog { path: PathBuf, source: io::Error },
+    /// The helper module `nas_trial.py` could not be written (shared by
+    /// every child of the run, hence the `Arc`).
+    #[error("cannot write {path}: {source}")]
+    Helper {
+        path: PathBuf,
+        source: Arc<io::Error>,
+    },
+    #[error("cannot start {program}: {source}")]
+    Start { program: String, source: io::Error },
+    /// The Slurm step of the trial could not run (as the Slurm launcher says).
+    #[error("{0}")]
+    Step(String),
+}
+
+/// Why a program cannot be executed.
+#[derive(Debug, thiserror::Error)]
+enum NotExecutable {
+    #[error("{0}")]
+    Missing(#[source] io::Error),
+    #[error("not a file")]
+    NotAFile,
+    #[error("not executable (chmod +x it, or run it through its interpreter, e.g. [\"python3\", \"train.py\"])")]
+    NoExecuteBit,
+}
+
+/// Why a trial that ran failed, by the protocol's rules.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum Failure {
+    /// It could not be started, followed or waited for, or (persistent
+    /// process) it broke off serving the child.
+    #[error("{0}")]
+    Process(String),
+    #[error("killed by signal {0} ({name})", name = signal_name(*.0))]
+    Signal(i32),
+    #[error("exited with code {0}")]
+    Code(i32),
+    #[error("ended with {0}")]
+    Ended(ExitStatus),
+    /// A report line that could not be read.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "exited without a final report; a trial ends by printing {{\"metric\": VALUE}} on stdout"
+    )]
+    NoFinal,
+    #[error("reported a non-finite final metric ({0})")]
+    NonFinite(f64),
 }
 
 /// `[child.command]` checked against the file system: the program found,
@@ -153,13 +221,13 @@ impl TrialCommand {
 }
 
 /// Why `path` cannot be executed, if it cannot.
-fn check_executable(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+fn check_executable(path: &Path) -> Result<(), NotExecutable> {
+    let meta = std::fs::metadata(path).map_err(NotExecutable::Missing)?;
     if !meta.is_file() {
-        return Err("not a file".into());
+        return Err(NotExecutable::NotAFile);
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err("not executable (chmod +x it, or run it through its interpreter, e.g. [\"python3\", \"train.py\"])".into());
+        return Err(NotExecutable::NoExecuteBit);
     }
     Ok(())
 }
@@ -172,8 +240,9 @@ pub struct CommandShared {
     metric: Metric,
     run_dir: PathBuf,
     reaper: Reaper,
-    /// The directory holding `nas_trial.py`, written on the first child.
-    helper: OnceLock<Result<PathBuf, String>>,
+    /// The directory holding `nas_trial.py`, written on the first child
+    /// (or the directory and why it could not be written).
+    helper: OnceLock<Result<PathBuf, (PathBuf, Arc<io::Error>)>>,
 }
 
 impl CommandShared {
@@ -199,54 +268,158 @@ impl CommandShared {
         })
     }
 
-    fn helper_dir(&self) -> Result<&Path, String> {
+    fn helper_dir(&self) -> Result<&Path, TrialError> {
         self.helper
             .get_or_init(|| {
                 let dir = self.run_dir.join("python");
                 std::fs::create_dir_all(&dir)
                     .and_then(|()| std::fs::write(dir.join("nas_trial.py"), PYTHON_HELPER))
                     .map(|()| dir.clone())
-                    .map_err(|e| format!("cannot write {}: {e}", dir.display()))
+                    .map_err(|e| (dir, Arc::new(e)))
             })
             .as_deref()
-            .map_err(Clone::clone)
+            .map_err(|(path, source)| TrialError::Helper {
+                path: path.clone(),
+                source: source.clone(),
+            })
+    }
+
+    /// `PYTHONPATH` for a trial: the helper's directory first.
+    fn python_path(&self) -> Result<OsString, TrialError> {
+        let helper = self.helper_dir()?;
+        Ok(match std::env::var_os("PYTHONPATH") {
+            Some(p) if !p.is_empty() => {
+                let mut v = helper.as_os_str().to_os_string();
+                v.push(":");
+                v.push(p);
+                v
+            }
+            _ => helper.as_os_str().to_os_string(),
+        })
+    }
+
+    /// `command` with what every trial of this run gets on `slot`: the
+    /// run's and the slot's variables (GPU variables unless Slurm sets
+    /// them), then `child.command.env`.
+    fn slot_command(
+        &self,
+        command: &mut Command,
+        slot: &Slot,
+        in_step: bool,
+    ) -> Result<(), TrialError> {
+        command
+            .current_dir(&self.command.workdir)
+            .env("NAS_RUN_DIR", &self.run_dir)
+            .env("NAS_SLOT", &slot.label)
+            .env("PYTHONPATH", self.python_path()?);
+        for (k, v) in slot_env(slot) {
+            // A Slurm step gets its GPUs from Slurm.
+            if !in_step || !k.starts_with("CUDA_") {
+                command.env(k, v);
+            }
+        }
+        if let Some(n) = self.config.child.command.epochs {
+            command.env("NAS_EPOCHS", n.to_string());
+        }
+        command.envs(self.command.env.iter().map(|(k, v)| (k, v)));
+        Ok(())
+    }
+}
+
+/// A child's own directory, architecture file and log, written before its trial runs.
+struct ChildFiles {
+    dir: PathBuf,
+    arch_file: PathBuf,
+    log: BufWriter<File>,
+}
+
+impl ChildFiles {
+    /// Create `RUN_DIR/children/ID/` with `arch.json` and open `trial.log`.
+    fn create(shared: &CommandShared, spec: &ChildSpec) -> Result<ChildFiles, TrialError> {
+        let dir = shared.run_dir.join("children").join(spec.id.to_string());
+        std::fs::create_dir_all(&dir).map_err(|source| TrialError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let arch_file = dir.join("arch.json");
+        let json = architecture_json(&spec.arch).map_err(TrialError::ArchitectureJson)?;
+        std::fs::write(&arch_file, json).map_err(|source| TrialError::Write {
+            path: arch_file.clone(),
+            source,
+        })?;
+        let log_path = dir.join("trial.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| TrialError::OpenLog {
+                path: log_path,
+                source,
+            })?;
+        Ok(ChildFiles {
+            dir,
+            arch_file,
+            log: BufWriter::new(log),
+        })
     }
 }
 
 /// Runs each child as the user's trial command: in this process's
-/// slots, or as a Slurm job step each.
+/// slots (a process per child, or one persistent process per slot), or
+/// as a Slurm job step each.
 pub struct CommandRunner {
     shared: Arc<CommandShared>,
     slurm: Option<Arc<SlurmLauncher>>,
+    /// The slot's persistent trial process (`child.command.persistent`).
+    persistent: Option<Persistent>,
 }
 
 impl CommandRunner {
     pub fn new(shared: Arc<CommandShared>) -> CommandRunner {
+        let persistent = shared
+            .config
+            .child
+            .command
+            .persistent
+            .then(Persistent::default);
         CommandRunner {
             shared,
             slurm: None,
+            persistent,
         }
     }
 
     /// Each trial runs as a job step of `slurm` (`srun … -- ARGV`); steps
-    /// that cannot launch are launched again up to `launcher.slurm.retries` times.
+    /// that cannot launch are launched again up to `launcher.slurm.retries`
+    /// times. (Persistent trials are refused with Slurm when the config is
+    /// checked; a trial per step is what runs here.)
     pub fn in_steps_of(mut self, slurm: Arc<SlurmLauncher>) -> CommandRunner {
         self.slurm = Some(slurm);
+        self.persistent = None;
         self
     }
 
-    fn run_once(&self, spec: &ChildSpec, slot: &Slot, progress: &mut dyn Progress) -> ChildOutcome {
+    fn run_once(
+        &mut self,
+        spec: &ChildSpec,
+        slot: &Slot,
+        progress: &mut dyn Progress,
+    ) -> ChildOutcome {
         let shared = &self.shared;
         let failure = shared.config.reward.failure;
-        let ran = match &self.slurm {
-            None => attempt(shared, spec, slot, None, progress),
-            Some(slurm) => launched(slurm, progress, |p| {
-                attempt(shared, spec, slot, Some(slurm), p)
-            }),
+        let ran = match (&self.slurm, &mut self.persistent) {
+            (None, Some(p)) => p.serve(shared, spec, slot, progress),
+            (None, None) => attempt(shared, spec, slot, None, progress),
+            (Some(slurm), _) => launched(slurm, progress, |p| {
+                attempt(shared, spec, slot, Some(slurm), p).map_err(|e| e.to_string())
+            })
+            .map_err(TrialError::Step),
         };
         let run = match ran {
             Ok(run) => run,
-            Err(why) => return ChildOutcome::failure(ChildStatus::Failed, failure, why),
+            Err(why) => {
+                return ChildOutcome::failure(ChildStatus::Failed, failure, why.to_string())
+            }
         };
         // What Slurm says of a step it ended (scancel, time limit, out of memory).
         if let (Some(_), None, Some(StepEnd::ChildFailed(why))) =
@@ -257,6 +430,15 @@ impl CommandRunner {
             return o;
         }
         outcome(shared, run)
+    }
+}
+
+impl Drop for CommandRunner {
+    /// The slot is done: its persistent process (if any) is stopped.
+    fn drop(&mut self) {
+        if let Some(p) = &mut self.persistent {
+            p.stop(&self.shared);
+        }
     }
 }
 
@@ -317,30 +499,26 @@ pub fn architecture_json(arch: &Architecture) -> Result<String, serde_json::Erro
 /// Why a child whose process ran to its end failed, by the protocol's
 /// rules (a stop from outside is judged first: [`Stop::reason`]); None
 /// when it succeeded.
-fn failure_of(run: &ProcessRun) -> Option<String> {
+fn failure_of(run: &ProcessRun) -> Option<Failure> {
     if let Some(e) = &run.error {
-        return Some(e.clone());
+        return Some(Failure::Process(e.clone()));
     }
-    let status = run.status?;
-    if let Some(sig) = status.signal() {
-        return Some(format!("killed by signal {sig} ({})", signal_name(sig)));
-    }
-    match status.code() {
-        Some(0) => {}
-        Some(c) => return Some(format!("exited with code {c}")),
-        None => return Some(format!("ended with {status}")),
+    if let Some(status) = run.status {
+        if let Some(sig) = status.signal() {
+            return Some(Failure::Signal(sig));
+        }
+        match status.code() {
+            Some(0) => {}
+            Some(c) => return Some(Failure::Code(c)),
+            None => return Some(Failure::Ended(status)),
+        }
     }
     if let Some(why) = &run.invalid {
-        return Some(why.clone());
+        return Some(Failure::Invalid(why.clone()));
     }
     match &run.last {
-        None => Some(
-            "exited without a final report; a trial ends by printing {\"metric\": VALUE} on stdout"
-                .into(),
-        ),
-        Some(f) if !f.metric.is_finite() => {
-            Some(format!("reported a non-finite final metric ({})", f.metric))
-        }
+        None => Some(Failure::NoFinal),
+        Some(f) if !f.metric.is_finite() => Some(Failure::NonFinite(f.metric)),
         Some(_) => None,
     }
 }
@@ -352,21 +530,12 @@ fn attempt(
     slot: &Slot,
     slurm: Option<&SlurmLauncher>,
     progress: &mut dyn Progress,
-) -> Result<ProcessRun, String> {
-    let dir = shared.run_dir.join("children").join(spec.id.to_string());
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let arch_file = dir.join("arch.json");
-    let json = architecture_json(&spec.arch)
-        .map_err(|e| format!("cannot write the architecture as JSON: {e}"))?;
-    std::fs::write(&arch_file, json)
-        .map_err(|e| format!("cannot write {}: {e}", arch_file.display()))?;
-    let log_path = dir.join("trial.log");
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
-    let mut log = BufWriter::new(log);
+) -> Result<ProcessRun, TrialError> {
+    let ChildFiles {
+        dir,
+        arch_file,
+        mut log,
+    } = ChildFiles::create(shared, spec)?;
     let cmd = &shared.command;
     let mut argv = vec![cmd.program.display().to_string()];
     argv.extend(cmd.args.iter().cloned());
@@ -381,37 +550,14 @@ fn attempt(
         crate::store::unix_now(),
         argv.join(" ")
     );
-    let helper = shared.helper_dir()?;
-    let python_path = match std::env::var_os("PYTHONPATH") {
-        Some(p) if !p.is_empty() => {
-            let mut v = helper.as_os_str().to_os_string();
-            v.push(":");
-            v.push(p);
-            v
-        }
-        _ => helper.as_os_str().to_os_string(),
-    };
     let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]);
+    shared.slot_command(&mut command, slot, slurm.is_some())?;
     command
-        .args(&argv[1..])
-        .current_dir(&cmd.workdir)
         .env("NAS_ARCH_FILE", &arch_file)
         .env("NAS_CHILD_ID", spec.id.to_string())
         .env("NAS_SEED", spec.seed.to_string())
-        .env("NAS_RUN_DIR", &shared.run_dir)
-        .env("NAS_OUTPUT_DIR", &dir)
-        .env("NAS_SLOT", &slot.label)
-        .env("PYTHONPATH", python_path);
-    for (k, v) in slot_env(slot) {
-        // A Slurm step gets its GPUs from Slurm.
-        if slurm.is_none() || !k.starts_with("CUDA_") {
-            command.env(k, v);
-        }
-    }
-    command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
-    if let Some(n) = shared.config.child.command.epochs {
-        command.env("NAS_EPOCHS", n.to_string());
-    }
+        .env("NAS_OUTPUT_DIR", &dir);
     let watch = Watch {
         timeout: shared.config.child.timeout_s.map(Duration::from_secs_f64),
         grace: Duration::from_secs_f64(shared.config.child.command.kill_grace_s),
@@ -439,7 +585,7 @@ fn outcome(shared: &CommandShared, run: ProcessRun) -> ChildOutcome {
         return failed(stop.reason(), run);
     }
     if let Some(why) = failure_of(&run) {
-        return failed(why, run);
+        return failed(why.to_string(), run);
     }
     let Some(f) = run.last.clone() else {
         return failed("exited without a final report".into(), run);

@@ -56,7 +56,7 @@ fn trial_groups(run_dir: &Path) -> Vec<i32> {
 }
 
 /// Wait until `cond` holds (at most `limit`).
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < limit {
         if cond() {

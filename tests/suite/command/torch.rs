@@ -1,48 +1,51 @@
 //! The PyTorch example (`examples/trials/fashion_mnist_cnn.py`) searched
 //! end to end on tiny settings: real Fashion-MNIST, the venv's torch.
 
+use std::path::Path;
+
 use nas_actor::child::ChildStatus;
 
 use super::{assert_every_id_once, config, records, search};
 use crate::common;
 
-#[test]
-fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
-    let (Some(python), Some(data)) = (common::require_python(), common::require_fashion_mnist())
-    else {
-        return;
-    };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
+/// The shipped config `name` (running `script`), made tiny: 4 children of
+/// 2 small layers, 2 epochs on 2,048 training images, its run in `dir`.
+fn tiny_config(dir: &Path, name: &str, script: &str, python: &Path, data: &Path) -> String {
     let root = common::root();
-    // The shipped config, made tiny: 4 children of 2 small layers, 2 epochs
-    // on 2,048 training images.
-    let text = std::fs::read_to_string(root.join("configs/fashion_mnist_torch.toml"))
-        .expect("the shipped config")
-        .replace("output_dir = \"runs/fashion_mnist_torch\"", &format!("output_dir = \"{}\"", dir.join("run").display()))
+    let text =
+        std::fs::read_to_string(root.join("configs").join(name)).expect("the shipped config");
+    let stem = name.trim_end_matches(".toml");
+    let text = text
+        .replace(&format!("output_dir = \"runs/{stem}\""), &format!("output_dir = \"{}\"", dir.join("run").display()))
         .replace("budget = 60", "budget = 4")
         .replace("repeat = 4", "repeat = 2")
         .replace("choices = [16, 32, 48]", "choices = [8, 16]")
         .replace("choices = [0.1, 0.05, 0.01, 0.003]", "choices = [0.05]")
         .replace("choices = [\"sgd\", \"adam\"]", "choices = [\"sgd\"]")
         .replace(
-            "argv = [\".venv/bin/python\", \"examples/trials/fashion_mnist_cnn.py\",\n        \"--train-limit\", \"10000\", \"--val-limit\", \"2000\"]",
+            &format!("argv = [\".venv/bin/python\", \"examples/trials/{script}\",\n        \"--train-limit\", \"10000\", \"--val-limit\", \"2000\"]"),
             &format!(
-                "argv = [\"{}\", \"examples/trials/fashion_mnist_cnn.py\", \"--data\", \"{}\", \"--train-limit\", \"2048\", \"--val-limit\", \"512\"]",
+                "argv = [\"{}\", \"examples/trials/{script}\", \"--data\", \"{}\", \"--train-limit\", \"2048\", \"--val-limit\", \"512\"]",
                 python.display(),
                 data.display()
             ),
         )
         .replace("workdir = \".\"", &format!("workdir = \"{}\"", root.display()));
     assert!(
-        text.contains("--train-limit\", \"2048\""),
-        "the config's argv was replaced:\n{text}"
+        text.contains("--train-limit\", \"2048\"")
+            && text.contains(&dir.join("run").display().to_string()),
+        "the config's argv and run directory were replaced:\n{text}"
     );
-    let summary = search(config(dir, &text));
-    assert_eq!(summary.children, 4);
+    text
+}
+
+/// The children of a tiny Fashion-MNIST search in `dir` trained as the
+/// example trains them; returns the trained ones' ids.
+fn assert_trained(dir: &Path) -> Vec<u64> {
     let recs = records(dir);
     assert_every_id_once(&recs, 4);
     let mut best = 0.0f64;
+    let mut ids = Vec::new();
     for r in &recs {
         assert!(
             matches!(r.status, ChildStatus::Ok | ChildStatus::Cached),
@@ -53,6 +56,7 @@ fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
         if r.status == ChildStatus::Cached {
             continue;
         }
+        ids.push(r.spec.id);
         let acc = r.metric.expect("accuracy");
         assert!((0.0..=1.0).contains(&acc));
         assert!((r.reward - acc.powi(3)).abs() < 1e-9, "reward = accuracy^3");
@@ -72,6 +76,73 @@ fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
     }
     // Ten classes: chance is 10 %; two short epochs on 2,048 images reach well above it.
     assert!(best > 0.5, "best validation accuracy {best}");
+    ids
+}
+
+#[test]
+fn the_pytorch_fashion_mnist_trial_searches_end_to_end() {
+    let (Some(python), Some(data)) = (common::require_python(), common::require_fashion_mnist())
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let text = tiny_config(
+        dir,
+        "fashion_mnist_torch.toml",
+        "fashion_mnist_cnn.py",
+        &python,
+        &data,
+    );
+    let summary = search(config(dir, &text));
+    assert_eq!(summary.children, 4);
+    assert_trained(dir);
+}
+
+/// The same search with the persistent example: one process per slot
+/// (each child's log names the pid that served it) loads the data once.
+#[test]
+fn the_persistent_pytorch_trial_serves_each_slot_from_one_process() {
+    let (Some(python), Some(data)) = (common::require_python(), common::require_fashion_mnist())
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let text = tiny_config(
+        dir,
+        "fashion_mnist_torch_persistent.toml",
+        "fashion_mnist_cnn_persistent.py",
+        &python,
+        &data,
+    )
+    .replace("cpu_workers = 2", "cpu_workers = 1");
+    assert!(
+        text.contains("persistent = true") && text.contains("cpu_workers = 1"),
+        "{text}"
+    );
+    let summary = search(config(dir, &text));
+    assert_eq!(summary.children, 4);
+    let ids = assert_trained(dir);
+    let pids: std::collections::BTreeSet<String> = ids
+        .iter()
+        .map(|id| {
+            let log = std::fs::read_to_string(dir.join(format!("run/children/{id}/trial.log")))
+                .expect("trial.log");
+            let line = log
+                .lines()
+                .find(|l| l.starts_with(&format!("child {id} served by pid ")))
+                .unwrap_or_else(|| panic!("child {id}'s log names its process:\n{log}"));
+            line.rsplit(' ').next().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "one slot, one process: {pids:?}");
+    let first = std::fs::read_to_string(dir.join(format!("run/children/{}/trial.log", ids[0])))
+        .expect("trial.log");
+    assert!(
+        first.contains("loaded in"),
+        "the data was loaded before the first child:\n{first}"
+    );
 }
 
 /// The helper's lines are the protocol's, NaN included, and it says what

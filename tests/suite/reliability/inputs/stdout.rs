@@ -100,7 +100,7 @@ fn arbitrary_trial_stdout_is_read_or_logged_and_never_panics() {
     let parsed = tried(3000, line(), |bytes| {
         let text = String::from_utf8_lossy(&bytes);
         match protocol::parse(&text) {
-            Line::Invalid(why) => prop_assert!(!why.is_empty()),
+            Line::Invalid(why) => prop_assert!(!why.to_string().is_empty()),
             Line::Epoch(m) => prop_assert!(m.epoch >= 1),
             _ => {}
         }
