@@ -21,8 +21,11 @@
 //! `DIR/NAME.epochs2.json` or `DIR/NAME.epochs4.json`), `--epoch E` (default
 //! 2: the standalone validation perplexity after E epochs is the reference;
 //! a run that diverged by then ranks last), `--out DIR` (a JSON line per cell
-//! and scoring).
+//! and scoring: `DIR/scores.jsonl`), `--report-only` (no training: the
+//! statistics of an earlier run's `DIR/scores.jsonl`, e.g. once the
+//! standalone runs are done).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -45,6 +48,7 @@ struct Options {
     threads: i32,
     standalone: Vec<PathBuf>,
     epoch: usize,
+    report_only: bool,
     out: PathBuf,
     cells: Vec<PathBuf>,
 }
@@ -59,6 +63,7 @@ fn options() -> anyhow::Result<Options> {
         threads: 2,
         standalone: Vec::new(),
         epoch: 2,
+        report_only: false,
         out: "target/bench-shared-ranking".into(),
         cells: Vec::new(),
     };
@@ -74,6 +79,7 @@ fn options() -> anyhow::Result<Options> {
             "--threads" => o.threads = value()?.parse().context("--threads")?,
             "--standalone" => o.standalone.push(value()?.into()),
             "--epoch" => o.epoch = value()?.parse().context("--epoch")?,
+            "--report-only" => o.report_only = true,
             "--out" => o.out = value()?.into(),
             _ if a.starts_with("--") => bail!("unknown option {a}"),
             _ => o.cells.push(a.into()),
@@ -126,7 +132,11 @@ fn reference(dirs: &[PathBuf], name: &str, epoch: usize) -> anyhow::Result<Optio
             format!("{name}.epochs4.json"),
         ] {
             let path = dir.join(file);
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            // A run still going has an empty file.
+            let Some(text) = std::fs::read_to_string(&path)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+            else {
                 continue;
             };
             let v: serde_json::Value =
@@ -136,7 +146,7 @@ fn reference(dirs: &[PathBuf], name: &str, epoch: usize) -> anyhow::Result<Optio
             if let Some(e) = epochs.get(epoch - 1) {
                 return Ok(Some(ppl(e)));
             }
-            if epochs.last().is_some_and(|e| ppl(e).is_none()) {
+            if v["status"] == "diverged" || epochs.last().is_some_and(|e| ppl(e).is_none()) {
                 return Ok(Some(None));
             }
         }
@@ -223,31 +233,52 @@ fn main() -> anyhow::Result<()> {
             name,
         });
     }
+    let scores_path = o.out.join("scores.jsonl");
+    if !o.report_only {
+        train_and_score(&o, &config, &space, &corpus, &cells, &scores_path)?;
+    }
     let missing: Vec<&str> = cells
         .iter()
         .filter(|c| !c.found)
         .map(|c| c.name.as_str())
         .collect();
-    if !o.standalone.is_empty() && !missing.is_empty() {
-        bail!("no standalone run for {missing:?} in {:?}", o.standalone);
+    if o.standalone.is_empty() || !missing.is_empty() {
+        bail!(
+            "no standalone run for {missing:?} in {:?}: run scripts/bench-cells.sh for them, then this with --report-only",
+            o.standalone
+        );
     }
+    report(&cells, &scores_path)
+}
+
+/// Train ω with a uniformly drawn cell per step and score every cell on the
+/// whole validation text every `--every` steps, appending a JSON line per
+/// cell and scoring to `path`.
+fn train_and_score(
+    o: &Options,
+    config: &Config,
+    space: &SearchSpace,
+    corpus: &nas_actor::data::Corpus,
+    cells: &[Cell],
+    path: &Path,
+) -> anyhow::Result<()> {
     let shared = SharedConfig {
         learning_rate: o.lr,
         grad_clip: o.clip,
         ..SharedConfig::default()
     };
     let schema = space.schema(0);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed);
     let mut net = Supernet::new(
         &cells[0].arch,
-        &corpus,
+        corpus,
         &config.child.lm,
         &shared,
         Device::Cpu,
-        seed,
+        config.experiment.seed,
     )?;
     std::fs::create_dir_all(&o.out)?;
-    let mut lines = String::new();
+    let mut out = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
     println!(
         "ω: {} training segments per epoch, {} validation segments; {} cells",
         net.train_segments(),
@@ -270,49 +301,70 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         let train_secs = started.elapsed().as_secs_f64();
-        let mut scores = Vec::new();
-        for c in &cells {
-            let loss = net.evaluate(&c.arch)?;
-            let ppl = loss.exp();
-            scores.push(Some(ppl).filter(|p| p.is_finite()));
-            lines += &format!(
-                "{}\n",
-                json!({"step": step, "cell": c.name, "omega_ppl": ppl, "standalone_ppl": c.reference})
-            );
-        }
         let mean = if window > 0 { losses / window as f64 } else { f64::NAN };
-        print!(
-            "step {step} (ω epoch {:.2}, {:.0} s): mean training loss {mean:.3} over the last {window} finite steps, {} skipped",
+        println!(
+            "step {step} (ω epoch {:.2}, {train_secs:.0} s): mean training loss {mean:.3} over the last {window} steps below 20 nats, {} steps skipped so far",
             step as f64 / net.train_segments() as f64,
-            train_secs,
             net.skipped_steps()
         );
         (window, losses) = (0, 0.0);
-        if o.standalone.is_empty() {
-            println!();
-        } else {
-            let refs: Vec<Option<f64>> = cells.iter().map(|c| c.reference).collect();
-            let finite: Vec<usize> = (0..cells.len()).filter(|&i| refs[i].is_some()).collect();
-            let pick = |v: &[Option<f64>]| finite.iter().map(|&i| v[i]).collect::<Vec<_>>();
-            println!(
-                "; all {}: Spearman {:.3}, Kendall {:.3}; the {} that trained standalone: Spearman {:.3}, Kendall {:.3}",
-                cells.len(),
-                spearman(&scores, &refs),
-                kendall(&scores, &refs),
-                finite.len(),
-                spearman(&pick(&scores), &pick(&refs)),
-                kendall(&pick(&scores), &pick(&refs)),
-            );
+        for c in cells {
+            let ppl = net.evaluate(&c.arch)?.exp();
+            writeln!(
+                out,
+                "{}",
+                json!({"step": step, "cell": c.name, "omega_ppl": ppl, "train_loss": mean, "seconds": train_secs})
+            )?;
         }
-        if step == o.steps {
-            println!("| cell | standalone ppl | ω ppl |\n|---|---:|---:|");
-            for (c, s) in cells.iter().zip(&scores) {
-                let show = |v: Option<f64>| v.map_or("diverged".to_string(), |p| format!("{p:.1}"));
-                println!("| {} | {} | {} |", c.name, show(c.reference), show(*s));
-            }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Spearman and Kendall of every scoring in `path` against the cells'
+/// standalone perplexities, then the last scoring's table.
+fn report(cells: &[Cell], path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut steps: Vec<(u64, Vec<Option<f64>>)> = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let step = v["step"].as_u64().context("a line without its step")?;
+        let name = v["cell"].as_str().context("a line without its cell")?;
+        let Some(i) = cells.iter().position(|c| c.name == name) else {
+            bail!("{}: cell {name} is not among the cells given", path.display());
+        };
+        if steps.last().is_none_or(|s| s.0 != step) {
+            steps.push((step, vec![None; cells.len()]));
+        }
+        if let Some(last) = steps.last_mut() {
+            last.1[i] = v["omega_ppl"].as_f64().filter(|p| p.is_finite());
         }
     }
-    std::fs::write(o.out.join("scores.jsonl"), lines)?;
+    let refs: Vec<Option<f64>> = cells.iter().map(|c| c.reference).collect();
+    let finite: Vec<usize> = (0..cells.len()).filter(|&i| refs[i].is_some()).collect();
+    let pick = |v: &[Option<f64>]| finite.iter().map(|&i| v[i]).collect::<Vec<_>>();
+    println!(
+        "| ω steps | Spearman (all {}) | Kendall τ-b (all) | Spearman (the {} that trained) | Kendall τ-b |",
+        cells.len(),
+        finite.len()
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for (step, scores) in &steps {
+        println!(
+            "| {step} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            spearman(scores, &refs),
+            kendall(scores, &refs),
+            spearman(&pick(scores), &pick(&refs)),
+            kendall(&pick(scores), &pick(&refs)),
+        );
+    }
+    if let Some((step, scores)) = steps.last() {
+        let show = |v: Option<f64>| v.map_or("diverged".to_string(), |p| format!("{p:.1}"));
+        println!("\n| cell | standalone ppl | ω ppl after {step} steps |\n|---|---:|---:|");
+        for (c, s) in cells.iter().zip(scores) {
+            println!("| {} | {} | {} |", c.name, show(c.reference), show(*s));
+        }
+    }
     Ok(())
 }
 
