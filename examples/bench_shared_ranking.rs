@@ -301,7 +301,11 @@ fn train_and_score(
             continue;
         }
         let train_secs = started.elapsed().as_secs_f64();
-        let mean = if window > 0 { losses / window as f64 } else { f64::NAN };
+        let mean = if window > 0 {
+            losses / window as f64
+        } else {
+            f64::NAN
+        };
         println!(
             "step {step} (ω epoch {:.2}, {train_secs:.0} s): mean training loss {mean:.3} over the last {window} steps below 20 nats, {} steps skipped so far",
             step as f64 / net.train_segments() as f64,
@@ -331,7 +335,10 @@ fn report(cells: &[Cell], path: &Path) -> anyhow::Result<()> {
         let step = v["step"].as_u64().context("a line without its step")?;
         let name = v["cell"].as_str().context("a line without its cell")?;
         let Some(i) = cells.iter().position(|c| c.name == name) else {
-            bail!("{}: cell {name} is not among the cells given", path.display());
+            bail!(
+                "{}: cell {name} is not among the cells given",
+                path.display()
+            );
         };
         if steps.last().is_none_or(|s| s.0 != step) {
             steps.push((step, vec![None; cells.len()]));

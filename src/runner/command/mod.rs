@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use self::persistent::Persistent;
 use super::process::{self, signal_name, ProcessRun, Stop, Watch};
 use super::reaper::Reaper;
-use super::slurm::step::{launched, slurm_end, StepEnd};
+use super::slurm::step::{launched, slurm_end, LaunchFailed, StepEnd};
 use super::slurm::SlurmLauncher;
 use super::ChildRunner;
 use crate::child::{ChildOutcome, ChildSpec, ChildStatus, Progress};
@@ -92,9 +92,9 @@ pub enum TrialError {
     },
     #[error("cannot start {program}: {source}")]
     Start { program: String, source: io::Error },
-    /// The Slurm step of the trial could not run (as the Slurm launcher says).
+    /// Every launch of the trial's Slurm step failed (as Slurm said).
     #[error("{0}")]
-    Step(String),
+    Launch(#[from] LaunchFailed),
 }
 
 /// Why a program cannot be executed.
@@ -411,9 +411,8 @@ impl CommandRunner {
             (None, Some(p)) => p.serve(shared, spec, slot, progress),
             (None, None) => attempt(shared, spec, slot, None, progress),
             (Some(slurm), _) => launched(slurm, progress, |p| {
-                attempt(shared, spec, slot, Some(slurm), p).map_err(|e| e.to_string())
-            })
-            .map_err(TrialError::Step),
+                attempt(shared, spec, slot, Some(slurm), p)
+            }),
         };
         let run = match ran {
             Ok(run) => run,

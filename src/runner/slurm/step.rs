@@ -176,14 +176,6 @@ pub struct LaunchFailed {
     pub reasons: Vec<String>,
 }
 
-/// For callers whose attempts still fail with a message (the trial
-/// command's runner): the launch failure as that message.
-impl From<LaunchFailed> for String {
-    fn from(e: LaunchFailed) -> String {
-        e.to_string()
-    }
-}
-
 /// Run a step with `attempt` until it launches: a step that could not
 /// launch or whose node failed is launched again, up to
 /// `launcher.slurm.retries` times (each counted), unless the run is
@@ -334,7 +326,5 @@ mod tests {
         };
         let text = "the step could not run (2 attempt(s)): srun: error: Unable to create step; node failure on n3";
         assert_eq!(e.to_string(), text);
-        // Callers that still speak messages get the same text.
-        assert_eq!(String::from(e), text);
     }
 }
