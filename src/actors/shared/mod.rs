@@ -37,5 +37,6 @@
 pub mod checkpoint;
 mod driver;
 pub mod progress;
+mod search;
 
 pub use driver::run;
