@@ -137,7 +137,10 @@ pub fn slurm_end(run: &StepRun) -> Option<StepEnd> {
             "out of memory: Slurm killed the step (raise launcher.slurm.mem_per_child)".into(),
         ));
     }
-    if has(err, &["CANCELLED AT"]) {
+    // slurmstepd's "*** STEP … CANCELLED AT … ***" can be lost when srun is
+    // killed first (a loaded node); srun's own line for a step Slurm
+    // terminates says the same.
+    if has(err, &["CANCELLED AT", "_step_signal: Terminating StepId"]) {
         return Some(StepEnd::ChildFailed(format!(
             "the step was cancelled ({})",
             slurm_reason(err).unwrap_or_else(|| "scancel".into())

@@ -238,6 +238,16 @@ fn launch_failures_are_told_from_child_failures() {
             "cancelled",
         ),
         (
+            // scancel on a loaded node: srun killed before slurmstepd's line reached it.
+            step(
+                137,
+                &["srun: launch/slurm: _step_signal: Terminating StepId=1.1"],
+                true,
+                false,
+            ),
+            "cancelled",
+        ),
+        (
             step(
                 0,
                 &["slurmstepd: error: *** STEP 3.0 ON n CANCELLED AT 2026 DUE TO TIME LIMIT ***"],
