@@ -179,9 +179,12 @@ fn run(
 /// what some architectures of the space do at the configured learning rate,
 /// not a fault of the run.
 pub fn divergence_note(config: &Config, n: usize) -> String {
-    use crate::config::Backend;
+    use crate::config::{Backend, Weights};
     use crate::space::SpaceKind;
     let why = match (config.child.backend, config.search.space) {
+        (Backend::Tch, SpaceKind::Cell) if config.search.weights == Weights::Shared => {
+            "expected in this space: relu and identity cells blow up under the shared weights ω, as the paper's space allows".to_string()
+        }
         (Backend::Tch, SpaceKind::Cell) => format!(
             "expected in this space: relu and identity cells blow up at learning rate {}, as the paper's space allows",
             config.child.lm.learning_rate
@@ -431,4 +434,28 @@ fn show_devices(path: Option<&Path>) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::divergence_note;
+
+    #[test]
+    fn the_divergence_note_names_what_made_the_cells_blow_up() {
+        let config = |weights: &str| {
+            let text = format!(
+                "[experiment]\nname = \"d\"\noutput_dir = \"runs/d\"\nbudget = 8\n\
+                 [search]\nspace = \"cell\"\nweights = \"{weights}\"\n\
+                 [data]\ndataset = \"ptb\"\ndir = \"data/ptb\"\n"
+            );
+            crate::config::Config::from_toml(&text, std::path::Path::new("d.toml"))
+                .expect("the config")
+        };
+        let own = divergence_note(&config("independent"), 3);
+        assert!(own.starts_with("diverged: 3 "), "{own}");
+        assert!(own.contains("at learning rate"), "{own}");
+        let shared = divergence_note(&config("shared"), 2);
+        assert!(shared.contains("under the shared weights"), "{shared}");
+        assert!(!shared.contains("learning rate"), "{shared}");
+    }
 }
