@@ -202,6 +202,53 @@ impl<R: Read + AsRawFd> Pipe<R> {
     }
 }
 
+/// Stopping a process group: why and since when (once cancelled or past its
+/// time limit it got SIGTERM), and whether SIGKILL followed after the grace.
+#[derive(Default)]
+pub(super) struct Stopping {
+    since: Option<(Stop, Instant)>,
+    killed: bool,
+}
+
+impl Stopping {
+    /// SIGTERM group `pgid` once `progress` is cancelled or `timeout` has
+    /// passed since `started`; SIGKILL it `grace` after that.
+    pub(super) fn check(
+        &mut self,
+        pgid: u32,
+        progress: &mut dyn Progress,
+        started: Instant,
+        timeout: Option<Duration>,
+        grace: Duration,
+    ) {
+        match &self.since {
+            None => {
+                let why = if progress.cancelled() {
+                    Some(Stop::Cancelled)
+                } else {
+                    timeout
+                        .filter(|t| started.elapsed() >= *t)
+                        .map(|t| Stop::TimedOut(t.as_secs_f64()))
+                };
+                if let Some(why) = why {
+                    self.since = Some((why, Instant::now()));
+                    signal(pgid, libc::SIGTERM);
+                }
+            }
+            Some((_, at)) if !self.killed && at.elapsed() >= grace => {
+                signal(pgid, libc::SIGKILL);
+                self.killed = true;
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Why the group was stopped, if it was.
+    pub(super) fn reason(&self) -> Option<Stop> {
+        self.since.as_ref().map(|(s, _)| *s)
+    }
+}
+
 /// Signal process group `pgid`.
 pub(super) fn signal(pgid: u32, sig: libc::c_int) {
     // SAFETY: kill(2) on a process group we started; its leader is not
@@ -259,8 +306,7 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
     let mut tail = VecDeque::with_capacity(stderr_tail);
     let started = Instant::now();
     let mut last_epoch_at = started;
-    let mut stop: Option<(Stop, Instant)> = None;
-    let mut killed = false;
+    let mut stop = Stopping::default();
     let mut exited_at: Option<Instant> = None;
     let mut wait = Duration::from_micros(100);
     let mut stdout_lines = 0usize;
@@ -355,26 +401,7 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
                 break;
             }
         }
-        match stop {
-            None => {
-                let why = if progress.cancelled() {
-                    Some(Stop::Cancelled)
-                } else {
-                    timeout
-                        .filter(|t| started.elapsed() >= *t)
-                        .map(|t| Stop::TimedOut(t.as_secs_f64()))
-                };
-                if let Some(why) = why {
-                    stop = Some((why, Instant::now()));
-                    signal(pgid, libc::SIGTERM);
-                }
-            }
-            Some((_, at)) if !killed && at.elapsed() >= grace => {
-                signal(pgid, libc::SIGKILL);
-                killed = true;
-            }
-            Some(_) => {}
-        }
+        stop.check(pgid, progress, started, timeout, grace);
     }
     // Nothing the process started outlives it.
     signal(pgid, libc::SIGKILL);
@@ -389,7 +416,7 @@ pub fn run(command: &mut Command, watch: Watch<'_>, progress: &mut dyn Progress)
         let _ = l.flush();
     }
     run.stderr = tail.into_iter().collect();
-    run.stopped = stop.map(|(s, _)| s);
+    run.stopped = stop.reason();
     run
 }
 

@@ -46,7 +46,7 @@ use super::{ChildFiles, CommandShared, TrialError, STDERR_TAIL};
 use crate::child::{ChildSpec, Progress};
 use crate::devices::Slot;
 use crate::runner::process::{
-    clip, exited, signal, signal_name, stderr_line, Piece, Pipe, ProcessRun, Stop, LINGER,
+    clip, exited, signal, signal_name, stderr_line, Piece, Pipe, ProcessRun, Stopping, LINGER,
     MAX_LINE_BYTES, TICK,
 };
 use crate::runner::protocol::{parse_tagged, Line};
@@ -379,8 +379,7 @@ impl Server {
         let mut tail = VecDeque::with_capacity(STDERR_TAIL);
         let started = Instant::now();
         let mut last_epoch_at = started;
-        let mut stop: Option<(Stop, Instant)> = None;
-        let mut killed = false;
+        let mut stop = Stopping::default();
         let mut exited_at: Option<Instant> = None;
         let mut stdout_lines = 0usize;
         let mut answered = false;
@@ -481,30 +480,11 @@ impl Server {
             if let Some(at) = exited_at {
                 let closed = self.out.fd().is_none() && self.err.fd().is_none();
                 if closed || at.elapsed() >= LINGER {
-                    run.stopped = stop.map(|(s, _)| s);
+                    run.stopped = stop.reason();
                     return (End::Exited, run);
                 }
             }
-            match stop {
-                None => {
-                    let why = if progress.cancelled() {
-                        Some(Stop::Cancelled)
-                    } else {
-                        timeout
-                            .filter(|t| started.elapsed() >= *t)
-                            .map(|t| Stop::TimedOut(t.as_secs_f64()))
-                    };
-                    if let Some(why) = why {
-                        stop = Some((why, Instant::now()));
-                        signal(self.pgid, libc::SIGTERM);
-                    }
-                }
-                Some((_, at)) if !killed && at.elapsed() >= grace => {
-                    signal(self.pgid, libc::SIGKILL);
-                    killed = true;
-                }
-                Some(_) => {}
-            }
+            stop.check(self.pgid, progress, started, timeout, grace);
         }
     }
 
