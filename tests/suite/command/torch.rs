@@ -137,8 +137,18 @@ fn the_persistent_pytorch_trial_serves_each_slot_from_one_process() {
         })
         .collect();
     assert_eq!(pids.len(), 1, "one slot, one process: {pids:?}");
-    let first = std::fs::read_to_string(dir.join(format!("run/children/{}/trial.log", ids[0])))
-        .expect("trial.log");
+    // The first child served (two replicas share the slot: not always id 0).
+    let logs: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            std::fs::read_to_string(dir.join(format!("run/children/{id}/trial.log")))
+                .expect("trial.log")
+        })
+        .collect();
+    let first = logs
+        .iter()
+        .find(|l| l.contains("request 1 to the persistent trial process"))
+        .expect("a child served as the process's first request");
     assert!(
         first.contains("loaded in"),
         "the data was loaded before the first child:\n{first}"
