@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use nas_actor::child::supernet::Supernet;
+use nas_actor::child::supernet::CellSupernet;
 use nas_actor::config::{Config, SharedConfig};
 use nas_actor::data::TaskData;
 use nas_actor::space::{sample_uniform, Architecture, CellArch, SearchSpace};
@@ -269,7 +269,7 @@ fn train_and_score(
     };
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(config.experiment.seed);
-    let mut net = Supernet::new(
+    let mut net = CellSupernet::new(
         &cells[0].arch,
         corpus,
         &config.child.lm,

@@ -5,17 +5,65 @@
 //! concatenated the same way, averaged over space and classified by a linear layer.
 //!
 //! Convolutions have no bias: the batch norm that follows has its own shift.
+//!
+//! A child is either built with variables of its own ([`CnnChild::new`]) or
+//! from tensors given to it ([`CnnChild::from_weights`]: a supernet's
+//! slices, see [`crate::child::cnn_supernet`]); the forward pass is the same.
 
 use tch::{nn, nn::ModuleT, TchError, Tensor};
 
 use crate::space::CnnArch;
+
+/// The batch norm after a convolution.
+#[derive(Debug)]
+enum Norm {
+    /// With running statistics, used outside training (a child of its own).
+    Tracked(nn::BatchNorm),
+    /// Always the batch's own statistics, with the given scale and shift
+    /// (a child under shared weights, whose running statistics would mix
+    /// every architecture's).
+    Batch {
+        weight: Tensor,
+        bias: Tensor,
+        eps: f64,
+    },
+}
+
+impl Norm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        match self {
+            Norm::Tracked(bn) => Ok(bn.forward_t(xs, train)),
+            Norm::Batch { weight, bias, eps } => xs.f_batch_norm(
+                Some(weight),
+                Some(bias),
+                None::<&Tensor>,
+                None::<&Tensor>,
+                true,
+                0.1,
+                *eps,
+                false,
+            ),
+        }
+    }
+}
+
+/// The tensors of one layer of [`CnnChild::from_weights`].
+#[derive(Debug)]
+pub struct LayerWeights {
+    /// `[num_filters, in_channels, filter_height, filter_width]`, the input
+    /// channels in the order of the layer's inputs (the image when none).
+    pub conv: Tensor,
+    /// Batch-norm scale and shift, `[num_filters]` each.
+    pub bn_weight: Tensor,
+    pub bn_bias: Tensor,
+}
 
 /// One conv → BN → ReLU (→ pool) layer.
 #[derive(Debug)]
 struct ConvLayer {
     /// `[num_filters, in_channels, filter_height, filter_width]`.
     weight: Tensor,
-    bn: nn::BatchNorm,
+    bn: Norm,
     kernel: [i64; 2],
     stride: [i64; 2],
     max_pool: bool,
@@ -102,6 +150,17 @@ fn pad_concat(xs: &[Tensor]) -> Result<Tensor, TchError> {
 }
 
 impl ConvLayer {
+    fn of(l: &crate::space::CnnLayer, weight: Tensor, bn: Norm) -> ConvLayer {
+        ConvLayer {
+            weight,
+            bn,
+            kernel: [l.filter_height as i64, l.filter_width as i64],
+            stride: [l.stride_height as i64, l.stride_width as i64],
+            max_pool: l.max_pool,
+            inputs: l.inputs.clone(),
+        }
+    }
+
     /// `[N, C_in, H, W]` → `[N, filters, ⌈H/sh⌉, ⌈W/sw⌉]` (pooled: `⌈·/pool⌉` again).
     fn forward_t(&self, xs: &Tensor, train: bool, pool: i64) -> Result<Tensor, TchError> {
         let s = xs.size();
@@ -126,7 +185,7 @@ impl ConvLayer {
                 1,
             )?
         };
-        let ys = self.bn.forward_t(&conv, train).f_relu()?;
+        let ys = self.bn.forward_t(&conv, train)?.f_relu()?;
         if !self.max_pool {
             return Ok(ys);
         }
@@ -167,14 +226,15 @@ impl CnnChild {
                 let lp = p / format!("layer{i}");
                 let kernel = [l.filter_height as i64, l.filter_width as i64];
                 let shape = [l.num_filters as i64, cin as i64, kernel[0], kernel[1]];
-                ConvLayer {
-                    weight: (&lp / "conv").var("weight", &shape, nn::Init::Const(0.0)),
-                    bn: nn::batch_norm2d(&lp / "bn", l.num_filters as i64, bn_config),
-                    kernel,
-                    stride: [l.stride_height as i64, l.stride_width as i64],
-                    max_pool: l.max_pool,
-                    inputs: l.inputs.clone(),
-                }
+                ConvLayer::of(
+                    l,
+                    (&lp / "conv").var("weight", &shape, nn::Init::Const(0.0)),
+                    Norm::Tracked(nn::batch_norm2d(
+                        &lp / "bn",
+                        l.num_filters as i64,
+                        bn_config,
+                    )),
+                )
             })
             .collect();
         let features = feature_channels(arch, channels) as i64;
@@ -187,6 +247,41 @@ impl CnnChild {
                 classes as i64,
                 Default::default(),
             ),
+            pool_size: pool_size.max(1) as i64,
+        }
+    }
+
+    /// The network of `arch` with the given tensors (one [`LayerWeights`]
+    /// per layer, and the classifier over the concatenated outputs): no
+    /// variables of its own, so gradients reach whatever the tensors were
+    /// sliced from. Its batch norms always use the batch's statistics.
+    pub fn from_weights(
+        arch: &CnnArch,
+        layers: Vec<LayerWeights>,
+        classifier: nn::Linear,
+        pool_size: usize,
+        bn_eps: f64,
+    ) -> CnnChild {
+        let layers = arch
+            .layers
+            .iter()
+            .zip(layers)
+            .map(|(l, w)| {
+                ConvLayer::of(
+                    l,
+                    w.conv,
+                    Norm::Batch {
+                        weight: w.bn_weight,
+                        bias: w.bn_bias,
+                        eps: bn_eps,
+                    },
+                )
+            })
+            .collect();
+        CnnChild {
+            layers,
+            outputs: arch.outputs(),
+            classifier,
             pool_size: pool_size.max(1) as i64,
         }
     }

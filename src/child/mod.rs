@@ -10,7 +10,7 @@
 //! - [`ChildSpec`]: one child to train, as a serialisable job;
 //! - [`train()`]: train one child and report a [`ChildOutcome`]; [`param_count`]: its size;
 //! - [`reward`]: validation metrics → reward;
-//! - [`supernet`]: the shared weights ω of a shared-weights cell search (ENAS);
+//! - [`supernet`]: the shared weights ω of a shared-weights search (ENAS), cells or CNNs;
 //! - [`pace`]: how fast children train, and what a budget of them will take;
 //! - [`final_eval`]: the trained model of a finished child, saved, reloaded and
 //!   evaluated once on the test set (`nas-actor retrain`).

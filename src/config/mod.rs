@@ -183,9 +183,10 @@ impl Config {
             let Config {
                 search, controller, ..
             } = &mut config;
+            let space = search.space;
             search
                 .shared
-                .apply_preset(controller, |k| lines::has_key(text, k));
+                .apply_preset(controller, space, |k| lines::has_key(text, k));
         }
         let has_data = lines::line_of(text, "data").is_some();
         if !has_data {

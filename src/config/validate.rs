@@ -176,10 +176,16 @@ fn validate_shared(c: &Config) -> Result<(), Invalid> {
         return Ok(());
     }
     let key = "search.weights";
-    if c.search.space != SpaceKind::Cell {
+    if c.search.space == SpaceKind::Custom {
         return Err(bad(
             key,
-            "\"shared\" is implemented for the recurrent-cell space; use search.space = \"cell\", or weights = \"independent\"",
+            "\"shared\" is built in for the recurrent-cell and CNN spaces; a declared space shares weights in your own trial program (child.command.persistent = true), with weights = \"independent\"",
+        ));
+    }
+    if c.search.space == SpaceKind::Cnn && c.space.cnn.growth.is_some() {
+        return Err(bad(
+            "space.cnn.growth",
+            "search.weights = \"shared\" trains one supernet of space.cnn.layers layers; remove [space.cnn.growth]",
         ));
     }
     if c.child.backend != Backend::Tch {
@@ -188,7 +194,7 @@ fn validate_shared(c: &Config) -> Result<(), Invalid> {
             "search.weights = \"shared\" trains its supernet in-process; use child.backend = \"tch\"",
         ));
     }
-    if c.child.model != ChildModel::Searched {
+    if c.search.space == SpaceKind::Cell && c.child.model != ChildModel::Searched {
         return Err(bad(
             "child.model",
             "search.weights = \"shared\" searches cells; the LSTM baseline has nothing to share",
@@ -398,7 +404,11 @@ fn validate_child(c: &Config) -> Result<(), Invalid> {
             "Nesterov needs child.cnn.momentum > 0",
         ));
     }
-    if c.search.space == SpaceKind::Cnn && c.reward.accuracy_window > cnn.epochs {
+    // Children under shared weights are scored once, not trained for epochs.
+    if c.search.space == SpaceKind::Cnn
+        && c.search.weights == Weights::Independent
+        && c.reward.accuracy_window > cnn.epochs
+    {
         return Err(bad(
             "reward.accuracy_window",
             format!(

@@ -121,18 +121,21 @@ pub enum Weights {
     Independent,
     /// All children share the weights ω of one supernet, trained between
     /// controller steps; a child is scored on validation batches under ω
-    /// (ENAS, Pham et al., 2018). Recurrent-cell space only.
+    /// (ENAS, Pham et al., 2018). The recurrent-cell and CNN spaces.
     Shared,
 }
 
-/// Named settings of `[search.shared]` (`search.shared.preset`).
+/// Named settings of `[search.shared]` (`search.shared.preset`). ω's
+/// optimizer and the controller follow ENAS for the space searched: its PTB
+/// settings for cells, its CIFAR-10 macro search's for CNNs.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SharedPreset {
-    /// ENAS's PTB settings: ω by SGD with learning rate 20 and gradient
-    /// norm clipped at 0.25, 400 ω steps then 2000 controller samples per
-    /// round; the controller (unless `[controller]` sets them) with Adam
-    /// 3.5e-4, tanh constant 2.5, temperature 5 and entropy weight 1e-4.
+    /// ENAS's settings: 400 ω steps then 2000 controller samples per round,
+    /// one validation batch per reward; the controller (unless
+    /// `[controller]` sets them) as ENAS's for the space (cells: Adam
+    /// 3.5e-4, tanh constant 2.5, temperature 5, entropy weight 1e-4; CNNs:
+    /// Adam 1e-3, tanh constant 1.5, entropy weight 1e-4).
     Enas,
     /// Sized for a 2-core CPU: ENAS's ω optimizer and controller, rounds of
     /// 100 ω steps and 40 controller samples, 2 validation batches per reward.
@@ -142,36 +145,58 @@ pub enum SharedPreset {
 /// One setting of a preset: its key, and how to set it.
 type Setting<T> = (&'static str, fn(&mut T));
 
-impl SharedPreset {
-    /// The preset's `[search.shared]` values.
-    pub fn shared_settings(self) -> Vec<Setting<SharedConfig>> {
-        let mut v: Vec<Setting<SharedConfig>> = vec![
+/// ω's optimizer in ENAS for `space`, the defaults of `[search.shared]`'s
+/// `learning_rate` and `grad_clip`: SGD at 20 clipped at 0.25 for cells
+/// (PTB), at 0.05 clipped at 5 for CNNs (CIFAR-10 macro search, whose
+/// momentum and weight decay come from `[child.cnn]`).
+pub fn shared_optimizer(space: SpaceKind) -> Vec<Setting<SharedConfig>> {
+    match space {
+        SpaceKind::Cnn => vec![
+            ("learning_rate", |c| c.learning_rate = 0.05),
+            ("grad_clip", |c| c.grad_clip = 5.0),
+        ],
+        _ => vec![
             ("learning_rate", |c| c.learning_rate = 20.0),
             ("grad_clip", |c| c.grad_clip = 0.25),
-        ];
+        ],
+    }
+}
+
+impl SharedPreset {
+    /// The preset's `[search.shared]` values (besides ω's optimizer).
+    pub fn shared_settings(self) -> Vec<Setting<SharedConfig>> {
         match self {
-            SharedPreset::Enas => {
-                v.push(("omega_steps", |c| c.omega_steps = 400));
-                v.push(("controller_samples", |c| c.controller_samples = 2000));
-                v.push(("reward_batches", |c| c.reward_batches = 1));
-            }
-            SharedPreset::Cpu => {
-                v.push(("omega_steps", |c| c.omega_steps = 100));
-                v.push(("controller_samples", |c| c.controller_samples = 40));
-                v.push(("reward_batches", |c| c.reward_batches = 2));
-            }
+            SharedPreset::Enas => vec![
+                ("omega_steps", |c| c.omega_steps = 400),
+                ("controller_samples", |c| c.controller_samples = 2000),
+                ("reward_batches", |c| c.reward_batches = 1),
+            ],
+            SharedPreset::Cpu => vec![
+                ("omega_steps", |c| c.omega_steps = 100),
+                ("controller_samples", |c| c.controller_samples = 40),
+                ("reward_batches", |c| c.reward_batches = 2),
+            ],
         }
-        v
     }
 
-    /// The preset's `[controller]` values (ENAS's, for both presets).
-    pub fn controller_settings(self) -> Vec<Setting<crate::config::ControllerConfig>> {
-        vec![
-            ("learning_rate", |c| c.learning_rate = Some(3.5e-4)),
-            ("tanh_constant", |c| c.tanh_constant = Some(2.5)),
-            ("temperature", |c| c.temperature = Some(5.0)),
-            ("entropy_weight", |c| c.entropy_weight = 1e-4),
-        ]
+    /// The preset's `[controller]` values: ENAS's for `space`, for both presets.
+    pub fn controller_settings(
+        self,
+        space: SpaceKind,
+    ) -> Vec<Setting<crate::config::ControllerConfig>> {
+        match space {
+            SpaceKind::Cnn => vec![
+                ("learning_rate", |c| c.learning_rate = Some(1e-3)),
+                ("tanh_constant", |c| c.tanh_constant = Some(1.5)),
+                ("entropy_weight", |c| c.entropy_weight = 1e-4),
+            ],
+            _ => vec![
+                ("learning_rate", |c| c.learning_rate = Some(3.5e-4)),
+                ("tanh_constant", |c| c.tanh_constant = Some(2.5)),
+                ("temperature", |c| c.temperature = Some(5.0)),
+                ("entropy_weight", |c| c.entropy_weight = 1e-4),
+            ],
+        }
     }
 }
 
@@ -189,9 +214,10 @@ impl SharedPreset {
 pub struct SharedConfig {
     /// `"enas"` or `"cpu"`; keys set explicitly win over it. None (default): the values below.
     pub preset: Option<SharedPreset>,
-    /// SGD learning rate of ω. Default 20 (ENAS).
+    /// SGD learning rate of ω. Default ENAS's: 20 for cells, 0.05 for CNNs.
     pub learning_rate: f64,
-    /// Clip the global norm of ω's gradient. Default 0.25 (ENAS).
+    /// Clip the global norm of ω's gradient. Default ENAS's: 0.25 for
+    /// cells, 5 for CNNs.
     pub grad_clip: f64,
     /// ω steps (training batches) per round. Default 400 (ENAS).
     pub omega_steps: usize,
@@ -225,24 +251,27 @@ impl Default for SharedConfig {
 }
 
 impl SharedConfig {
-    /// Apply the preset to the keys of `self` and `controller` that are not
-    /// set explicitly (`explicit("search.shared.KEY")`, `explicit("controller.KEY")`).
-    /// A `controller.preset` keeps the controller's keys to itself.
+    /// Apply ω's optimizer for `space` and the preset to the keys of `self`
+    /// and `controller` that are not set explicitly
+    /// (`explicit("search.shared.KEY")`, `explicit("controller.KEY")`). A
+    /// `controller.preset` keeps the controller's keys to itself.
     pub fn apply_preset(
         &mut self,
         controller: &mut crate::config::ControllerConfig,
+        space: SpaceKind,
         explicit: impl Fn(&str) -> bool,
     ) {
-        let Some(preset) = self.preset else {
-            return;
-        };
-        for (key, set) in preset.shared_settings() {
+        let preset_settings = self.preset.map(|p| p.shared_settings()).unwrap_or_default();
+        for (key, set) in shared_optimizer(space).into_iter().chain(preset_settings) {
             if !explicit(&format!("search.shared.{key}")) {
                 set(self);
             }
         }
+        let Some(preset) = self.preset else {
+            return;
+        };
         if controller.preset.is_none() {
-            for (key, set) in preset.controller_settings() {
+            for (key, set) in preset.controller_settings(space) {
                 if !explicit(&format!("controller.{key}")) {
                     set(controller);
                 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nas_actor::actors::{self, RunOptions};
 use nas_actor::child::cell::CellError;
 use nas_actor::child::lm::LmError;
-use nas_actor::child::supernet::Supernet;
+use nas_actor::child::supernet::CellSupernet;
 use nas_actor::child::{ChildError, WordLm};
 use nas_actor::config::{Config, LmChildConfig, SharedConfig};
 use nas_actor::data::load_ptb;
@@ -23,6 +23,8 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
 use crate::common;
+
+mod cnn;
 
 /// A toy language: 16 words, the next word a fixed permutation of the
 /// current one 9 times in 10, else a word of a small LCG. Written as
@@ -154,7 +156,7 @@ fn a_cell_under_omega_equals_a_standalone_cell_with_the_same_weights() {
     };
     let a = bench_cell("b2-gated-sum-tanh.json");
     let b = bench_cell("b2-forget-sum.json");
-    let mut net = Supernet::new(&a, &corpus, &lm, &SharedConfig::default(), Device::Cpu, 7)
+    let mut net = CellSupernet::new(&a, &corpus, &lm, &SharedConfig::default(), Device::Cpu, 7)
         .expect("supernet");
     // ω trains a few steps with both cells, so the weights are not the init.
     for k in 0..4 {
@@ -228,7 +230,8 @@ fn omega_training_loss_falls_on_real_ptb() {
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let probe = bench_cell("b2-gated-sum-tanh.json");
-    let mut net = Supernet::new(&probe, &corpus, &lm, &shared, Device::Cpu, 1).expect("supernet");
+    let mut net =
+        CellSupernet::new(&probe, &corpus, &lm, &shared, Device::Cpu, 1).expect("supernet");
     let before = net.score(&probe, 0, 10).expect("score");
     let mut losses = Vec::new();
     for _ in 0..120 {
@@ -360,16 +363,24 @@ fn kill_9_during_omega_and_controller_steps_then_resume_repeats_and_loses_nothin
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     toy_text(&data, 8000);
-    let plain = tmp.path().join("plain");
-    let killed = tmp.path().join("killed");
-    let budget = 32;
-    let path_a = write_config(tmp.path(), "a", &config(&plain, &data, budget, ""));
-    let path_b = write_config(tmp.path(), "b", &config(&killed, &data, budget, ""));
+    kill_three_times_and_resume(tmp.path(), 32, |out, budget| config(out, &data, budget, ""));
+}
+
+/// Run `make(out, budget)` once through, and once killed with SIGKILL three
+/// times (round 1's ω phase, its controller phase, round 2's ω phase) and
+/// resumed: the two end with the same children, rewards, updates, θ, ω and
+/// best.json, and every resume finds ω's probe loss equal to the checkpoint's.
+fn kill_three_times_and_resume(dir: &Path, budget: usize, make: impl Fn(&Path, usize) -> Config) {
+    let tmp = dir;
+    let plain = tmp.join("plain");
+    let killed = tmp.join("killed");
+    let path_a = write_config(tmp, "a", &make(&plain, budget));
+    let path_b = write_config(tmp, "b", &make(&killed, budget));
     let o = binary().arg("run").arg(&path_a).output().expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Kill 1: in round 1's ω phase, after its first checkpoint.
-    let err = |k: usize| tmp.path().join(format!("stderr-{k}.txt"));
+    let err = |k: usize| tmp.join(format!("stderr-{k}.txt"));
     let mut child = start(&path_b, false, &err(0));
     let omega_started = || checkpoint_counters(&killed).is_some_and(|c| c.omega_in_round >= 5);
     assert!(

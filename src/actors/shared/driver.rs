@@ -10,13 +10,12 @@ use tch::Device;
 
 use super::checkpoint::{self, Counters, SharedCheckpoint};
 use super::progress::{Pace, Progress};
-use super::search::{cell_of, Search, Stop};
+use super::search::{decode, Search, Stop};
 use crate::actors::recorder::Summary;
 use crate::actors::{resume, RunError, RunOptions};
-use crate::child::supernet::Supernet;
+use crate::child::supernet::Omega;
 use crate::config::Config;
 use crate::controller::Reinforce;
-use crate::data::{Corpus, TaskData};
 use crate::devices::SlotDevice;
 use crate::space::{sample_uniform, Schema, SearchSpace};
 use crate::store::{ChildRecord, JsonlAppender};
@@ -29,7 +28,8 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         None => SearchSpace::from_config(&config).map_err(RunError::Space)?,
     };
     let seed = config.experiment.seed;
-    let corpus = load_corpus(&config)?;
+    let data = crate::data::load(&config.data, seed)
+        .map_err(|e| RunError::Input(format!("cannot load the data: {e}")))?;
     let launcher = crate::runner::Launcher::for_config(&config).map_err(RunError::Launcher)?;
     let slots = launcher.slots();
     let slot = slots
@@ -73,16 +73,9 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
 
     let schema = space.schema(0);
     let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::replica(seed, 0));
-    let first = cell_of(&space, &sample_uniform(&schema, &mut rng.clone()))?;
-    let mut net = Supernet::new(
-        &first,
-        &corpus,
-        &config.child.lm,
-        &config.search.shared,
-        device,
-        seed,
-    )
-    .map_err(|e| RunError::Input(format!("cannot build the supernet: {e}")))?;
+    let first = decode(&space, &sample_uniform(&schema, &mut rng.clone()))?;
+    let mut net = Omega::new(&config, data, &first, device, seed)
+        .map_err(|e| RunError::Input(format!("cannot build the supernet: {e}")))?;
     let mut counters = Counters {
         round: 0,
         omega_in_round: 0,
@@ -113,10 +106,11 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
             counters.omega_steps
         );
         if let Some((tokens, loss)) = &counters.probe {
-            let arch = cell_of(&space, tokens)?;
+            let arch = decode(&space, tokens)?;
             let again = net
                 .score(&arch, 0, 1)
-                .map_err(|e| RunError::Runtime(format!("the supernet: {e}")))?;
+                .map_err(|e| RunError::Runtime(format!("the supernet: {e}")))?
+                .loss;
             line += &format!(", ω's probe loss {again:.6} (checkpoint: {loss:.6})");
         }
         notices.push(line);
@@ -178,16 +172,6 @@ pub fn run(config: Config, options: &RunOptions) -> Result<Summary, RunError> {
         Ok(()) => Ok(summary),
         Err(Stop::Interrupted) => Err(RunError::Interrupted(Box::new(summary))),
         Err(Stop::Error(e)) => Err(e),
-    }
-}
-
-fn load_corpus(config: &Config) -> Result<Corpus, RunError> {
-    match crate::data::load(&config.data, config.experiment.seed) {
-        Ok(TaskData::Text(c)) => Ok(c),
-        Ok(TaskData::Images(_)) => Err(RunError::Input(
-            "search.weights = \"shared\" needs text data (data.dataset = \"ptb\")".into(),
-        )),
-        Err(e) => Err(RunError::Input(format!("cannot load the data: {e}"))),
     }
 }
 

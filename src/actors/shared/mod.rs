@@ -1,13 +1,15 @@
 //! The shared-weights search (`search.weights = "shared"`; ENAS, Pham et
-//! al., 2018) in the recurrent-cell space: one supernet ω
-//! ([`crate::child::supernet`]) and one controller, trained in turn.
+//! al., 2018) in the recurrent-cell or the CNN space: one supernet ω
+//! ([`crate::child::supernet`]: cells on text, CNNs on images) and one
+//! controller, trained in turn.
 //!
 //! A run is rounds of
 //! 1. `search.shared.omega_steps` ω steps, each on the next training batch
 //!    with one architecture drawn from the controller;
 //! 2. `search.shared.controller_samples` children: each is drawn from the
 //!    controller, scored under ω on the next `reward_batches` validation
-//!    batches with the paper's reward (`reward.perplexity_c / ppl^exponent`),
+//!    batches with the paper's reward (`reward.perplexity_c / ppl^exponent`
+//!    for cells, `accuracy^exponent` for CNNs),
 //!    and recorded in `children.jsonl`; every m of them
 //!    (`search.children_per_replica`) make one REINFORCE update of θ through
 //!    the one [`Learner`](crate::controller::Learner) rule (baseline,

@@ -11,12 +11,12 @@ use super::checkpoint::{self, Counters, SharedCheckpoint};
 use super::progress::{Pace, Progress};
 use crate::actors::recorder::Summary;
 use crate::actors::{RunError, RunOptions};
-use crate::child::supernet::Supernet;
-use crate::child::{lm, ChildError, ChildSpec, ChildStatus, EpochMetrics};
+use crate::child::supernet::{Omega, Scored};
+use crate::child::{ChildError, ChildSpec, ChildStatus, EpochMetrics};
 use crate::config::{Config, Strategy};
 use crate::controller::Reinforce;
 use crate::search::Compute;
-use crate::space::{sample_uniform, Architecture, CellArch, Schema, SearchSpace};
+use crate::space::{sample_uniform, Architecture, Schema, SearchSpace};
 use crate::store::UpdateRecord;
 use crate::store::{top_records, ChildRecord, JsonlAppender, RunDir, StoreError};
 
@@ -45,7 +45,7 @@ pub(super) struct Search<'a> {
     pub(super) config: &'a Config,
     pub(super) space: &'a SearchSpace,
     pub(super) schema: Schema,
-    pub(super) net: Supernet,
+    pub(super) net: Omega,
     pub(super) learner: Reinforce,
     pub(super) rng: ChaCha8Rng,
     pub(super) c: Counters,
@@ -136,7 +136,7 @@ impl Search<'_> {
     fn omega_step(&mut self) -> Result<(), Stop> {
         let t = Instant::now();
         let tokens = self.sample(1)?.remove(0);
-        let arch = cell_of(self.space, &tokens)?;
+        let arch = decode(self.space, &tokens)?;
         let (epoch, batch) = self.net.position();
         let loss = self.net.train_step(&arch).map_err(torch)?;
         self.c.omega_steps += 1;
@@ -148,7 +148,7 @@ impl Search<'_> {
         let omega_steps = self.config.search.shared.omega_steps as u64;
         self.progress.omega(
             self.c.round + 1,
-            (epoch, batch, self.net.train_segments()),
+            (epoch, batch, self.net.train_batches()),
             loss,
             (self.c.omega_in_round, omega_steps),
         );
@@ -222,46 +222,28 @@ impl Search<'_> {
         let config = self.config;
         let t = Instant::now();
         let started = crate::store::unix_now();
-        let arch = self.space.decode(&tokens).map_err(|e| {
-            Stop::Error(RunError::Runtime(format!(
-                "sampled tokens do not decode: {e}"
-            )))
-        })?;
-        let Architecture::Cell(cell) = &arch else {
-            return Err(RunError::Input(
-                "search.weights = \"shared\" needs the recurrent-cell space".into(),
-            )
-            .into());
-        };
+        let arch = decode(self.space, &tokens)?;
         let hash = arch
             .hash()
             .map_err(|e| Stop::Error(RunError::Runtime(format!("cannot hash a child: {e}"))))?;
         let batches = config.search.shared.reward_batches;
-        let scored = self.net.score(cell, self.c.valid_cursor, batches);
+        let scored = self.net.score(&arch, self.c.valid_cursor, batches);
         let seconds = t.elapsed().as_secs_f64();
         self.pace.child.0 += seconds;
         self.pace.child.1 += 1;
-        let vocab = self.net.model_vocab();
-        let params = lm::cell_param_count(cell, vocab, &config.child.lm);
+        let params = self.net.param_count(&arch);
         let (status, reward, metric, epochs, message) = match scored {
-            Ok(loss) if loss.is_finite() => {
-                let ppl = loss.exp();
-                let reward = crate::child::reward::perplexity_reward(ppl, &config.reward);
-                let epoch = EpochMetrics {
-                    epoch: 1,
-                    train_loss: Some(self.c.omega_loss).filter(|l| l.is_finite()),
-                    val_loss: Some(loss).filter(|l| l.is_finite()),
-                    val_metric: ppl,
-                    seconds,
-                };
-                (ChildStatus::Ok, reward, Some(ppl), vec![epoch], None)
+            Ok(s) if s.loss.is_finite() => {
+                let epoch = self.epoch_of(s, seconds);
+                let reward = self.net.metric().reward(s.metric, &config.reward);
+                (ChildStatus::Ok, reward, Some(s.metric), vec![epoch], None)
             }
-            Ok(loss) => (
+            Ok(s) => (
                 ChildStatus::Diverged,
                 config.reward.failure,
                 None,
                 Vec::new(),
-                Some(format!("the validation loss under ω is {loss}")),
+                Some(format!("the validation loss under ω is {}", s.loss)),
             ),
             Err(e) => (
                 ChildStatus::Failed,
@@ -295,6 +277,18 @@ impl Search<'_> {
         })
     }
 
+    /// The one "epoch" of a child scored under ω: ω's recent training loss,
+    /// the child's validation loss and metric.
+    fn epoch_of(&self, s: Scored, seconds: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch: 1,
+            train_loss: Some(self.c.omega_loss).filter(|l| l.is_finite()),
+            val_loss: Some(s.loss).filter(|l| l.is_finite()),
+            val_metric: s.metric,
+            seconds,
+        }
+    }
+
     /// Write the checkpoint; `omega`: ω changed since the last one.
     fn checkpoint(&mut self, omega: bool) -> Result<(), Stop> {
         let saved = if omega {
@@ -303,8 +297,8 @@ impl Search<'_> {
                 self.loss_window = (0.0, 0);
             }
             if let Some((tokens, _)) = self.c.probe.clone() {
-                let arch = cell_of(self.space, &tokens)?;
-                let loss = self.net.score(&arch, 0, 1).map_err(torch)?;
+                let arch = decode(self.space, &tokens)?;
+                let loss = self.net.score(&arch, 0, 1).map_err(torch)?.loss;
                 self.c.probe = Some((tokens, loss));
             }
             Some(self.net.save().map_err(torch)?)
@@ -324,10 +318,19 @@ impl Search<'_> {
     }
 
     fn best_text(&self) -> String {
-        top_records(&self.records, 1)
-            .first()
-            .and_then(|r| r.metric)
-            .map_or_else(|| "—".to_string(), |p| format!("ppl {p:.1} (one batch)"))
+        let batches = self.config.search.shared.reward_batches;
+        let on = if batches == 1 {
+            "one batch".to_string()
+        } else {
+            format!("{batches} batches")
+        };
+        match top_records(&self.records, 1).first().and_then(|r| r.metric) {
+            None => "—".to_string(),
+            Some(p) if matches!(self.net, Omega::Cnn(_)) => {
+                format!("accuracy {:.2} % ({on})", 100.0 * p)
+            }
+            Some(p) => format!("ppl {p:.1} ({on})"),
+        }
     }
 
     fn show_children(&mut self) {
@@ -337,7 +340,7 @@ impl Search<'_> {
         let rounds_left = budget.saturating_sub(self.c.children).div_ceil(per_round);
         let omega_left =
             (rounds_left * shared.omega_steps as u64).saturating_sub(self.c.omega_in_round);
-        let final_batches = (shared.final_samples * self.net.valid_segments()) as u64;
+        let final_batches = (shared.final_samples * self.net.valid_batches()) as u64;
         let left = self.pace.left(
             omega_left,
             budget.saturating_sub(self.c.children),
@@ -362,30 +365,23 @@ impl Search<'_> {
         self.progress.notice(&format!(
             "shared weights: scoring {k} sampled architectures on the whole validation split under ω"
         ));
+        let metric = self.net.metric();
         let mut finals: Vec<ChildRecord> = Vec::new();
         for (i, tokens) in candidates.into_iter().enumerate() {
             self.check_stop()?;
-            let arch = self.space.decode(&tokens).map_err(|e| {
-                Stop::Error(RunError::Runtime(format!(
-                    "sampled tokens do not decode: {e}"
-                )))
-            })?;
+            let arch = decode(self.space, &tokens)?;
             let hash = arch
                 .hash()
                 .map_err(|e| Stop::Error(RunError::Runtime(format!("cannot hash a child: {e}"))))?;
             if finals.iter().any(|r| r.spec.hash == hash) {
                 continue;
             }
-            let Architecture::Cell(cell) = &arch else {
-                continue;
-            };
             let t = Instant::now();
             let started = crate::store::unix_now();
-            let loss = self.net.evaluate(cell).map_err(torch)?;
-            let ppl = loss.exp();
+            let scored = self.net.evaluate(&arch).map_err(torch)?;
             let seconds = t.elapsed().as_secs_f64();
-            let params = lm::cell_param_count(cell, self.net.model_vocab(), &self.config.child.lm);
-            let ok = loss.is_finite();
+            let params = self.net.param_count(&arch);
+            let ok = scored.loss.is_finite();
             let spec = ChildSpec::new(
                 self.config.experiment.seed,
                 budget + i as u64,
@@ -403,28 +399,24 @@ impl Search<'_> {
                     ChildStatus::Diverged
                 },
                 reward: if ok {
-                    crate::child::reward::perplexity_reward(ppl, &self.config.reward)
+                    metric.reward(scored.metric, &self.config.reward)
                 } else {
                     self.config.reward.failure
                 },
-                metric: ok.then_some(ppl),
-                epochs: vec![EpochMetrics {
-                    epoch: 1,
-                    train_loss: Some(self.c.omega_loss).filter(|l| l.is_finite()),
-                    val_loss: Some(loss).filter(|l| l.is_finite()),
-                    val_metric: ppl,
-                    seconds,
-                }],
+                metric: ok.then_some(scored.metric),
+                epochs: vec![self.epoch_of(scored, seconds)],
                 params,
                 device: self.slot.clone(),
                 started,
                 seconds,
-                message: (!ok).then(|| format!("the validation loss under ω is {loss}")),
+                message: (!ok).then(|| format!("the validation loss under ω is {}", scored.loss)),
                 placement: None,
             });
             self.progress.notice(&format!(
-                "  final {}/{k}: validation perplexity under ω {ppl:.2}: {}",
+                "  final {}/{k}: validation {} under ω {}: {}",
                 i + 1,
+                metric.name,
+                shown(&metric, scored.metric),
                 finals
                     .last()
                     .map(|r| r.spec.arch.describe())
@@ -480,15 +472,18 @@ fn read_best(run_dir: &RunDir) -> Option<ChildRecord> {
     list.into_iter().next()
 }
 
-/// The cell `tokens` decode to (the shared search is of the cell space only).
-pub(super) fn cell_of(space: &SearchSpace, tokens: &[usize]) -> Result<CellArch, RunError> {
-    match space.decode(tokens) {
-        Ok(Architecture::Cell(c)) => Ok(c),
-        Ok(_) => Err(RunError::Input(
-            "search.weights = \"shared\" needs the recurrent-cell space".into(),
-        )),
-        Err(e) => Err(RunError::Runtime(format!(
-            "sampled tokens do not decode: {e}"
-        ))),
+/// The architecture `tokens` decode to.
+pub(super) fn decode(space: &SearchSpace, tokens: &[usize]) -> Result<Architecture, RunError> {
+    space
+        .decode(tokens)
+        .map_err(|e| RunError::Runtime(format!("sampled tokens do not decode: {e}")))
+}
+
+/// A metric's value as the run prints it: perplexity to 2 decimals, accuracy in per cent.
+fn shown(metric: &crate::task::Metric, value: f64) -> String {
+    if metric.higher_is_better {
+        format!("{:.2} %", 100.0 * value)
+    } else {
+        format!("{value:.2}")
     }
 }

@@ -20,33 +20,21 @@
 //! experiment seed and the step, so a resumed run repeats the masks.
 //!
 //! A child is scored by its per-token loss on validation segments under ω
-//! from a zero state ([`Supernet::score`]), and at the end of a search on the
-//! whole validation split ([`Supernet::evaluate`]).
+//! from a zero state ([`CellSupernet::score`]), and at the end of a search on the
+//! whole validation split ([`CellSupernet::evaluate`]).
 
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::train::{check_corpus, token_loss, ChildError, Stream};
-use super::{init_lm_params, LmState, WordLm};
+use super::{clip_grad_norm, read_weights, write_weights, SupernetState};
+use crate::child::train::{check_corpus, token_loss, ChildError, Stream};
+use crate::child::{init_lm_params, LmState, WordLm};
 use crate::config::{LmChildConfig, SharedConfig};
 use crate::data::Corpus;
 use crate::space::CellArch;
 
-/// What a checkpoint keeps of ω: the weights, the recurrent state carried
-/// into the next training segment, and the steps taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SupernetState {
-    /// Every variable, flattened, in the order of their sorted names.
-    pub weights: Vec<f32>,
-    /// `h` then `c` of every layer, each `[batch, hidden]`, flattened.
-    pub hidden: Vec<f32>,
-    /// ω steps taken (the next training segment is `steps % segments`).
-    pub steps: u64,
-}
-
 /// ω, its optimizer, and the batchified data it trains and is scored on.
-pub struct Supernet {
+pub struct CellSupernet {
     vs: nn::VarStore,
     model: WordLm,
     opt: nn::Optimizer,
@@ -61,9 +49,10 @@ pub struct Supernet {
     seed: u64,
     vocab: usize,
     skipped: u64,
+    lm: LmChildConfig,
 }
 
-impl Supernet {
+impl CellSupernet {
     /// A fresh ω of the shape `lm` describes for cells of `arch`'s base,
     /// initialised from `seed`, with the data of `corpus` on `device`.
     pub fn new(
@@ -73,7 +62,7 @@ impl Supernet {
         shared: &SharedConfig,
         device: Device,
         seed: u64,
-    ) -> Result<Supernet, ChildError> {
+    ) -> Result<CellSupernet, ChildError> {
         let batch = lm.batch_size.max(1);
         check_corpus(corpus, batch)?;
         let vocab = corpus.vocab.words.len();
@@ -91,7 +80,7 @@ impl Supernet {
             ));
         }
         let state = model.zero_state(batch as i64);
-        Ok(Supernet {
+        Ok(CellSupernet {
             vs,
             model,
             opt,
@@ -106,6 +95,7 @@ impl Supernet {
             seed,
             vocab,
             skipped: 0,
+            lm: lm.clone(),
         })
     }
 
@@ -122,6 +112,11 @@ impl Supernet {
     /// Evaluate `arch` from now on (same base as ω's).
     pub fn set_arch(&mut self, arch: &CellArch) -> Result<(), ChildError> {
         Ok(self.model.set_arch(arch)?)
+    }
+
+    /// The model's settings (`[child.lm]`).
+    pub fn lm_config(&self) -> &LmChildConfig {
+        &self.lm
     }
 
     /// Words in the vocabulary.
@@ -152,7 +147,7 @@ impl Supernet {
 
     /// One ω step: `arch` on the next training segment; the segment's
     /// per-token training loss (before the step). A loss or gradient that is
-    /// not finite makes no update (counted in [`Supernet::skipped_steps`]).
+    /// not finite makes no update (counted in [`CellSupernet::skipped_steps`]).
     pub fn train_step(&mut self, arch: &CellArch) -> Result<f64, ChildError> {
         self.set_arch(arch)?;
         let n = self.train_segments.len();
@@ -224,54 +219,39 @@ impl Supernet {
 
     /// ω's weights, carried state and step count (for a checkpoint).
     pub fn save(&self) -> Result<SupernetState, ChildError> {
-        let mut weights = Vec::new();
-        for (_, t) in sorted(&self.vs) {
-            weights.extend(to_vec(&t)?);
-        }
-        let mut hidden = Vec::new();
+        let weights = read_weights(&self.vs)?;
+        let mut carried = Vec::new();
         for (h, c) in &self.state.layers {
-            hidden.extend(to_vec(h)?);
-            hidden.extend(to_vec(c)?);
+            carried.extend(super::to_vec(h)?);
+            carried.extend(super::to_vec(c)?);
         }
         Ok(SupernetState {
             weights,
-            hidden,
+            carried,
             steps: self.steps,
         })
     }
 
-    /// Restore what [`Supernet::save`] returned (from a supernet of the same shape).
+    /// Restore what [`CellSupernet::save`] returned (from a supernet of the same shape).
     pub fn restore(&mut self, saved: &SupernetState) -> Result<(), ChildError> {
-        let vars = sorted(&self.vs);
-        let total: usize = vars.iter().map(|(_, t)| t.numel()).sum();
         let hidden_len = self.state.layers.len() * 2 * (self.batch * self.hidden()) as usize;
-        if saved.weights.len() != total || saved.hidden.len() != hidden_len {
+        if saved.carried.len() != hidden_len {
             return Err(ChildError::Invalid(format!(
-                "the saved supernet has {} weights and {} state values, this config's has {total} and {hidden_len}: was [child.lm] changed?",
-                saved.weights.len(),
-                saved.hidden.len()
+                "the saved supernet has {} state values, this config's has {hidden_len}: was [child.lm] changed?",
+                saved.carried.len()
             )));
         }
-        let mut at = 0;
-        tch::no_grad(|| -> Result<(), ChildError> {
-            for (_, mut t) in vars {
-                let n = t.numel();
-                let src = Tensor::f_from_slice(&saved.weights[at..at + n])?
-                    .f_view_(t.size().as_slice())?
-                    .f_to_device(t.device())?;
-                t.f_copy_(&src)?;
-                at += n;
-            }
-            Ok(())
-        })?;
+        write_weights(&self.vs, &saved.weights, "[child.lm]")?;
         let device = self.vs.device();
         let size = [self.batch, self.hidden()];
         let per = (self.batch * self.hidden()) as usize;
         let piece = |k: usize| -> Result<Tensor, ChildError> {
-            Ok(Tensor::f_from_slice(&saved.hidden[k * per..(k + 1) * per])?
-                .f_view(size)?
-                .f_to_kind(Kind::Float)?
-                .f_to_device(device)?)
+            Ok(
+                Tensor::f_from_slice(&saved.carried[k * per..(k + 1) * per])?
+                    .f_view(size)?
+                    .f_to_kind(Kind::Float)?
+                    .f_to_device(device)?,
+            )
         };
         let layers = (0..self.state.layers.len())
             .map(|l| Ok((piece(2 * l)?, piece(2 * l + 1)?)))
@@ -291,24 +271,8 @@ impl Supernet {
             .map(|v| v.grad())
             .filter(|g| g.defined())
             .collect();
-        let mut sq = 0.0;
-        for g in &grads {
-            let n = g.f_norm()?.f_double_value(&[])?;
-            sq += n * n;
-        }
-        let norm = sq.sqrt();
-        if !norm.is_finite() {
+        if clip_grad_norm(&grads, self.grad_clip)?.is_none() {
             return Ok(false);
-        }
-        if norm > self.grad_clip {
-            let scale = self.grad_clip / (norm + 1e-6);
-            tch::no_grad(|| -> Result<(), ChildError> {
-                for g in &grads {
-                    let mut g = g.shallow_clone();
-                    let _ = g.f_mul_scalar_(scale)?;
-                }
-                Ok(())
-            })?;
         }
         self.opt.step();
         Ok(true)
@@ -322,20 +286,4 @@ impl Supernet {
     fn hidden(&self) -> i64 {
         self.state.layers.first().map_or(0, |(h, _)| h.size()[1])
     }
-}
-
-/// The variables of `vs`, sorted by name.
-fn sorted(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
-fn to_vec(t: &Tensor) -> Result<Vec<f32>, ChildError> {
-    let flat = t
-        .f_detach()?
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Float)?
-        .f_flatten(0, -1)?;
-    Ok(Vec::<f32>::try_from(&flat)?)
 }
