@@ -335,6 +335,35 @@ fn a_shared_cnn_search_writes_best_json_that_retrains() {
     assert!((0.0..=1.0).contains(&report.test.metric));
     let o = binary().arg("report").arg(&out).output().expect("report");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Random search with weight sharing on the same data, and `compare` of the two.
+    let random = tmp.path().join("random");
+    let config = cnn_config(&random, "idx", &data, 16, "");
+    let mut config = config;
+    config.search.strategy = nas_actor::config::Strategy::Random;
+    actors::run(config, &RunOptions::default()).expect("random search with weight sharing");
+    assert!(
+        !random.join("updates.jsonl").exists()
+            || std::fs::read_to_string(random.join("updates.jsonl"))
+                .expect("updates")
+                .is_empty(),
+        "random search never updates θ"
+    );
+    let cmp = tmp.path().join("compare");
+    let o = binary()
+        .arg("compare")
+        .arg(&out)
+        .arg(&random)
+        .arg("--out")
+        .arg(&cmp)
+        .output()
+        .expect("compare");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("reinforce") && stdout.contains("random"),
+        "{stdout}"
+    );
 }
 
 #[test]
