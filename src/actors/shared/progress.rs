@@ -23,20 +23,46 @@ impl Pace {
         (x.1 > 0).then(|| x.0 / x.1 as f64)
     }
 
-    /// Seconds left for `omega_steps` ω steps, `children` children and the
-    /// final evaluation of `final_batches` validation batches in all;
-    /// `None` until both kinds of work were measured.
+    /// Time left for `omega_steps` ω steps, `children` children and the
+    /// final evaluation of `final_batches` validation batches in all: a
+    /// lower bound from the ω steps alone until a child was scored.
     pub fn left(
         &self,
         omega_steps: u64,
         children: u64,
         final_batches: u64,
         per_child: u64,
-    ) -> Option<f64> {
-        let o = Pace::mean(self.omega)?;
-        let c = Pace::mean(self.child)?;
+    ) -> Left {
+        let Some(o) = Pace::mean(self.omega) else {
+            return Left::Unknown;
+        };
+        let Some(c) = Pace::mean(self.child) else {
+            return Left::AtLeast(o * omega_steps as f64);
+        };
         let per_batch = c / per_child.max(1) as f64;
-        Some(o * omega_steps as f64 + c * children as f64 + per_batch * final_batches as f64)
+        Left::About(o * omega_steps as f64 + c * children as f64 + per_batch * final_batches as f64)
+    }
+}
+
+/// The time a search has left, in seconds, as far as it is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Left {
+    /// Nothing measured yet.
+    Unknown,
+    /// The ω steps alone (no child scored yet).
+    AtLeast(f64),
+    /// ω steps, children and the final evaluation.
+    About(f64),
+}
+
+impl Left {
+    /// `ETA …`, `ETA ≥ 8m20s`, `ETA 3m05s`.
+    pub fn text(self) -> String {
+        match self {
+            Left::Unknown => "ETA …".into(),
+            Left::AtLeast(s) => format!("ETA ≥ {}", duration(s)),
+            Left::About(s) => format!("ETA {}", duration(s)),
+        }
     }
 }
 
@@ -138,15 +164,8 @@ impl Progress {
     }
 
     /// Children scored, controller updates, the best so far and the time left.
-    pub fn children(
-        &mut self,
-        done: u64,
-        budget: u64,
-        updates: u64,
-        best: &str,
-        left: Option<f64>,
-    ) {
-        let eta = left.map_or_else(|| "ETA …".to_string(), |s| format!("ETA {}", duration(s)));
+    pub fn children(&mut self, done: u64, budget: u64, updates: u64, best: &str, left: Left) {
+        let eta = left.text();
         let text = format!("{updates} controller updates  best {best}  {eta}");
         match &self.bars {
             Some((_, children, _)) => {
@@ -166,5 +185,24 @@ impl Progress {
             omega.finish_and_clear();
             children.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Left, Pace};
+
+    #[test]
+    fn the_estimate_is_a_lower_bound_until_a_child_was_scored() {
+        let mut pace = Pace::default();
+        assert_eq!(pace.left(100, 40, 80, 2), Left::Unknown);
+        pace.omega = (10.0, 20); // 0.5 s per ω step
+        assert_eq!(pace.left(100, 40, 80, 2), Left::AtLeast(50.0));
+        assert_eq!(Left::AtLeast(50.0).text(), "ETA ≥ 50s");
+        // 1 s per child of 2 batches; then 100 ω steps, 40 children and 80
+        // final batches at 0.5 s each.
+        pace.child = (4.0, 4);
+        assert_eq!(pace.left(100, 40, 80, 2), Left::About(130.0));
+        assert_eq!(Left::About(130.0).text(), "ETA 2m10s");
     }
 }
