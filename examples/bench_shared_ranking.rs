@@ -33,6 +33,7 @@ use anyhow::{bail, Context};
 use nas_actor::child::supernet::CellSupernet;
 use nas_actor::config::{Config, SharedConfig};
 use nas_actor::data::TaskData;
+use nas_actor::post::rank::{kendall, spearman};
 use nas_actor::space::{sample_uniform, Architecture, CellArch, SearchSpace};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -152,62 +153,6 @@ fn reference(dirs: &[PathBuf], name: &str, epoch: usize) -> anyhow::Result<Optio
         }
     }
     Ok(None)
-}
-
-/// Ranks (1 = best = lowest), ties averaged; None (diverged) ranks last.
-fn ranks(values: &[Option<f64>]) -> Vec<f64> {
-    let key = |v: Option<f64>| v.filter(|x| x.is_finite()).unwrap_or(f64::INFINITY);
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| key(values[a]).total_cmp(&key(values[b])));
-    let mut r = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && key(values[order[j + 1]]) == key(values[order[i]]) {
-            j += 1;
-        }
-        let mean = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            r[k] = mean;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-fn spearman(a: &[Option<f64>], b: &[Option<f64>]) -> f64 {
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
-
-/// Kendall's τ-b (ties in either order counted as in τ-b).
-fn kendall(a: &[Option<f64>], b: &[Option<f64>]) -> f64 {
-    let (ra, rb) = (ranks(a), ranks(b));
-    let (mut concordant, mut discordant, mut ties_a, mut ties_b) = (0.0f64, 0.0, 0.0, 0.0);
-    for i in 0..ra.len() {
-        for j in i + 1..ra.len() {
-            let (da, db) = (ra[i] - ra[j], rb[i] - rb[j]);
-            if da == 0.0 && db == 0.0 {
-                continue;
-            } else if da == 0.0 {
-                ties_a += 1.0;
-            } else if db == 0.0 {
-                ties_b += 1.0;
-            } else if da * db > 0.0 {
-                concordant += 1.0;
-            } else {
-                discordant += 1.0;
-            }
-        }
-    }
-    let n1 = concordant + discordant + ties_a;
-    let n2 = concordant + discordant + ties_b;
-    (concordant - discordant) / (n1 * n2).sqrt()
 }
 
 fn main() -> anyhow::Result<()> {

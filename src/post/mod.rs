@@ -7,13 +7,15 @@
 //! - [`export`] an architecture as the project's JSON or as a PyTorch module
 //!   (`nas-actor export`);
 //! - [`compare`](compare::compare) several runs: best metric so far against
-//!   children and compute, per strategy (`nas-actor compare`).
+//!   children and compute, per strategy (`nas-actor compare`);
+//! - [`rank`]: rank correlation of two orders (the ranking benchmarks).
 //!
 //! Reading never writes into the run, so a report works on a run still going.
 
 pub mod compare;
 pub mod export;
 pub mod final_json;
+pub mod rank;
 pub mod report;
 pub mod retrain;
 mod run;
