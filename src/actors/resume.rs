@@ -188,9 +188,9 @@ fn updates_until(path: &Path, version: u64) -> Result<Kept, RunError> {
 /// it cannot run out.
 const MAX_CHILD_ID: u64 = 1 << 48;
 
-/// The records of a resumed run must have unique ids, fit the space, and
-/// have the tokens of their architecture; what does not is refused with its
-/// line number (`lines[i]` is record `i`'s).
+/// The records of a resumed run must have unique ids and finite rewards,
+/// fit the space, and have the tokens of their architecture; what does not
+/// is refused with its line number (`lines[i]` is record `i`'s).
 fn check_records(
     records: &[ChildRecord],
     lines: &[usize],
@@ -215,6 +215,15 @@ fn check_records(
             return Err(RunError::Input(format!(
                 "{at}: child id {} appears twice; the log was edited by hand — restore it or start a new run",
                 r.spec.id
+            )));
+        }
+        // The tool records a failure's reward, never a non-finite one; the
+        // controller's update would refuse it as a broken reward function.
+        if !r.reward.is_finite() {
+            return Err(RunError::Input(format!(
+                "{at}: child {}: reward {} is not a finite number; the log was edited by hand — fix or delete that line, then resume",
+                r.spec.id,
+                crate::format::reward(r.reward)
             )));
         }
         if let Err(e) = space.check(&r.spec.arch) {

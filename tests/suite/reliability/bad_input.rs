@@ -187,7 +187,7 @@ fn hand_edited_run_directories_are_refused_and_left_as_they_are() {
     let cfg = synthetic_config(&good, 24, "");
     nas_actor::actors::run(cfg.clone(), &Default::default()).expect("a finished run");
     type Edit = fn(&Path);
-    let cases: [(&str, Edit, &str, &str); 6] = [
+    let cases: [(&str, Edit, &str, &str); 7] = [
         (
             "corrupt_line",
             |d| edit_line(&d.join("children.jsonl"), 3, |_| "{garbage".into()),
@@ -203,6 +203,19 @@ fn hand_edited_run_directories_are_refused_and_left_as_they_are() {
             },
             "appears twice",
             "restore it",
+        ),
+        (
+            "infinite_reward",
+            |d| {
+                edit_line(&d.join("children.jsonl"), 4, |l| {
+                    let mut v: serde_json::Value = serde_json::from_str(l).expect("a record");
+                    v["reward"] = "inf".into();
+                    v.to_string()
+                })
+            },
+            // Which child line 4 holds depends on the order children ended.
+            "children.jsonl:4: child ",
+            "reward inf is not a finite number; the log was edited by hand — fix or delete that line",
         ),
         (
             "other_space",
