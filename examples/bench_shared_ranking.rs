@@ -319,20 +319,3 @@ fn report(cells: &[Cell], path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rank_statistics_match_hand_computed_values() {
-        let a = [Some(1.0), Some(2.0), Some(3.0), Some(4.0)];
-        let b = [Some(10.0), Some(30.0), Some(20.0), None];
-        assert_eq!(ranks(&b), vec![1.0, 3.0, 2.0, 4.0]);
-        // d = 0, 1, 1, 0: ρ = 1 − 6·2 / (4·15) = 0.8; τ = (5 − 1) / 6.
-        assert!((spearman(&a, &b) - 0.8).abs() < 1e-12);
-        assert!((kendall(&a, &b) - 4.0 / 6.0).abs() < 1e-12);
-        let tied = [Some(1.0), Some(1.0), None, None];
-        assert_eq!(ranks(&tied), vec![1.5, 1.5, 3.5, 3.5]);
-    }
-}
