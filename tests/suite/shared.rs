@@ -456,13 +456,10 @@ fn kill_three_times_and_resume(dir: &Path, budget: usize, make: impl Fn(&Path, u
     assert_eq!(ranked(&plain), ranked(&killed));
 }
 
-#[test]
-fn best_json_of_a_shared_search_retrains_through_retrain() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    toy_text(&data, 6000);
-    let out = tmp.path().join("run");
-    actors::run(config(&out, &data, 8, ""), &RunOptions::default()).expect("shared search");
+/// `best.json` of the finished shared run `out` (1 to 3 records, ranked)
+/// retrained through `retrain` on the CPU, which picks its first; then
+/// `report` reads the run as any other. The retraining's report.
+fn retrain_best_and_report(out: &Path) -> nas_actor::post::FinalReport {
     let best: Vec<ChildRecord> =
         serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).expect("best.json"))
             .expect("records");
@@ -475,13 +472,23 @@ fn best_json_of_a_shared_search_retrains_through_retrain() {
         device: Some(Device::Cpu),
         ..Default::default()
     };
-    let report = nas_actor::post::retrain::retrain(&out, &options, &|_| {}).expect("retrain");
+    let report = nas_actor::post::retrain::retrain(out, &options, &|_| {}).expect("retrain");
     assert_eq!(report.selected.child_id, Some(best[0].spec.id));
+    let o = binary().arg("report").arg(out).output().expect("report");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    report
+}
+
+#[test]
+fn best_json_of_a_shared_search_retrains_through_retrain() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    toy_text(&data, 6000);
+    let out = tmp.path().join("run");
+    actors::run(config(&out, &data, 8, ""), &RunOptions::default()).expect("shared search");
+    let report = retrain_best_and_report(&out);
     assert!(report.baseline.is_some(), "the LSTM beside it");
     assert!(report.test.metric.is_finite() && report.test.metric > 1.0);
-    // `report` reads the run as any other.
-    let o = binary().arg("report").arg(&out).output().expect("report");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("report/report.md").is_file());
 }
 

@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
-use super::{binary, kill_three_times_and_resume};
+use super::{binary, kill_three_times_and_resume, retrain_best_and_report};
 use crate::common;
 
 /// A shared-weights CNN config: `dataset` in `data`, 4 layers of 1×1 to
@@ -318,28 +318,12 @@ fn a_shared_cnn_search_writes_best_json_that_retrains() {
         assert_eq!(r.reward, acc.powi(3), "the paper's accuracy³ reward");
         assert!(r.params > 0);
     }
-    let best: Vec<ChildRecord> =
-        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).expect("best.json"))
-            .expect("records");
-    assert!(!best.is_empty() && best.len() <= 3);
-    assert!(
-        best.windows(2).all(|w| w[0].reward >= w[1].reward),
-        "ranked"
-    );
-    let options = nas_actor::post::retrain::RetrainOptions {
-        device: Some(Device::Cpu),
-        ..Default::default()
-    };
-    let report = nas_actor::post::retrain::retrain(&out, &options, &|_| {}).expect("retrain");
-    assert_eq!(report.selected.child_id, Some(best[0].spec.id));
+    let report = retrain_best_and_report(&out);
     assert!((0.0..=1.0).contains(&report.test.metric));
-    let o = binary().arg("report").arg(&out).output().expect("report");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Random search with weight sharing on the same data, and `compare` of the two.
     let random = tmp.path().join("random");
-    let config = cnn_config(&random, "idx", &data, 16, "");
-    let mut config = config;
+    let mut config = cnn_config(&random, "idx", &data, 16, "");
     config.search.strategy = nas_actor::config::Strategy::Random;
     actors::run(config, &RunOptions::default()).expect("random search with weight sharing");
     assert!(
